@@ -1,0 +1,90 @@
+"""`clerk-migrate`: the headless face of the engine.
+
+Each subcommand lives in `console/commands/<name>.py` as a thin adapter with
+`add_parser(subparsers)` (which sets `func`) over the engine. Errors meant for
+the operator are `CommandError`s: one line on stderr and an exit code, never a
+traceback (set CLERK_MIGRATE_DEBUG=1 to see one for an unexpected error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from console.commands.common import CommandError, EXIT_INTERRUPTED
+
+COMMAND_MODULES = (
+    "demo",
+    "sandbox",
+    "validate",
+    "import_",
+    "retry",
+    "status",
+    "verify",
+    "export_ids",
+    "undo",
+    "export_db",
+    "scan_app",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors: one line, exit 2
+        self.print_usage(sys.stderr)
+        raise CommandError(message, 2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="clerk-migrate",
+        description="Move a Next.js app's users from Auth.js (NextAuth) to Clerk.",
+    )
+    parser.add_argument("--run", metavar="DIR", help="reopen an earlier run folder in the console")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"console.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"console.commands.{name}":
+                continue  # not built yet
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+def _run_console(args: argparse.Namespace) -> int:
+    from console.tui.app import run_console
+
+    return run_console(run_dir=args.run)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        func = getattr(args, "func", None)
+        code = func(args) if func else _run_console(args)
+        return int(code or 0)
+    except CommandError as exc:
+        print(f"clerk-migrate: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("clerk-migrate: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # the last line of defence: one line, no traceback
+        if os.environ.get("CLERK_MIGRATE_DEBUG"):
+            raise
+        print(
+            f"clerk-migrate: internal error: {type(exc).__name__}: {exc} "
+            "(set CLERK_MIGRATE_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
+        return 70
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""Immutable snapshots of a running import, published ~10 times a second."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    total: int  # journal rows that will be sent in this run (importable)
+    created: int = 0
+    existed: int = 0
+    failed: int = 0
+    pending: int = 0
+    creating: int = 0  # in flight right now
+    refused: int = 0
+    retries: int = 0
+    rate_limited: int = 0  # 429s seen
+    requests: int = 0
+    paused_for_s: float = 0.0  # Retry-After still being honoured
+    pace: float = 0.0  # current allowed requests per second
+    rate_now: float = 0.0  # created per second over the last 10 s
+    rate_overall: float = 0.0
+    eta_s: float | None = None
+    latency_p50_ms: float | None = None
+    latency_p95_ms: float | None = None
+    elapsed_s: float = 0.0
+    state: str = "running"  # running, paused, stopping, done, stopped, refused
+    last_errors: tuple[str, ...] = field(default=())
+
+    @property
+    def done(self) -> int:
+        return self.created + self.existed + self.failed
