@@ -1,67 +1,510 @@
-"""Async client for Clerk's Backend API (INTERFACE SKETCH — being implemented).
+"""Async client for Clerk's Backend API.
 
 One `httpx.AsyncClient` (pooling, timeouts), `Clerk-API-Version` pinned, every
-call paced by the shared `RequestBudget`. A 429 is known not to have been
-carried out: the client reports it to the budget (which pauses every caller
-for Retry-After) and sends the same call again itself, without counting an
-attempt. Other errors become the typed exceptions of `console.clerk.errors`.
+request paced by the shared `RequestBudget` (`await budget.acquire()` before
+each send, resends included).
+
+What happens to a failed call:
+
+- 429: known not to have been carried out. The client reports it to the
+  budget (which pauses every caller for Retry-After and lowers the pace) and
+  sends the same call again, without counting an attempt. A call made with
+  `retry_rate_limited=False` raises `RateLimited` instead.
+- other 4xx: a definite answer, raised as the typed exception of
+  `console.clerk.errors` (status, code, param_name, message, long_message,
+  trace id).
+- 5xx, timeout, dropped connection:
+  - create: `ServerError` / `TransportError` (both `UnknownOutcome`), raised at
+    once and never resent here: the user may exist, the caller looks the
+    external id up before sending again;
+  - GET (lookups, count, get) and DELETE: resent with capped exponential
+    backoff and jitter, `read_attempts` attempts in all, then raised. A DELETE
+    answered 404 on a resend means an earlier attempt did delete the user.
+
+The secret key lives in a `SecretKey` and in the Authorization header of the
+httpx client (whose repr masks it). No exception raised here carries an httpx
+exception in `__cause__`/`__context__` (those hold the request and its
+headers), and every message is scrubbed of the key before it is raised.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import json
+import random
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
+from urllib.parse import quote
 
-from console.clerk.limiter import RequestBudget
-from console.clerk.models import DeletedObject, User
-from console.settings import SecretKey
+import httpx
+from pydantic import ValidationError
+
+from console.clerk.errors import (
+    ClerkAPIError,
+    ClerkError,
+    NotFound,
+    RateLimited,
+    ServerError,
+    TransportError,
+    UnknownOutcome,
+    error_class_for,
+)
+from console.clerk.limiter import RequestBudget, parse_retry_after
+from console.clerk.models import DeletedObject, ErrorBody, TotalCount, User
+from console.settings import DEFAULT_API_URL, SecretKey
 
 API_VERSION = "2025-11-10"
-LOOKUP_BATCH = 100
+LOOKUP_BATCH = 100  # values per filter per request (Clerk's maximum)
+LIST_LIMIT = 500  # Clerk's maximum page size
+CONNECT_TIMEOUT_S = 5.0
+DEFAULT_READ_ATTEMPTS = 5
+BACKOFF_BASE_S = 0.25
+BACKOFF_MAX_S = 4.0
+LATENCY_SAMPLES = 2048
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("clerk-migrate")
+    except Exception:  # pragma: no cover - not installed
+        return "0"
+
+
+USER_AGENT = f"clerk-migrate/{_version()} httpx/{httpx.__version__}"
+
+
+class LiveCheck(NamedTuple):
+    """The console's live check: the instance answered with this many users."""
+
+    users: int
+    latency_ms: float
+
+
+ResponseHook = Callable[[float, "int | None"], None]
 
 
 class ClerkClient:
+    """The Backend API calls the migration needs, paced and typed.
+
+    secret_key: `SecretKey` (a plain str is wrapped).
+    base_url: e.g. `https://api.clerk.com` or the sandbox's URL; paths go under /v1.
+    budget: the run's shared `RequestBudget`; default: one for the key's instance kind.
+    timeout: read/write/pool timeout in seconds (connect: 5 s).
+    max_connections: the pool size.
+    transport: an httpx transport (tests pass `httpx.MockTransport`).
+    read_attempts: attempts for GET/DELETE on 5xx/transport errors.
+    backoff_base_s / backoff_max_s: the resend delay is
+        min(max, base * 2**(n-1)) * uniform(0.5, 1).
+    on_response: called after every answer or transport failure with
+        (latency in seconds, HTTP status or None); must be cheap.
+    rng: random source for the jitter (tests pass a seeded one).
+    """
+
     def __init__(
         self,
         secret_key: SecretKey,
-        base_url: str = "https://api.clerk.com",
+        base_url: str = DEFAULT_API_URL,
         budget: RequestBudget | None = None,
         *,
         timeout: float = 30.0,
         max_connections: int = 100,
         transport: Any = None,
+        read_attempts: int = DEFAULT_READ_ATTEMPTS,
+        backoff_base_s: float = BACKOFF_BASE_S,
+        backoff_max_s: float = BACKOFF_MAX_S,
+        on_response: ResponseHook | None = None,
+        user_agent: str = USER_AGENT,
+        rng: random.Random | None = None,
     ) -> None:
-        raise NotImplementedError
+        if not isinstance(secret_key, SecretKey):
+            secret_key = SecretKey(str(secret_key))
+        if not _header_safe(secret_key):
+            # checked here so that httpx never raises with the value in its message
+            # (and no local variable of this frame holds it for a traceback to show)
+            raise ValueError(f"the secret key {secret_key.masked or '(empty)'} is empty or holds characters that cannot go in a header")
+        self._key = secret_key
+        self.base_url = (base_url or DEFAULT_API_URL).rstrip("/")
+        self.budget = budget if budget is not None else RequestBudget.for_instance(secret_key.instance_kind)
+        self._clock = self.budget.clock
+        self.timeout = float(timeout)
+        self.read_attempts = max(1, int(read_attempts))
+        self.backoff_base_s = float(backoff_base_s)
+        self.backoff_max_s = float(backoff_max_s)
+        self.on_response = on_response
+        self._rng = rng or random.Random()
+        self.latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)  # seconds, every answered request
+        self.requests_sent = 0
+        self.retries = 0  # GET/DELETE resends after 5xx/transport errors
+        self.rate_limited_resends = 0  # resends after a 429
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url + "/v1",
+            headers={
+                "Authorization": f"Bearer {secret_key.reveal()}",
+                "Clerk-API-Version": API_VERSION,
+                "User-Agent": user_agent,
+                "Accept": "application/json",
+            },
+            timeout=httpx.Timeout(self.timeout, connect=CONNECT_TIMEOUT_S),
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=max_connections,
+            ),
+            transport=transport,
+            follow_redirects=False,
+        )
 
-    async def __aenter__(self) -> "ClerkClient": ...
-    async def __aexit__(self, *exc: object) -> None: ...
-    async def aclose(self) -> None: ...
+    # ----------------------------------------------------------- lifecycle
+    async def __aenter__(self) -> "ClerkClient":
+        return self
 
-    async def create_user(self, body: dict[str, Any]) -> User:
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    @property
+    def key(self) -> SecretKey:
+        return self._key
+
+    @property
+    def instance_kind(self) -> str | None:
+        return self._key.instance_kind
+
+    def __repr__(self) -> str:
+        key = getattr(self, "_key", None)
+        return (
+            f"ClerkClient(base_url={getattr(self, 'base_url', None)!r}, "
+            f"key={key.masked if key is not None else None!r}, budget={getattr(self, 'budget', None)!r})"
+        )
+
+    __str__ = __repr__
+
+    # ------------------------------------------------------------- calls
+    async def create_user(self, body: dict[str, Any], *, retry_rate_limited: bool = True) -> User:
         """POST /v1/users. Raises IdentifierExists, ClerkAPIError (422 etc.),
         QuotaExceeded, AuthenticationError, or UnknownOutcome (5xx/timeout/drop)."""
-        raise NotImplementedError
+        data = await self._call("POST", "/users", json_body=body, kind="create", retry_rate_limited=retry_rate_limited)
+        return self._parse(User, data, "POST /users", unknown_outcome=True)
 
-    async def list_users(self, **params: Any) -> list[User]:
-        """GET /v1/users with Clerk's params; list values become repeated keys."""
-        raise NotImplementedError
+    async def list_users(self, *, retry_rate_limited: bool = True, **params: Any) -> list[User]:
+        """GET /v1/users with Clerk's params (limit, offset, order_by, query,
+        external_id, user_id, email_address, phone_number, username, …);
+        list values become repeated keys."""
+        data = await self._call("GET", "/users", params=_query(params), retry_rate_limited=retry_rate_limited)
+        if not isinstance(data, list):
+            raise TransportError("GET /users: the answer is not a JSON array", code="malformed_response")
+        return [self._parse(User, item, "GET /users") for item in data]
 
-    async def users_by_external_ids(self, external_ids: Sequence[str]) -> dict[str, User]:
-        """external_id -> User, batched 100 per request."""
-        raise NotImplementedError
+    async def users_by_external_ids(self, external_ids: Iterable[str], *, retry_rate_limited: bool = True) -> dict[str, User]:
+        """external_id -> User, for the ids that exist; batched 100 per request."""
+        wanted = _unique(str(v) for v in external_ids)
+        wanted_set = set(wanted)
+        found: dict[str, User] = {}
+        for user in await self._lookup("external_id", wanted, retry_rate_limited):
+            if user.external_id is not None and user.external_id in wanted_set:
+                found[user.external_id] = user
+        return found
 
-    async def users_by_ids(self, user_ids: Sequence[str]) -> dict[str, User]:
-        raise NotImplementedError
+    async def users_by_ids(self, user_ids: Iterable[str], *, retry_rate_limited: bool = True) -> dict[str, User]:
+        """Clerk user id -> User, for the ids that exist; batched 100 per request."""
+        wanted = _unique(str(v) for v in user_ids)
+        wanted_set = set(wanted)
+        found: dict[str, User] = {}
+        for user in await self._lookup("user_id", wanted, retry_rate_limited):
+            if user.id in wanted_set:
+                found[user.id] = user
+        return found
 
-    async def users_by_emails(self, emails: Sequence[str]) -> dict[str, User]:
-        """lower-cased email -> User (any of the user's addresses)."""
-        raise NotImplementedError
+    async def users_by_emails(self, emails: Iterable[str], *, retry_rate_limited: bool = True) -> dict[str, User]:
+        """lower-cased email -> User holding it (any of the user's addresses,
+        not only the primary one); batched 100 per request."""
+        wanted = _unique(str(v).strip().lower() for v in emails)
+        wanted_set = set(wanted)
+        found: dict[str, User] = {}
+        for user in await self._lookup("email_address", wanted, retry_rate_limited):
+            for address in user.email_addresses:
+                email = address.email_address.strip().lower()
+                if email in wanted_set:
+                    found[email] = user
+        return found
 
-    async def count_users(self, **params: Any) -> int:
-        raise NotImplementedError
+    async def count_users(self, *, retry_rate_limited: bool = True, **filters: Any) -> int:
+        """GET /v1/users/count with the same filters as list_users."""
+        data = await self._call("GET", "/users/count", params=_query(filters), retry_rate_limited=retry_rate_limited)
+        return self._parse(TotalCount, data, "GET /users/count").total_count
 
-    async def get_user(self, user_id: str) -> User:
-        raise NotImplementedError
+    async def get_user(self, user_id: str, *, retry_rate_limited: bool = True) -> User:
+        """GET /v1/users/{id}; NotFound when there is no such user."""
+        data = await self._call("GET", f"/users/{_segment(user_id)}", retry_rate_limited=retry_rate_limited)
+        return self._parse(User, data, "GET /users/{id}")
 
-    async def delete_user(self, user_id: str) -> DeletedObject:
-        raise NotImplementedError
+    async def delete_user(self, user_id: str, *, retry_rate_limited: bool = True) -> DeletedObject:
+        """DELETE /v1/users/{id}. NotFound when the first attempt finds no user;
+        a 404 on a resend means an earlier attempt deleted it."""
+        path = f"/users/{_segment(user_id)}"
+        try:
+            data = await self._call("DELETE", path, kind="delete", retry_rate_limited=retry_rate_limited)
+        except _GoneOnRetry:
+            return DeletedObject(object="user", id=user_id, deleted=True)
+        return self._parse(DeletedObject, data, "DELETE /users/{id}")
+
+    async def check(self, *, retry: bool = False) -> LiveCheck:
+        """The console's live check: count the instance's users, timed.
+
+        By default a single attempt that does not wait out a 429 (it raises
+        RateLimited with Retry-After), so the screen answers quickly."""
+        start = self._clock.now()
+        if retry:
+            users = await self.count_users()
+        else:
+            data = await self._call("GET", "/users/count", attempts=1, retry_rate_limited=False)
+            users = self._parse(TotalCount, data, "GET /users/count").total_count
+        return LiveCheck(users, round((self._clock.now() - start) * 1000.0, 1))
+
+    ping = check
+
+    def latency_quantiles(self) -> tuple[float | None, float | None]:
+        """(p50, p95) of the recent answered requests, in seconds."""
+        samples = sorted(self.latencies)
+        if not samples:
+            return None, None
+
+        def q(p: float) -> float:
+            return samples[min(len(samples) - 1, max(0, int(round(p * (len(samples) - 1)))))]
+
+        return q(0.50), q(0.95)
+
+    # ----------------------------------------------------------- internals
+    async def _lookup(self, field: str, values: Sequence[str], retry_rate_limited: bool) -> list[User]:
+        users: list[User] = []
+        for start in range(0, len(values), LOOKUP_BATCH):
+            chunk = list(values[start : start + LOOKUP_BATCH])
+            offset = 0
+            while True:
+                page = await self.list_users(
+                    retry_rate_limited=retry_rate_limited, **{field: chunk, "limit": LIST_LIMIT, "offset": offset}
+                )
+                users.extend(page)
+                if len(page) < LIST_LIMIT:
+                    break
+                offset += LIST_LIMIT
+        return users
+
+    def _scrub(self, text: str) -> str:
+        return _scrub(text, self._key)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: list[tuple[str, str]] | None = None,
+        json_body: Any = None,
+        kind: str = "read",
+        retry_rate_limited: bool = True,
+        attempts: int | None = None,
+    ) -> Any:
+        """Send one call through the budget; return the decoded JSON of a 2xx."""
+        max_attempts = 1 if kind == "create" else (attempts or self.read_attempts)
+        attempt = 0
+        where = f"{method} {path}"
+        content = None
+        if json_body is not None:
+            try:
+                content = json.dumps(json_body, ensure_ascii=False, allow_nan=False).encode("utf-8")
+            except (TypeError, ValueError) as exc:
+                raise ClerkError(f"{where}: the body cannot be sent as JSON ({self._scrub(str(exc))})", code="invalid_body") from None
+        while True:
+            attempt += 1
+            await self.budget.acquire()
+            status, data, error = await self._exchange(method, path, params, content, where)
+            # The error is raised here, in a frame that holds neither the httpx
+            # exception (chained exceptions carry the request and its headers)
+            # nor the raw answer.
+            if error is None:
+                self.budget.on_success()
+                return data
+            if isinstance(error, RateLimited):
+                self.budget.on_rate_limited(error.retry_after)
+                if retry_rate_limited:
+                    self.rate_limited_resends += 1
+                    attempt -= 1  # a 429 was not carried out: no attempt counted
+                    continue
+                raise error
+            if status is not None and not isinstance(error, ServerError):
+                self.budget.on_success()  # answered: the pace is fine
+            if kind == "delete" and attempt > 1 and isinstance(error, NotFound):
+                raise _GoneOnRetry()
+            if kind == "create" or not isinstance(error, UnknownOutcome) or attempt >= max_attempts:
+                raise error
+            self.retries += 1
+            await self._clock.sleep(self._backoff(attempt))
+
+    async def _exchange(
+        self, method: str, path: str, params: list[tuple[str, str]] | None, content: bytes | None, where: str
+    ) -> tuple[int | None, Any, ClerkError | None]:
+        """One request on the wire: (HTTP status or None, decoded 2xx JSON, error)."""
+        error: ClerkError | None = None
+        response: httpx.Response | None = None
+        body = b""
+        start = self._clock.now()
+        self.requests_sent += 1
+        try:
+            response = await self._http.request(
+                method,
+                path,
+                params=params,
+                content=content,
+                headers={"Content-Type": "application/json"} if content is not None else None,
+            )
+            body = response.content  # read fully here, inside the timeout
+        except httpx.HTTPError as exc:
+            error = self._transport_error(where, exc)
+        except OSError as exc:  # pragma: no cover - httpx maps these, belt and braces
+            error = TransportError(f"{where}: {type(exc).__name__}", code="connection_error")
+        status = response.status_code if response is not None and error is None else None
+        self._record(self._clock.now() - start, status)
+        if error is not None or response is None:
+            return None, None, error or TransportError(f"{where}: no answer", code="transport_error")
+        if 200 <= response.status_code < 300:
+            try:
+                return response.status_code, (json.loads(body) if body else None), None
+            except ValueError:
+                return None, None, TransportError(
+                    f"{where}: HTTP {response.status_code} with a body that is not JSON", code="malformed_response"
+                )
+        return response.status_code, None, self._http_error(where, response, body)
+
+    def _backoff(self, attempt: int) -> float:
+        delay = min(self.backoff_max_s, self.backoff_base_s * (2 ** (attempt - 1)))
+        return delay * self._rng.uniform(0.5, 1.0)
+
+    def _record(self, latency: float, status: int | None) -> None:
+        self.latencies.append(latency)
+        if self.on_response is not None:
+            try:
+                self.on_response(latency, status)
+            except Exception:  # a display hook must never break a request
+                pass
+
+    def _transport_error(self, where: str, exc: httpx.HTTPError) -> ClerkError:
+        # Only the class name and httpx's short message: never the request,
+        # whose headers hold the key. The httpx exception is not chained.
+        if isinstance(exc, httpx.ConnectTimeout):
+            code = "connect_timeout"
+        elif isinstance(exc, httpx.PoolTimeout):
+            code = "pool_timeout"
+        elif isinstance(exc, httpx.TimeoutException):
+            code = "timeout"
+        elif isinstance(exc, httpx.ConnectError):
+            code = "connect_error"
+        elif isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.CloseError)):
+            code = "connection_dropped"
+        elif isinstance(exc, httpx.TransportError):
+            code = "transport_error"
+        else:
+            code = "http_error"
+        detail = str(exc).strip() or type(exc).__name__
+        message = self._scrub(f"{where}: {type(exc).__name__}: {detail}"[:500])
+        return TransportError(message, code=code)
+
+    def _http_error(self, where: str, response: httpx.Response, body: bytes) -> ClerkError:
+        status = response.status_code
+        code = "server_error" if status >= 500 else f"http_{status}"
+        message = f"{where}: HTTP {status}"
+        long_message = None
+        param_name = None
+        meta: dict = {}
+        items: list[dict] = []
+        trace_id = response.headers.get("x-clerk-trace-id") or response.headers.get("clerk-trace-id")
+        try:
+            parsed = ErrorBody.model_validate(json.loads(body)) if body else None
+        except (ValueError, ValidationError):
+            parsed = None
+        if parsed is not None and parsed.errors:
+            first = parsed.errors[0]
+            code = first.code or code
+            message = first.message or message
+            long_message = first.long_message
+            meta = _scrub_obj(dict(first.meta or {}), self._key)
+            param_name = meta.get("param_name")
+            items = [_scrub_obj(item.model_dump(), self._key) for item in parsed.errors]
+            trace_id = parsed.clerk_trace_id or trace_id
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        cls = error_class_for(status, code)
+        error = cls(
+            self._scrub(message),
+            status=status,
+            code=self._scrub(code),
+            param_name=param_name,
+            long_message=self._scrub(long_message) if long_message else None,
+            trace_id=self._scrub(trace_id) if trace_id else None,
+            retry_after=retry_after,
+            meta=meta,
+        )
+        error.errors = tuple(items)
+        return error
+
+    def _parse(self, model: Any, data: Any, where: str, *, unknown_outcome: bool = False) -> Any:
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            text = f"{where}: the answer does not match Clerk's schema ({exc.error_count()} problem(s))"
+            if unknown_outcome:
+                raise TransportError(text, code="malformed_response") from None
+            raise ClerkAPIError(text, code="malformed_response") from None
+
+
+class _GoneOnRetry(Exception):
+    """Internal: a DELETE resend found nothing, an earlier attempt deleted it."""
+
+
+def _header_safe(key: SecretKey) -> bool:
+    value = key.reveal()
+    return bool(value) and all(32 < ord(c) < 127 for c in value)
+
+
+def _scrub(text: str, key: SecretKey) -> str:
+    """The text with the key (if it is there at all) replaced by its mask."""
+    return text.replace(key.reveal(), key.masked) if key.reveal() in text else text
+
+
+def _scrub_obj(value: Any, key: SecretKey) -> Any:
+    if isinstance(value, str):
+        return _scrub(value, key)
+    if isinstance(value, dict):
+        return {k: _scrub_obj(v, key) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrub_obj(v, key) for v in value]
+    return value
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(v for v in values if v))
+
+
+def _segment(value: str) -> str:
+    if not value:
+        raise ValueError("a user id is required")
+    return quote(str(value), safe="")
+
+
+def _query(params: dict[str, Any]) -> list[tuple[str, str]]:
+    """Clerk's query string: lists become repeated keys, booleans true/false,
+    None is left out."""
+    pairs: list[tuple[str, str]] = []
+    for name, value in params.items():
+        if value is None:
+            continue
+        values = value if isinstance(value, (list, tuple, set, frozenset)) else [value]
+        for item in values:
+            if item is None:
+                continue
+            if isinstance(item, bool):
+                pairs.append((name, "true" if item else "false"))
+            else:
+                pairs.append((name, str(item)))
+    return pairs

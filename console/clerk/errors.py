@@ -21,6 +21,7 @@ class ClerkError(Exception):
     trace_id: str | None = None
     retry_after: float | None = None
     outcome_known: bool = True
+    errors: tuple[dict, ...] = ()  # every item of Clerk's `errors` array (the first is the one above)
 
     def __init__(
         self,

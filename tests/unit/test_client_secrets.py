@@ -1,0 +1,129 @@
+"""The secret key never shows: not in exception text, reprs, chained
+exceptions, traceback locals, nor in the client's own repr."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+import httpx
+import pytest
+
+from console.clerk.client import ClerkClient
+from console.clerk.errors import ClerkError, UnknownOutcome
+from console.clerk.limiter import RequestBudget, VirtualClock
+from console.settings import SecretKey
+
+RAW = "sk_live_LEAKCANARYx0x0x0x0x0SECRET5678"
+KEY = SecretKey(RAW)
+TAIL = RAW[len("sk_live_"):-4]  # the part that must never appear, even in pieces
+
+
+def everything_printed(exc: BaseException) -> str:
+    """All that a traceback (with locals, as rich/pytest can show them) prints."""
+    parts = [str(exc), repr(exc)]
+    parts += traceback.format_exception(exc)
+    parts += list(traceback.TracebackException.from_exception(exc, capture_locals=True).format())
+    parts += [repr(a) for a in exc.args]
+    parts += [repr(v) for v in vars(exc).values()]
+    return "\n".join(parts)
+
+
+def assert_clean(text: str) -> None:
+    assert RAW not in text
+    assert TAIL not in text
+
+
+def assert_no_httpx_in_chain(exc: BaseException) -> None:
+    seen = exc
+    while seen is not None:
+        assert not isinstance(seen, httpx.HTTPError), f"{type(seen)} chained: it carries the request headers"
+        seen = seen.__cause__ or seen.__context__
+
+
+def raising(exc_type):
+    def handler(request: httpx.Request) -> httpx.Response:
+        # an httpx exception whose message even quotes the header, as a worst case
+        raise exc_type(f"failed sending {request.headers['authorization']}", request=request)
+
+    return handler
+
+
+def answering(status: int, message: str):
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            status,
+            json={"errors": [{"message": message, "long_message": message, "code": "x", "meta": {"param_name": "p"}}]},
+        )
+
+    return handler
+
+
+HANDLERS = [
+    raising(httpx.ReadTimeout),
+    raising(httpx.ConnectError),
+    raising(httpx.RemoteProtocolError),
+    raising(httpx.WriteError),
+    raising(httpx.PoolTimeout),
+    answering(401, f"Invalid key {RAW}"),  # a server that echoes the key
+    answering(422, f"bad {RAW}"),
+    answering(500, f"internal error for Bearer {RAW}"),
+    lambda request: httpx.Response(502, text=f"proxy saw {RAW}"),
+]
+
+
+@pytest.fixture
+async def vclock():
+    clock = VirtualClock()
+    with clock.patch_loop():
+        yield clock
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+@pytest.mark.parametrize("call", ["create", "count", "delete"])
+async def test_forced_errors_never_show_the_key(vclock, handler, call, caplog):
+    caplog.set_level(logging.DEBUG)
+    client = ClerkClient(KEY, "http://clerk.test", RequestBudget(1000, clock=vclock), transport=httpx.MockTransport(handler), read_attempts=2)
+    async with client:
+        with pytest.raises(ClerkError) as info:
+            if call == "create":
+                await client.create_user({"external_id": "x"})
+            elif call == "count":
+                await client.count_users()
+            else:
+                await client.delete_user("user_1")
+    exc = info.value
+    assert_clean(everything_printed(exc))
+    assert_no_httpx_in_chain(exc)
+    assert exc.__cause__ is None
+    assert exc.__context__ is None or not isinstance(exc.__context__, httpx.HTTPError)
+    assert_clean(caplog.text)
+    if isinstance(exc, UnknownOutcome) and call == "create":
+        assert exc.outcome_known is False
+
+
+async def test_client_and_budget_reprs_are_masked(vclock):
+    client = ClerkClient(KEY, "http://clerk.test", RequestBudget(10, clock=vclock), transport=httpx.MockTransport(answering(200, "")))
+    async with client:
+        for text in (repr(client), str(client), f"{client}", repr(client.budget), repr(client.key), str(client.key)):
+            assert_clean(text)
+        assert "sk_live_…5678" in repr(client)
+        # httpx masks the header in its own reprs too
+        assert_clean(repr(client._http.headers))
+
+
+BAD_RAW = "sk_live_ABCDEFGH\nINJECTED1234é"  # module level: not a local of the test's frame
+
+
+def test_a_key_that_cannot_be_a_header_is_refused_without_showing_it():
+    with pytest.raises(ValueError) as info:
+        ClerkClient(SecretKey(BAD_RAW), "http://x")
+    text = everything_printed(info.value)
+    assert "ABCDEFGH" not in text and "INJECTED" not in text
+    assert "sk_live_…" in str(info.value)
+
+
+def test_a_plain_string_key_is_wrapped():
+    client = ClerkClient(RAW, "http://x")  # type: ignore[arg-type]
+    assert isinstance(client.key, SecretKey)
+    assert_clean(repr(client))
