@@ -1,0 +1,348 @@
+"""Reading an Auth.js database: SQLite (stdlib, read-only URI) and PostgreSQL
+(psycopg 3, read-only REPEATABLE READ transaction, server-side cursor).
+
+Both run ONE query for the export: the users table LEFT JOINed to the accounts
+table grouped by user (array_agg / group_concat of the distinct provider
+names), so there is no query per user. Only provider names are read from the
+accounts table: never tokens; sessions and verification tokens are not read.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote
+
+from console.dbexport.errors import DbExportError
+from console.dbexport.schema import (
+    ACCOUNT_TABLES,
+    NON_OAUTH_ACCOUNT_TYPES,
+    USER_TABLES,
+    Column,
+    DetectedSchema,
+    Table,
+)
+from console.dbexport.urls import DatabaseURL
+
+# the order of the exported columns in every row a backend yields
+ROW_FIELDS = ("id", "name", "email", "emailVerified", "image", "createdAt", "password")
+BATCH = 5000
+_CANDIDATE_NAMES = {n.casefold() for n in USER_TABLES + ACCOUNT_TABLES}
+_PROVIDER_SEP = "\x1f"
+
+
+class Source(Protocol):
+    where: str
+
+    def tables(self) -> dict[str, Table]: ...
+    def count(self, schema: DetectedSchema) -> int: ...
+    def batches(self, schema: DetectedSchema) -> Iterator[list[tuple[Any, ...]]]: ...
+    def close(self) -> None: ...
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+# --------------------------------------------------------------------- SQLite
+
+def _sqlite_kind(declared: str) -> str:
+    t = (declared or "").upper()
+    if not t:
+        return "any"
+    if "BOOL" in t:
+        return "bool"
+    if "DATE" in t or "TIME" in t:
+        return "time"
+    if "INT" in t:
+        return "number"
+    if "CHAR" in t or "CLOB" in t or "TEXT" in t:
+        return "text"
+    if "BLOB" in t:
+        return "binary"
+    if any(k in t for k in ("REAL", "FLOA", "DOUB", "DEC", "NUM")):
+        return "number"
+    return "any"  # SQLite accepts any declared type name and stores anything
+
+
+def _sq(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class SQLiteSource:
+    def __init__(self, url: DatabaseURL) -> None:
+        assert url.sqlite_path is not None
+        self.path = Path(url.sqlite_path)
+        self.where = f"SQLite database {self.path}"
+        if not self.path.exists():
+            raise DbExportError(f"no SQLite database at {self.path} (from {url.masked})")
+        if self.path.is_dir():
+            raise DbExportError(f"{self.path} is a folder, not a SQLite database file")
+        try:
+            with open(self.path, "rb") as fh:
+                head = fh.read(16)
+        except OSError as exc:
+            raise DbExportError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+        if head and head != b"SQLite format 3\x00":
+            raise DbExportError(f"{self.path} is not a SQLite database (no SQLite header)")
+        uri = "file:" + quote(str(self.path.resolve())) + "?mode=ro"
+        try:
+            self.conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            self.conn.execute("PRAGMA query_only = 1")
+        except sqlite3.Error as exc:
+            raise DbExportError(f"cannot open {self.path} read-only: {_one_line(exc)}") from None
+
+    def _run(self, what: str, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        try:
+            return self.conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise DbExportError(f"{self.where}: {what} failed: {_one_line(exc)}") from None
+
+    def tables(self) -> dict[str, Table]:
+        names = [
+            r[0]
+            for r in self._run(
+                "listing tables",
+                "SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+                "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+            )
+        ]
+        out: dict[str, Table] = {}
+        for name in names:
+            cols: tuple[Column, ...] = ()
+            if name.casefold() in _CANDIDATE_NAMES:
+                rows = self._run(
+                    f'reading the columns of "{name}"', "SELECT name, type FROM pragma_table_info(?)", (name,)
+                ).fetchall()
+                cols = tuple(Column(n, t or "", _sqlite_kind(t)) for n, t in rows)  # type: ignore[arg-type]
+            out[name] = Table(name, cols)
+        return out
+
+    def _query(self, s: DetectedSchema) -> str:
+        def col(logical: str) -> str:
+            c = s.user_columns.get(logical)
+            return f"u.{_sq(c.name)}" if c else "NULL"
+
+        select = ", ".join(col(f) for f in ROW_FIELDS)
+        users = _sq(s.users.name)
+        if s.accounts is None:
+            return f"SELECT {select}, NULL FROM {users} AS u ORDER BY {col('id')}"
+        a = s.account_columns
+        uid, prov = _sq(a["userId"].name), _sq(a["provider"].name)
+        where = f"{prov} IS NOT NULL AND CAST({prov} AS TEXT) <> ''"
+        if "type" in a:
+            types = ", ".join(f"'{t}'" for t in NON_OAUTH_ACCOUNT_TYPES)
+            typ = _sq(a["type"].name)
+            where += f" AND ({typ} IS NULL OR lower(CAST({typ} AS TEXT)) NOT IN ({types}))"
+        if s.join_as_text:
+            uid_expr, id_expr = f"CAST({uid} AS TEXT)", f"CAST({col('id')} AS TEXT)"
+        else:
+            uid_expr, id_expr = uid, col("id")
+        return (
+            f"SELECT {select}, p.providers FROM {users} AS u LEFT JOIN ("
+            f" SELECT uid, group_concat(prov, char(31)) AS providers FROM ("
+            f"  SELECT DISTINCT {uid_expr} AS uid, CAST({prov} AS TEXT) AS prov"
+            f"  FROM {_sq(s.accounts.name)} WHERE {where}"
+            f" ) GROUP BY uid"
+            f") AS p ON p.uid = {id_expr} ORDER BY {col('id')}"
+        )
+
+    def count(self, schema: DetectedSchema) -> int:
+        return int(self._run("counting users", f"SELECT count(*) FROM {_sq(schema.users.name)}").fetchone()[0])
+
+    def batches(self, schema: DetectedSchema) -> Iterator[list[tuple[Any, ...]]]:
+        cur = self._run(f'reading "{schema.users.name}"', self._query(schema))
+        while True:
+            try:
+                rows = cur.fetchmany(BATCH)
+            except sqlite3.Error as exc:
+                raise DbExportError(f'{self.where}: reading "{schema.users.name}" failed: {_one_line(exc)}') from None
+            if not rows:
+                return
+            yield [
+                r[:-1] + ((r[-1].split(_PROVIDER_SEP) if r[-1] else []),)
+                for r in rows
+            ]
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except sqlite3.Error:
+            pass
+
+
+# ------------------------------------------------------------------ PostgreSQL
+
+def _pg_kind(category: str, typname: str) -> str:
+    if typname == "bytea":
+        return "binary"
+    return {"S": "text", "D": "time", "N": "number", "B": "bool"}.get(category, "other")
+
+
+class PostgresSource:
+    def __init__(self, url: DatabaseURL, *, connect_timeout: float = 10.0) -> None:
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict
+
+        self._psycopg = psycopg
+        self.url = url
+        self.where = f"PostgreSQL database {url.masked}"
+        assert url.conninfo is not None
+        try:
+            params = conninfo_to_dict(url.conninfo)
+        except psycopg.Error as exc:
+            raise DbExportError(f"cannot read PostgreSQL URL {url.masked}: {url.scrub(_one_line(exc))}") from None
+        extra: dict[str, Any] = {"application_name": "clerk-migrate export-db"}
+        if "connect_timeout" not in params:
+            extra["connect_timeout"] = max(1, int(connect_timeout))
+        try:
+            self.conn = psycopg.connect(url.conninfo, autocommit=False, **extra)
+        except psycopg.Error as exc:
+            raise DbExportError(f"cannot connect to {url.masked}: {url.scrub(_one_line(exc))}") from None
+        except Exception as exc:  # e.g. a host name that cannot be resolved raised differently
+            raise DbExportError(f"cannot connect to {url.masked}: {url.scrub(_one_line(exc))}") from None
+        try:
+            # one snapshot for the count and the export; writes refused by the server
+            self.conn.read_only = True
+            self.conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        except psycopg.Error as exc:
+            self.close()
+            raise DbExportError(f"{self.where}: cannot start a read-only transaction: {url.scrub(_one_line(exc))}") from None
+
+    def _fail(self, what: str, exc: BaseException) -> DbExportError:
+        return DbExportError(f"{self.where}: {what} failed: {self.url.scrub(_one_line(exc))}")
+
+    def _fetchall(self, what: str, query: Any, params: tuple = ()) -> list[tuple[Any, ...]]:
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(query, params)
+                return cur.fetchall()
+        except self._psycopg.Error as exc:
+            raise self._fail(what, exc) from None
+
+    def tables(self) -> dict[str, Table]:
+        rows = self._fetchall(
+            "listing tables",
+            """
+            SELECT c.oid, n.nspname, c.relname
+            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE c.relkind IN ('r', 'v', 'm', 'p', 'f')
+              AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+              AND n.nspname NOT LIKE 'pg\\_%%'
+            ORDER BY coalesce(array_position(current_schemas(false), n.nspname::text), 1000000),
+                     n.nspname, c.relname
+            """,
+        )
+        out: dict[str, Table] = {}
+        for oid, nsp, name in rows:
+            if name in out:
+                continue  # the same name in a schema later in the search path
+            cols: tuple[Column, ...] = ()
+            if name.casefold() in _CANDIDATE_NAMES:
+                crow = self._fetchall(
+                    f'reading the columns of "{name}"',
+                    """
+                    SELECT a.attname, format_type(a.atttypid, a.atttypmod), bt.typcategory, bt.typname
+                    FROM pg_attribute a
+                    JOIN pg_type t ON t.oid = a.atttypid
+                    JOIN pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+                    WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped
+                    ORDER BY a.attnum
+                    """,
+                    (oid,),
+                )
+                cols = tuple(Column(n, t, _pg_kind(str(cat), tn)) for n, t, cat, tn in crow)  # type: ignore[arg-type]
+            out[name] = Table(name, cols, schema=nsp)
+        return out
+
+    def _query(self, s: DetectedSchema) -> Any:
+        from psycopg import sql
+
+        def ident(t: Table) -> sql.Composable:
+            return sql.Identifier(t.schema, t.name) if t.schema else sql.Identifier(t.name)
+
+        def col(logical: str) -> sql.Composable:
+            c = s.user_columns.get(logical)
+            return sql.SQL("u.{}").format(sql.Identifier(c.name)) if c else sql.SQL("NULL")
+
+        select = sql.SQL(", ").join(col(f) for f in ROW_FIELDS)
+        if s.accounts is None:
+            return sql.SQL("SELECT {}, NULL FROM {} AS u ORDER BY {}").format(select, ident(s.users), col("id"))
+        a = s.account_columns
+        uid, prov = sql.Identifier(a["userId"].name), sql.Identifier(a["provider"].name)
+        where = sql.SQL("{p} IS NOT NULL AND {p}::text <> ''").format(p=prov)
+        if "type" in a:
+            where = sql.SQL("{} AND ({t} IS NULL OR lower({t}::text) <> ALL(%s))").format(
+                where, t=sql.Identifier(a["type"].name)
+            )
+        if s.join_as_text:
+            uid_expr = sql.SQL("{}::text").format(uid)
+            id_expr = sql.SQL("{}::text").format(col("id"))
+        else:
+            uid_expr, id_expr = uid, col("id")
+        return sql.SQL(
+            "SELECT {select}, p.providers FROM {users} AS u LEFT JOIN ("
+            " SELECT {uid_expr} AS uid, array_agg(DISTINCT {prov}::text) AS providers"
+            " FROM {accounts} WHERE {where} GROUP BY 1"
+            ") AS p ON p.uid = {id_expr} ORDER BY {id}"
+        ).format(
+            select=select,
+            users=ident(s.users),
+            uid_expr=uid_expr,
+            prov=prov,
+            accounts=ident(s.accounts),
+            where=where,
+            id_expr=id_expr,
+            id=col("id"),
+        )
+
+    def _params(self, s: DetectedSchema) -> tuple:
+        return (list(NON_OAUTH_ACCOUNT_TYPES),) if s.accounts is not None and "type" in s.account_columns else ()
+
+    def count(self, schema: DetectedSchema) -> int:
+        from psycopg import sql
+
+        t = schema.users
+        name = sql.Identifier(t.schema, t.name) if t.schema else sql.Identifier(t.name)
+        rows = self._fetchall(f'counting "{t.qualified}"', sql.SQL("SELECT count(*) FROM {}").format(name))
+        return int(rows[0][0])
+
+    def batches(self, schema: DetectedSchema) -> Iterator[list[tuple[Any, ...]]]:
+        what = f'reading "{schema.users.qualified}"'
+        try:
+            cur = self.conn.cursor(name="clerk_migrate_export_db")  # server-side: streams
+            cur.itersize = BATCH
+            cur.execute(self._query(schema), self._params(schema))
+        except self._psycopg.Error as exc:
+            raise self._fail(what, exc) from None
+        try:
+            while True:
+                try:
+                    rows = cur.fetchmany(BATCH)
+                except self._psycopg.Error as exc:
+                    raise self._fail(what, exc) from None
+                if not rows:
+                    return
+                yield rows
+        finally:
+            try:
+                cur.close()
+            except self._psycopg.Error:
+                pass
+
+    def close(self) -> None:
+        try:
+            if not self.conn.closed:
+                self.conn.rollback()  # read-only: nothing to keep
+            self.conn.close()
+        except Exception:
+            pass
+
+
+def open_source(url: DatabaseURL, *, connect_timeout: float = 10.0) -> Source:
+    if url.kind == "sqlite":
+        return SQLiteSource(url)
+    return PostgresSource(url, connect_timeout=connect_timeout)
