@@ -29,6 +29,8 @@ headers), and every message is scrubbed of the key before it is raised.
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import json
 import random
 from collections import deque
@@ -58,6 +60,7 @@ LOOKUP_BATCH = 100  # values per filter per request (Clerk's maximum)
 LIST_LIMIT = 500  # Clerk's maximum page size
 CONNECT_TIMEOUT_S = 5.0
 DEFAULT_READ_ATTEMPTS = 5
+DEFAULT_LOOKUP_CONCURRENCY = 8
 BACKOFF_BASE_S = 0.25
 BACKOFF_MAX_S = 4.0
 LATENCY_SAMPLES = 2048
@@ -95,6 +98,9 @@ class ClerkClient:
     max_connections: the pool size.
     transport: an httpx transport (tests pass `httpx.MockTransport`).
     read_attempts: attempts for GET/DELETE on 5xx/transport errors.
+    lookup_concurrency: batches of one lookup call in flight at once.
+    allow_insecure_http: plain http:// is refused (the key would cross the
+        network in clear text) unless the host is loopback or this is set.
     backoff_base_s / backoff_max_s: the resend delay is
         min(max, base * 2**(n-1)) * uniform(0.5, 1).
     on_response: called after every answer or transport failure with
@@ -112,6 +118,8 @@ class ClerkClient:
         max_connections: int = 100,
         transport: Any = None,
         read_attempts: int = DEFAULT_READ_ATTEMPTS,
+        lookup_concurrency: int = DEFAULT_LOOKUP_CONCURRENCY,
+        allow_insecure_http: bool = False,
         backoff_base_s: float = BACKOFF_BASE_S,
         backoff_max_s: float = BACKOFF_MAX_S,
         on_response: ResponseHook | None = None,
@@ -125,7 +133,13 @@ class ClerkClient:
             # (and no local variable of this frame holds it for a traceback to show)
             raise ValueError(f"the secret key {secret_key.masked or '(empty)'} is empty or holds characters that cannot go in a header")
         self._key = secret_key
-        self.base_url = (base_url or DEFAULT_API_URL).rstrip("/")
+        self.base_url = _normalise_base_url(base_url)
+        if transport is None and not allow_insecure_http and not _wire_is_safe(self.base_url):
+            raise ValueError(
+                f"refusing to send the secret key in clear text to {self.base_url}: "
+                "use https:// (plain http:// is allowed only for a loopback sandbox)"
+            )
+        self.lookup_concurrency = max(1, int(lookup_concurrency))
         self.budget = budget if budget is not None else RequestBudget.for_instance(secret_key.instance_kind)
         self._clock = self.budget.clock
         self.timeout = float(timeout)
@@ -279,19 +293,45 @@ class ClerkClient:
 
     # ----------------------------------------------------------- internals
     async def _lookup(self, field: str, values: Sequence[str], retry_rate_limited: bool) -> list[User]:
+        """GET /v1/users?<field>=v1&<field>=v2… in batches of 100 values,
+        `lookup_concurrency` batches in flight (all paced by the budget).
+        The first batch to fail cancels the others and its error is raised."""
+        chunks = [list(values[i : i + LOOKUP_BATCH]) for i in range(0, len(values), LOOKUP_BATCH)]
+        if len(chunks) <= 1 or self.lookup_concurrency <= 1:
+            users: list[User] = []
+            for chunk in chunks:
+                users.extend(await self._lookup_batch(field, chunk, retry_rate_limited))
+            return users
+        gate = asyncio.Semaphore(self.lookup_concurrency)
+
+        async def one(chunk: list[str]) -> list[User]:
+            async with gate:
+                return await self._lookup_batch(field, chunk, retry_rate_limited)
+
+        tasks = [asyncio.ensure_future(one(chunk)) for chunk in chunks]
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            for task in tasks:
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        failed = next((t.exception() for t in tasks if not t.cancelled() and t.exception() is not None), None)
+        if failed is not None:
+            raise failed
+        return [user for task in tasks for user in task.result()]
+
+    async def _lookup_batch(self, field: str, chunk: list[str], retry_rate_limited: bool) -> list[User]:
         users: list[User] = []
-        for start in range(0, len(values), LOOKUP_BATCH):
-            chunk = list(values[start : start + LOOKUP_BATCH])
-            offset = 0
-            while True:
-                page = await self.list_users(
-                    retry_rate_limited=retry_rate_limited, **{field: chunk, "limit": LIST_LIMIT, "offset": offset}
-                )
-                users.extend(page)
-                if len(page) < LIST_LIMIT:
-                    break
-                offset += LIST_LIMIT
-        return users
+        offset = 0
+        while True:
+            page = await self.list_users(
+                retry_rate_limited=retry_rate_limited, **{field: chunk, "limit": LIST_LIMIT, "offset": offset}
+            )
+            users.extend(page)
+            if len(page) < LIST_LIMIT:
+                return users
+            offset += LIST_LIMIT
 
     def _scrub(self, text: str) -> str:
         return _scrub(text, self._key)
@@ -460,6 +500,29 @@ class ClerkClient:
 
 class _GoneOnRetry(Exception):
     """Internal: a DELETE resend found nothing, an earlier attempt deleted it."""
+
+
+def _normalise_base_url(value: str | None) -> str:
+    """`https://api.clerk.com`: no trailing slash, no `/v1` (added per request)."""
+    url = (value or DEFAULT_API_URL).strip().rstrip("/")
+    if url.endswith("/v1"):
+        url = url[: -len("/v1")]
+    return url
+
+
+def _wire_is_safe(url: str) -> bool:
+    parsed = httpx.URL(url)
+    if parsed.scheme == "https":
+        return True
+    if parsed.scheme != "http":
+        return False
+    host = parsed.host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _header_safe(key: SecretKey) -> bool:

@@ -327,8 +327,8 @@ async def test_lookups_are_batched_100_per_request_with_limit_500(vclock):
     wanted = [f"ext{i:03d}" for i in range(250)]
     found = await h.client.users_by_external_ids(wanted + wanted[:10])  # duplicates asked once
     assert len(h.requests) == 3
-    sizes = [len(parse_qs(r.url.query.decode())["external_id"]) for _, r in h.requests]
-    assert sizes == [100, 100, 50]
+    sizes = sorted(len(parse_qs(r.url.query.decode())["external_id"]) for _, r in h.requests)
+    assert sizes == [50, 100, 100]
     assert all(parse_qs(r.url.query.decode())["limit"] == ["500"] for _, r in h.requests)
     assert set(found) == {w for w in wanted if not w.endswith("7")}
     assert found["ext001"].id == "user_ext001"
@@ -394,8 +394,8 @@ async def test_a_broken_hook_does_not_break_requests(vclock):
 
 
 async def test_default_budget_follows_the_key():
-    live = ClerkClient(SecretKey("sk_live_abcdefgh1234"), "http://x")
-    test = ClerkClient(SecretKey("sk_test_abcdefgh1234"), "http://x")
+    live = ClerkClient(SecretKey("sk_live_abcdefgh1234"), "https://x")
+    test = ClerkClient(SecretKey("sk_test_abcdefgh1234"), "https://x")
     try:
         assert live.budget.target_rate == pytest.approx(90.0)
         assert test.budget.target_rate == pytest.approx(9.0)
@@ -416,3 +416,57 @@ async def test_successes_and_4xx_raise_the_pace_5xx_and_429_do_not(vclock):
     with pytest.raises(ClerkAPIError):
         await h2.client.create_user({})
     assert budget.current_rate > low
+
+
+@pytest.mark.parametrize("base", ["https://api.clerk.com", "https://api.clerk.com/", "https://api.clerk.com/v1", "https://api.clerk.com/v1/"])
+async def test_base_url_is_normalised(vclock, base):
+    seen = []
+
+    def handler(request):
+        seen.append(str(request.url))
+        return httpx.Response(200, json={"object": "total_count", "total_count": 0})
+
+    async with ClerkClient(KEY, base, RequestBudget(100, clock=vclock), transport=httpx.MockTransport(handler)) as client:
+        assert client.base_url == "https://api.clerk.com"
+        await client.count_users()
+    assert seen == ["https://api.clerk.com/v1/users/count"]
+
+
+async def test_lookup_batches_run_concurrently_under_the_budget(vclock):
+    import asyncio
+
+    in_flight = 0
+    peak = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await asyncio.sleep(0.5)
+        in_flight -= 1
+        return httpx.Response(200, json=[])
+
+    h = Harness(handler, vclock, budget=RequestBudget(100.0, clock=vclock), lookup_concurrency=4)
+    await h.client.users_by_external_ids([str(i) for i in range(1000)])
+    assert len(h.requests) == 10
+    assert peak == 4
+    times = [t for t, _ in h.requests]
+    assert all(b - a >= 0.01 - 1e-9 for a, b in zip(times, times[1:]))  # still paced
+
+
+async def test_a_failing_batch_cancels_the_others_and_raises(vclock):
+    import asyncio
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        ids = parse_qs(request.url.query.decode())["external_id"]
+        if ids[0] == "100":
+            return clerk_error(401, "authentication_invalid")
+        await asyncio.sleep(5)
+        return httpx.Response(200, json=[])
+
+    h = Harness(handler, vclock, lookup_concurrency=3)
+    start = vclock.now()
+    with pytest.raises(AuthenticationError):
+        await h.client.users_by_external_ids([str(i) for i in range(1000)])
+    assert vclock.now() - start < 1.0  # did not wait for the slow batches
+    assert len(h.requests) <= 3  # the rest were never sent

@@ -117,13 +117,29 @@ BAD_RAW = "sk_live_ABCDEFGH\nINJECTED1234é"  # module level: not a local of the
 
 def test_a_key_that_cannot_be_a_header_is_refused_without_showing_it():
     with pytest.raises(ValueError) as info:
-        ClerkClient(SecretKey(BAD_RAW), "http://x")
+        ClerkClient(SecretKey(BAD_RAW), "https://x")
     text = everything_printed(info.value)
     assert "ABCDEFGH" not in text and "INJECTED" not in text
     assert "sk_live_…" in str(info.value)
 
 
 def test_a_plain_string_key_is_wrapped():
-    client = ClerkClient(RAW, "http://x")  # type: ignore[arg-type]
+    client = ClerkClient(RAW, "https://x")  # type: ignore[arg-type]
     assert isinstance(client.key, SecretKey)
     assert_clean(repr(client))
+
+
+@pytest.mark.parametrize("url", ["http://api.clerk.com", "http://10.0.0.5:8080", "ftp://x"])
+def test_the_key_is_not_sent_in_clear_text_off_loopback(url):
+    with pytest.raises(ValueError) as info:
+        ClerkClient(KEY, url)
+    assert "clear text" in str(info.value)
+    assert_clean(everything_printed(info.value))
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8123", "http://localhost:9", "http://[::1]:80", "https://api.clerk.com"])
+async def test_loopback_http_and_https_are_accepted(url):
+    async with ClerkClient(KEY, url):
+        pass
+    async with ClerkClient(KEY, "http://10.0.0.5", allow_insecure_http=True):
+        pass
