@@ -1,14 +1,471 @@
-"""The console's app factory (placeholder until the console lands)."""
+"""The operator console: app factory, the app (the one owner of state
+changes), and its workers.
+
+`make_app(...)` builds the very app `clerk-migrate` and `clerk-migrate demo`
+run, so tests and the screenshot script drive the real thing. Panes ask the
+app to act (`use_key`, `start_load`, `set_policies`…); the app runs the engine
+in workers and applies what they report to `ConsoleState`, then re-renders.
+"""
 
 from __future__ import annotations
 
-from textual.app import App
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from console.settings import KeyringUnavailable, SecretKey, Settings, load_settings, save_to_keyring
+from console.source.model import Policies
+from console.tui.messages import DetailPage, LoadDetected, LoadFailed, LoadFinished, LoadProgress
+from console.tui.screens import PANES, StepPane
+from console.tui.screens.modals import ErrorModal, HelpScreen, SavePathModal, explain
+from console.tui.state import (
+    STEP_ORDER,
+    STEP_TITLES,
+    ConsoleState,
+    IssueIndex,
+    KeyChoice,
+    LiveCheck,
+    LoadState,
+    StepId,
+)
+from console.tui.widgets.instance_bar import InstanceBar
+from console.tui.widgets.step_rail import StepRail
+
+Clock = Callable[[], float]
 
 
-def make_app(**kwargs) -> App:
-    return App()
+class _Cancelled(Exception):
+    """Raised inside a load worker's progress callback once a newer load started."""
+
+
+def default_client_factory(settings: Settings) -> Any:
+    from console.clerk.client import ClerkClient
+
+    assert settings.secret_key is not None
+    return ClerkClient(settings.secret_key, settings.base_url, timeout=10.0)
+
+
+@dataclass
+class Engine:
+    """The engine entry points the console calls, replaceable in tests."""
+
+    open_export: Callable[..., Any]
+    validate_export: Callable[..., Any]
+    write_report_csv: Callable[..., Any] | None
+    export_error: type[BaseException]
+
+    @classmethod
+    def default(cls) -> "Engine":
+        import console.source as source
+
+        return cls(
+            open_export=getattr(source, "open_export", None),  # type: ignore[arg-type]
+            validate_export=getattr(source, "validate_export", None),  # type: ignore[arg-type]
+            write_report_csv=getattr(source, "write_report_csv", None),
+            export_error=getattr(source, "ExportError", ValueError),
+        )
+
+
+class ConsoleApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "clerk-migrate"
+    SUB_TITLE = "Auth.js → Clerk"
+
+    BINDINGS = [
+        Binding("f1", "help", "Help", tooltip="What each step does, and the keys"),
+        Binding("ctrl+n", "next_step", "Next step", tooltip="Go on to the next step"),
+        Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="Leave the console"),
+    ]
+
+    def __init__(
+        self,
+        state: ConsoleState,
+        *,
+        clock: Clock = time.perf_counter,
+        client_factory: Callable[[Settings], Any] = default_client_factory,
+        engine: Engine | None = None,
+        auto_live_check: bool = True,
+    ) -> None:
+        super().__init__()
+        self.state = state
+        self.clock = clock
+        self.client_factory = client_factory
+        self._engine = engine
+        self.auto_live_check = auto_live_check
+        self._load_generation = 0
+        self._detail_query: tuple | None = None
+        self.last_report_path: Path | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = Engine.default()
+        return self._engine
+
+    # -- layout ----------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield InstanceBar(id="instance-bar")
+        with Horizontal(id="body"):
+            yield StepRail(id="rail")
+            with ContentSwitcher(initial=f"pane-{self.state.current}", id="panes"):
+                for pane in PANES.values():
+                    yield pane()
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_views()
+        self.go_to(self.state.current)
+        if self.auto_live_check and self.state.has_key:
+            self.start_live_check()
+
+    def pane(self, step: StepId) -> StepPane:
+        return self.query_one(f"#pane-{step}", StepPane)
+
+    def refresh_views(self) -> None:
+        """Re-render every view from the state (after each state change)."""
+        self.query_one(InstanceBar).sync(self.state)
+        self.query_one(StepRail).sync(self.state)
+        for pane in self.query(StepPane):
+            pane.sync(self.state)
+
+    # -- navigation ------------------------------------------------------------
+    def go_to(self, step: StepId) -> None:
+        self.state.current = step
+        self.query_one("#panes", ContentSwitcher).current = f"pane-{step}"
+        rail = self.query_one(StepRail)
+        rail.highlighted = STEP_ORDER.index(step)
+        self.refresh_views()
+        self.pane(step).on_enter()
+
+    def on_step_rail_step_chosen(self, message: StepRail.StepChosen) -> None:
+        self.go_to(message.step)
+
+    def action_next_step(self) -> None:
+        current = self.state.current
+        self.pane(current).leave_forward()
+        position = STEP_ORDER.index(current)
+        self.go_to(STEP_ORDER[min(position + 1, len(STEP_ORDER) - 1)])
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for number, step in enumerate(STEP_ORDER, start=1):
+            yield SystemCommand(
+                f"Step {number}: {STEP_TITLES[step]}",
+                f"Open the {STEP_TITLES[step]} step ({self.state.step_status(step).reason or 'ready'})",
+                lambda step=step: self.go_to(step),
+            )
+        yield SystemCommand("Run the live check", "Ask Clerk for the instance's user count", self.start_live_check)
+        yield SystemCommand("Load the export", "Read and check the export named in Load", self._load_from_input)
+        yield SystemCommand("Save the report as CSV", "Every issue as a CSV row", self.ask_report_path)
+        yield SystemCommand("Help", "The steps and the keys", self.action_help)
+        yield from super().get_system_commands(screen)
+
+    # -- Setup -----------------------------------------------------------------
+    def use_key(self, key: SecretKey, source: str) -> None:
+        self.state.set_key(key, source)
+        self.refresh_views()
+        self.start_live_check()
+        if self.state.report_is_stale():
+            self._revalidate()
+
+    def set_allow_dev_import(self, allow: bool) -> None:
+        self.state.set_allow_dev_import(allow)
+        self.refresh_views()
+
+    def start_live_check(self) -> None:
+        if not self.state.has_key:
+            return
+        self.state.live = LiveCheck(status="checking")
+        self.refresh_views()
+        self._live_check(self.state.settings)
+
+    @work(exclusive=True, group="live-check", exit_on_error=False)
+    async def _live_check(self, settings: Settings) -> None:
+        # An async worker on the event loop: it may update the state directly.
+        from console.clerk.errors import AuthenticationError, ClerkError, UnknownOutcome
+
+        result: LiveCheck
+        try:
+            client = self.client_factory(settings)
+            started = self.clock()
+            async with client:
+                count = (await client.check()).users if hasattr(client, "check") else await client.count_users()
+            latency = (self.clock() - started) * 1000
+            result = LiveCheck("ok", count, latency, "")
+        except NotImplementedError:
+            result = LiveCheck("unavailable", message="the Clerk client is not available in this build yet")
+        except AuthenticationError:
+            result = LiveCheck("failed", message="Clerk refused this key (401): check it, or paste another")
+        except UnknownOutcome as exc:
+            result = LiveCheck("failed", message=f"no answer from {settings.base_url}: {exc}")
+        except ClerkError as exc:
+            result = LiveCheck("failed", message=str(exc))
+        except ValueError as exc:  # the client refuses the key or the URL (e.g. http:// off loopback)
+            result = LiveCheck("failed", message=str(exc))
+        if settings == self.state.settings or settings.secret_key == self.state.settings.secret_key:
+            self.state.live = result
+            self.refresh_views()
+
+    def save_key_to_keyring(self) -> None:
+        key = self.state.settings.secret_key
+        if key is not None:
+            self._save_keyring(key)
+
+    @work(thread=True, exclusive=True, group="keyring", exit_on_error=False)
+    def _save_keyring(self, key: SecretKey) -> None:
+        try:
+            save_to_keyring(key)
+            words = "Saved to the OS keyring (service clerk-migrate): next time the console finds it there."
+        except KeyringUnavailable as exc:
+            words = f"Not saved: {exc}."
+        self.call_from_thread(self.pane("setup").show_keyring_result, words)  # type: ignore[attr-defined]
+
+    # -- Load ------------------------------------------------------------------
+    def _load_from_input(self) -> None:
+        from textual.widgets import Input
+
+        value = self.pane("load").query_one("#export-path", Input).value.strip()
+        if value:
+            self.go_to("load")
+            self.start_load(Path(value).expanduser())
+
+    def start_load(self, path: Path, mapping: dict[str, str] | None = None) -> None:
+        self._load_generation += 1
+        self.state.load = LoadState(status="detecting", path=path, mapping=mapping)
+        self.state.report = None
+        self.state.issue_index = None
+        self.state.previous_counts = None
+        self.state.review_confirmed = False
+        self.refresh_views()
+        self._load(self._load_generation, path, mapping, self.state.policies, self.state.instance_kind, detect=True)
+
+    def _revalidate(self) -> None:
+        """Check the loaded export again (new policies or instance kind)."""
+        load = self.state.load
+        if load.path is None or self.state.report is None:
+            return
+        self._load_generation += 1
+        self.state.previous_counts = self.state.report_counts()
+        load.status = "loading"
+        load.rows = load.bytes_read = 0
+        self.refresh_views()
+        self._load(self._load_generation, load.path, load.mapping, self.state.policies, self.state.instance_kind, detect=False)
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def _load(
+        self,
+        generation: int,
+        path: Path,
+        mapping: dict[str, str] | None,
+        policies: Policies,
+        instance_kind: str | None,
+        detect: bool,
+    ) -> None:
+        """Runs in a thread: the reader is CPU-bound. Reports through messages."""
+        engine = self.engine
+        worker = get_current_worker()
+        clock = self.clock
+        if detect:
+            try:
+                reader = engine.open_export(path, mapping=mapping)
+            except engine.export_error as exc:
+                self.post_message(LoadFailed(generation, str(exc), *self._mapping_hint(exc)))
+                return
+            close = getattr(reader, "close", None)
+            if callable(close):
+                close()
+            self.post_message(
+                LoadDetected(generation, reader.format, reader.shape, list(reader.columns), reader.size_bytes)
+            )
+        started = clock()
+
+        def on_progress(rows: int, bytes_read: int, size_bytes: int) -> None:
+            if worker.is_cancelled:
+                raise _Cancelled
+            self.post_message(LoadProgress(generation, rows, bytes_read, size_bytes, clock() - started))
+
+        try:
+            report = engine.validate_export(
+                path, policies=policies, mapping=mapping, instance_kind=instance_kind, on_progress=on_progress
+            )
+        except _Cancelled:
+            return
+        except engine.export_error as exc:
+            self.post_message(LoadFailed(generation, str(exc)))
+            return
+        index = IssueIndex(report.issues)
+        self.post_message(LoadFinished(generation, report, index, clock() - started, instance_kind))
+
+    @staticmethod
+    def _mapping_hint(exc: BaseException) -> tuple[bool, list[str]]:
+        """Whether the reader says the columns need a mapping, and which columns it saw."""
+        columns = getattr(exc, "columns", None)
+        needs = bool(getattr(exc, "needs_mapping", False))
+        return needs, list(columns or [])
+
+    def on_load_detected(self, message: LoadDetected) -> None:
+        if message.generation != self._load_generation:
+            return
+        load = self.state.load
+        load.format, load.shape, load.columns, load.size_bytes = (
+            message.format,
+            message.shape,
+            message.columns,
+            message.size_bytes,
+        )
+        load.status = "loading"
+        self.refresh_views()
+
+    def on_load_progress(self, message: LoadProgress) -> None:
+        if message.generation != self._load_generation:
+            return
+        load = self.state.load
+        load.rows, load.bytes_read, load.elapsed_s = message.rows, message.bytes_read, message.elapsed_s
+        load.size_bytes = message.size_bytes or load.size_bytes
+        # only the two widgets that show progress: no full re-render per message
+        self.pane("load").update_progress(self.state)  # type: ignore[attr-defined]
+        if self.state.current == "review":
+            self.pane("review").sync(self.state)
+
+    def on_load_finished(self, message: LoadFinished) -> None:
+        if message.generation != self._load_generation:
+            return
+        report = message.report
+        load = self.state.load
+        load.status = "loaded"
+        load.error = None
+        load.rows = report.rows
+        load.bytes_read = load.size_bytes = load.size_bytes or getattr(report, "size_bytes", 0) or load.bytes_read
+        load.format = report.format or load.format
+        load.shape = report.shape or load.shape
+        load.elapsed_s = message.elapsed_s
+        self.state.report = report
+        self.state.report_instance_kind = message.instance_kind
+        self.state.issue_index = message.index
+        self.refresh_views()
+
+    def on_load_failed(self, message: LoadFailed) -> None:
+        if message.generation != self._load_generation:
+            return
+        load = self.state.load
+        if message.needs_mapping:
+            load.status = "needs_mapping"
+            load.columns = message.columns or load.columns
+        else:
+            load.status = "failed"
+        load.error = message.error
+        self.refresh_views()
+
+    # -- Review ----------------------------------------------------------------
+    def set_policies(self, policies: Policies) -> None:
+        if policies == self.state.policies:
+            return
+        self.state.policies = policies
+        self._revalidate()
+
+    def request_detail_page(self, code: str | None, text: str, page: int, size: int) -> None:
+        index = self.state.issue_index
+        if index is None:
+            return
+        query = (id(index), code, text, page, size)
+        self._detail_query = query
+        self._detail_page(index, query)
+
+    @work(thread=True, exclusive=True, group="detail", exit_on_error=False)
+    def _detail_page(self, index: IssueIndex, query: tuple) -> None:
+        _, code, text, page, size = query
+        issues, total = index.page(code, text, page, size)
+        self.post_message(DetailPage(query, issues, total))
+
+    def on_detail_page(self, message: DetailPage) -> None:
+        if message.query == self._detail_query:
+            self.pane("review").show_page(message.issues, message.total)  # type: ignore[attr-defined]
+
+    def ask_report_path(self) -> None:
+        if self.state.report is None:
+            self.notify("Load an export first: there is no report yet.", severity="warning")
+            return
+        folder = self.state.run_dir or Path.cwd()
+        self.push_screen(SavePathModal("Write every issue as a CSV row to:", folder / "validation-report.csv"), self._write_report)
+
+    def _write_report(self, path: Path | None) -> None:
+        if path is not None and self.state.report is not None:
+            self._write_report_worker(self.state.report, path)
+
+    @work(thread=True, exclusive=True, group="report", exit_on_error=False)
+    def _write_report_worker(self, report: Any, path: Path) -> None:
+        writer = self.engine.write_report_csv
+        if writer is None:
+            raise RuntimeError("this build has no report writer (console.source.write_report_csv)")
+        writer(report, path)
+        self.call_from_thread(self.notify, f"Report written: {path}", title="CSV report")
+        self.last_report_path = path
+
+    # -- errors ----------------------------------------------------------------
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Every worker is started with exit_on_error=False: its error lands here,
+        as a modal that says what happened and what to do."""
+        if event.state != WorkerState.ERROR:
+            return
+        error = event.worker.error
+        if error is None:
+            return
+        if event.worker.group == "live-check":
+            self.state.live = LiveCheck("failed", message=str(error) or type(error).__name__)
+        if event.worker.group == "load":
+            self.state.load.status = "failed"
+            self.state.load.error = f"{type(error).__name__}: {error}"
+        self.refresh_views()
+        title, what, todo = explain(error, base_url=self.state.settings.base_url)
+        self.push_screen(ErrorModal(title, what, todo))
+
+
+def make_app(
+    settings: Settings | None = None,
+    *,
+    run_dir: str | Path | None = None,
+    key_choices: Iterable[KeyChoice] = (),
+    export_path: str | Path | None = None,
+    demo: bool = False,
+    url_label: str | None = None,
+    clock: Clock = time.perf_counter,
+    client_factory: Callable[[Settings], Any] = default_client_factory,
+    engine: Engine | None = None,
+    auto_live_check: bool = True,
+) -> ConsoleApp:
+    """Build the console. `clock` times the live check and the load (a fixed
+    clock makes screenshots reproducible); `url_label` replaces the base URL in
+    the header (a sandbox's random port would change every snapshot)."""
+    if settings is None:
+        settings = load_settings()
+    state = ConsoleState(
+        settings=settings,
+        key_choices=list(key_choices),
+        run_dir=Path(run_dir) if run_dir else None,
+        suggested_export=Path(export_path) if export_path else None,
+        demo=demo,
+        url_label=url_label,
+    )
+    if state.run_dir is not None and not state.run_dir.is_dir():
+        state.notes.append(f"the run folder {state.run_dir} does not exist yet")
+    return ConsoleApp(
+        state, clock=clock, client_factory=client_factory, engine=engine, auto_live_check=auto_live_check
+    )
 
 
 def run_console(run_dir: str | None = None) -> int:
-    make_app().run()
+    app = make_app(run_dir=run_dir)
+    app.run()
     return 0

@@ -1,0 +1,24 @@
+"""One pane per step, in the rail's order. Part 2 replaces the four
+`LaterStepPane`s by their real screens: change the class here, nothing else."""
+
+from __future__ import annotations
+
+from console.tui.screens.base import StepPane
+from console.tui.screens.later import FailuresPane, FinishPane, ImportPane, VerifyPane
+from console.tui.screens.load import LoadPane
+from console.tui.screens.review import ReviewPane
+from console.tui.screens.setup import SetupPane
+from console.tui.state import STEP_ORDER, StepId
+
+PANES: dict[StepId, type[StepPane]] = {
+    "setup": SetupPane,
+    "load": LoadPane,
+    "review": ReviewPane,
+    "import": ImportPane,
+    "failures": FailuresPane,
+    "verify": VerifyPane,
+    "finish": FinishPane,
+}
+assert tuple(PANES) == STEP_ORDER
+
+__all__ = ["PANES", "StepPane"]

@@ -1,0 +1,77 @@
+"""Typed messages from the console's workers to the app, which owns every
+state change. Workers run in threads or tasks; they post these and never
+touch widgets or `ConsoleState` themselves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.message import Message
+
+
+class LoadDetected(Message):
+    """The reader opened the file and recognised its format and shape."""
+
+    def __init__(self, generation: int, fmt: str, shape: str, columns: list[str], size_bytes: int) -> None:
+        super().__init__()
+        self.generation = generation
+        self.format = fmt
+        self.shape = shape
+        self.columns = columns
+        self.size_bytes = size_bytes
+
+
+class LoadProgress(Message):
+    """Rows read so far. A newer one replaces an older one still queued, so a
+    slow screen never works through a backlog of stale figures."""
+
+    def __init__(self, generation: int, rows: int, bytes_read: int, size_bytes: int, elapsed_s: float) -> None:
+        super().__init__()
+        self.generation = generation
+        self.rows = rows
+        self.bytes_read = bytes_read
+        self.size_bytes = size_bytes
+        self.elapsed_s = elapsed_s
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, LoadProgress)
+
+
+class LoadFinished(Message):
+    def __init__(self, generation: int, report: Any, index: Any, elapsed_s: float, instance_kind: str | None) -> None:
+        super().__init__()
+        self.generation = generation
+        self.report = report
+        self.index = index
+        self.elapsed_s = elapsed_s
+        self.instance_kind = instance_kind
+
+
+class LoadFailed(Message):
+    """The file cannot be read as an export: `error` is the reader's one line."""
+
+    def __init__(self, generation: int, error: str, needs_mapping: bool = False, columns: list[str] | None = None) -> None:
+        super().__init__()
+        self.generation = generation
+        self.error = error
+        self.needs_mapping = needs_mapping
+        self.columns = columns or []
+
+
+class LiveChecked(Message):
+    def __init__(self, status: str, user_count: int | None, latency_ms: float | None, message: str) -> None:
+        super().__init__()
+        self.status = status
+        self.user_count = user_count
+        self.latency_ms = latency_ms
+        self.message = message
+
+
+class DetailPage(Message):
+    """One page of the Review detail table, computed off the event loop."""
+
+    def __init__(self, query: tuple, issues: list, total: int) -> None:
+        super().__init__()
+        self.query = query
+        self.issues = issues
+        self.total = total

@@ -1,0 +1,210 @@
+"""Modal screens: a worker's error, the help, a row's detail, a file picker,
+and the path of the CSV report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, DirectoryTree, Input, Label, Markdown, Static
+
+from console.source.model import Issue
+
+
+def explain(error: BaseException, *, base_url: str = "") -> tuple[str, str, str]:
+    """(title, what happened, what to do) for an error a worker raised.
+    The texts never include the secret key: Clerk errors and settings errors
+    are built without it, and nothing else here sees it."""
+    from console.clerk.errors import AuthenticationError, ClerkError, UnknownOutcome
+    from console.settings import KeyringUnavailable
+
+    name = type(error).__name__
+    text = str(error) or name
+    if isinstance(error, AuthenticationError):
+        return ("The key was refused", text, "Clerk answered 401 for this key. Paste the right secret key in Setup.")
+    if isinstance(error, UnknownOutcome):
+        return (
+            "Clerk could not be reached",
+            text,
+            f"Check the network and the base URL ({base_url or 'CLERK_API_URL'}), then run the live check again (Setup, c).",
+        )
+    if isinstance(error, ClerkError):
+        return ("Clerk answered with an error", text, "Nothing was written. Check the key and the instance in Setup.")
+    if isinstance(error, KeyringUnavailable):
+        return ("No keyring", text, "Use CLERK_SECRET_KEY or a .env file instead, or install a keyring backend.")
+    if isinstance(error, PermissionError):
+        return ("Permission denied", text, "Choose a path you can read (or write), or fix its permissions.")
+    if isinstance(error, OSError):
+        return ("The file system refused", text, "Check the path and the free space, then try again.")
+    if type(error).__name__ == "ExportError":
+        return ("The export cannot be read", text, "Fix the file or choose another one in Load.")
+    return (
+        "Something went wrong",
+        f"{name}: {text}",
+        "This is a bug in clerk-migrate; nothing was written to Clerk. Go back and retry the step; "
+        "run with CLERK_MIGRATE_DEBUG=1 to keep the traceback.",
+    )
+
+
+class ErrorModal(ModalScreen[None]):
+    """A worker's error: what happened and what to do. Never a crash."""
+
+    BINDINGS = [Binding("escape,enter", "dismiss", "Close")]
+
+    def __init__(self, title: str, what: str, todo: str) -> None:
+        super().__init__(classes="modal")
+        self._title, self._what, self._todo = title, what, todo
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog error-dialog"):
+            yield Label(Text(self._title), classes="dialog-title")
+            yield Static(Text(self._what), classes="dialog-body")
+            yield Static(Text("What to do: " + self._todo), classes="dialog-todo")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("OK", variant="primary", id="ok")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss()
+
+
+HELP = """\
+# clerk-migrate: the operator console
+
+Moves your Auth.js (NextAuth) users into Clerk, one step at a time.
+The rail on the left shows each step: **✓** done, **•** open, **✗** blocked (the
+grey line under it says why). **▶** is where you are.
+
+1. **Setup**: the Clerk instance. Where the secret key came from (environment,
+   `.env`, keyring) or paste one; the live check counts the instance's users.
+   *Production* is where the guide migrates to, directly. A *Development*
+   instance holds at most 100 users and is written to only with
+   `IMPORT_TO_DEV_INSTANCE=true`.
+2. **Load**: the export file (JSON array, NDJSON or CSV). The format and shape
+   are detected; every row is checked while it streams in.
+3. **Review**: the issues by code, the rows behind each, the policies
+   (unverified emails, plaintext passwords) and their effect on the counts;
+   export the report as CSV.
+4. **Import**, 5. **Failures**, 6. **Verify**, 7. **Finish**: the import
+   itself and what follows it.
+
+## Keys
+| key | does |
+| --- | --- |
+| `ctrl+n` | next step |
+| `tab` / `shift+tab` | move between fields |
+| `enter` | open the step under the cursor in the rail, press a button |
+| `ctrl+p` | command palette: every step and action by name |
+| `f1` | this help |
+| `ctrl+q` | quit (nothing is lost: a run folder is resumed with `--run DIR`) |
+
+The key is never shown in full: only `sk_live_…` / `sk_test_…` and its last
+four characters.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,f1,q", "dismiss", "Close help")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog help-dialog"):
+            yield Markdown(HELP)
+
+    def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
+        self.dismiss()
+
+
+class RowDetailModal(ModalScreen[None]):
+    """Everything the checks said about one export row. Export data is
+    rendered as `Text`, never as markup."""
+
+    BINDINGS = [Binding("escape,enter", "dismiss", "Close")]
+
+    def __init__(self, row: int, external_id: str | None, issues: list[Issue]) -> None:
+        super().__init__(classes="modal")
+        self.row, self.external_id, self.issues = row, external_id, issues
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog row-dialog"):
+            title = Text(f"Row {self.row}" if self.row else "The whole file")
+            if self.external_id:
+                title.append("  external id ")
+                title.append(self.external_id, style="bold")
+            yield Label(title, classes="dialog-title")
+            with VerticalScroll(classes="dialog-body"):
+                for issue in self.issues:
+                    line = Text()
+                    line.append(f"{issue.severity:<8}", style="bold")
+                    line.append(f"{issue.code}  ")
+                    line.append(f"field {issue.field}\n", style="dim")
+                    line.append(issue.message)
+                    yield Static(line, classes="issue-" + issue.severity)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Close", variant="primary", id="ok")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss()
+
+
+class BrowseModal(ModalScreen[Path | None]):
+    """A directory tree to pick the export from; enter on a file chooses it."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, start: Path) -> None:
+        super().__init__(classes="modal")
+        self.start = start
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog browse-dialog"):
+            yield Label(Text(f"Choose the export file under {self.start}"), classes="dialog-title")
+            yield DirectoryTree(self.start, id="tree")
+            yield Label("enter: choose the file · escape: cancel", classes="dialog-hint")
+
+    def on_directory_tree_file_selected(self, event: DirectoryTree.FileSelected) -> None:
+        event.stop()
+        self.dismiss(Path(event.path))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SavePathModal(ModalScreen[Path | None]):
+    """Asks where to write a file (the CSV report)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str, default: Path) -> None:
+        super().__init__(classes="modal")
+        self._title, self.default = title, default
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog save-dialog"):
+            yield Label(Text(self._title), classes="dialog-title")
+            yield Input(str(self.default), id="save-path")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Write", variant="primary", id="write")
+                yield Button("Cancel", id="cancel")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._finish()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "write":
+            self._finish()
+        else:
+            self.dismiss(None)
+
+    def _finish(self) -> None:
+        value = self.query_one("#save-path", Input).value.strip()
+        self.dismiss(Path(value).expanduser() if value else None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,238 @@
+"""What the console's screens share: one plain object, owned by the app.
+
+Screens read it and ask the app to change it; workers never touch it from
+their threads (they post messages, and the handler on the event loop writes
+here). Nothing in this module imports Textual, so it can be tested and reused
+as is. The business rules themselves (what a row's issues are, whether the
+Development cap applies) come from the engine's `ValidationReport`; this file
+only decides which step of the console is done, open or blocked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from console.settings import SecretKey, Settings
+from console.source.model import Issue, Policies
+
+if TYPE_CHECKING:  # the reader lands in console.source; only its shape is needed here
+    from console.source import ValidationReport
+
+StepId = Literal["setup", "load", "review", "import", "failures", "verify", "finish"]
+StepMark = Literal["done", "open", "blocked"]
+
+STEP_ORDER: tuple[StepId, ...] = ("setup", "load", "review", "import", "failures", "verify", "finish")
+STEP_TITLES: dict[StepId, str] = {
+    "setup": "Setup",
+    "load": "Load",
+    "review": "Review",
+    "import": "Import",
+    "failures": "Failures",
+    "verify": "Verify",
+    "finish": "Finish",
+}
+
+DEV_USER_CAP = 100  # what a Development instance holds (Clerk's documented cap)
+
+
+@dataclass(frozen=True)
+class KeyChoice:
+    """A key the operator may pick without pasting it (the demo offers two)."""
+
+    label: str
+    key: SecretKey
+
+
+@dataclass
+class LiveCheck:
+    status: Literal["idle", "checking", "ok", "failed", "unavailable"] = "idle"
+    user_count: int | None = None
+    latency_ms: float | None = None
+    message: str = ""
+
+
+@dataclass
+class LoadState:
+    status: Literal["idle", "detecting", "needs_mapping", "loading", "loaded", "failed"] = "idle"
+    path: Path | None = None
+    format: str | None = None
+    shape: str | None = None
+    columns: list[str] = field(default_factory=list)
+    size_bytes: int = 0
+    rows: int = 0
+    bytes_read: int = 0
+    elapsed_s: float = 0.0
+    mapping: dict[str, str] | None = None
+    error: str | None = None
+
+    @property
+    def mb_per_s(self) -> float:
+        return self.bytes_read / 1e6 / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class StepStatus:
+    mark: StepMark
+    reason: str = ""  # why it is blocked, or what is left to do; short (the rail is narrow)
+
+
+class IssueIndex:
+    """Positions of a report's issues by code and by row, built once (in the
+    load worker's thread) so that paging and row detail never rescan the list."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        self.issues = issues
+        self.by_code: dict[str, list[int]] = {}
+        self.by_row: dict[int, list[int]] = {}
+        for position, issue in enumerate(issues):
+            self.by_code.setdefault(issue.code, []).append(position)
+            self.by_row.setdefault(issue.row, []).append(position)
+
+    def example(self, code: str) -> Issue | None:
+        positions = self.by_code.get(code)
+        return self.issues[positions[0]] if positions else None
+
+    def page(self, code: str | None, text: str = "", page: int = 0, size: int = 200) -> tuple[list[Issue], int]:
+        """One page of the issues behind `code` (all codes when None) whose row,
+        external id, field or message contains `text`; and how many match."""
+        positions = self.by_code.get(code, []) if code else range(len(self.issues))
+        needle = text.strip().lower()
+        start, stop = page * size, (page + 1) * size
+        if not needle:
+            total = len(positions)
+            return [self.issues[p] for p in positions[start:stop]], total
+        hits: list[Issue] = []
+        total = 0
+        for p in positions:
+            issue = self.issues[p]
+            if (
+                needle in (issue.external_id or "").lower()
+                or needle in issue.message.lower()
+                or needle in issue.field.lower()
+                or needle == str(issue.row)
+            ):
+                if start <= total < stop:
+                    hits.append(issue)
+                total += 1
+        return hits, total
+
+    def of_row(self, row: int) -> list[Issue]:
+        return [self.issues[p] for p in self.by_row.get(row, [])]
+
+
+@dataclass
+class ConsoleState:
+    settings: Settings
+    key_choices: list[KeyChoice] = field(default_factory=list)
+    run_dir: Path | None = None
+    suggested_export: Path | None = None
+    demo: bool = False
+    url_label: str | None = None  # shown instead of the base URL (fixed text for snapshots)
+    live: LiveCheck = field(default_factory=LiveCheck)
+    load: LoadState = field(default_factory=LoadState)
+    report: ValidationReport | None = None
+    report_instance_kind: str | None = None  # the instance kind the report's blockers were computed for
+    previous_counts: dict[str, int] | None = None  # before the last policy change, to show its effect
+    issue_index: IssueIndex | None = None
+    policies: Policies = field(default_factory=Policies)
+    review_confirmed: bool = False
+    current: StepId = "setup"
+    notes: list[str] = field(default_factory=list)
+
+    # -- what the steps need -------------------------------------------------
+    @property
+    def instance_kind(self) -> str | None:
+        return self.settings.instance_kind
+
+    @property
+    def has_key(self) -> bool:
+        return self.settings.secret_key is not None and self.instance_kind is not None
+
+    def set_key(self, key: SecretKey, source: str) -> None:
+        self.settings = self.settings.with_key(key, source)  # type: ignore[arg-type]
+        self.live = LiveCheck()
+
+    def set_allow_dev_import(self, allow: bool) -> None:
+        self.settings = replace(self.settings, allow_dev_import=allow)
+
+    def report_counts(self) -> dict[str, int] | None:
+        r = self.report
+        if r is None:
+            return None
+        return {
+            "rows": r.rows,
+            "importable": r.importable,
+            "refused": r.refused,
+            "warned": r.warned,
+            "unverified": r.unverified,
+            "unverified_with_oauth": r.unverified_with_oauth,
+        }
+
+    def report_is_stale(self) -> bool:
+        """The key changed since the report's blockers were computed."""
+        return self.report is not None and self.report_instance_kind != self.instance_kind
+
+    def import_blockers(self) -> list[tuple[str, str]]:
+        """Why an import cannot start yet, as (a few words for the rail, the
+        full sentence), in the order the operator fixes them. The rules come
+        from the settings and the engine's report; this only gathers them."""
+        reasons: list[tuple[str, str]] = []
+        if not self.has_key:
+            reasons.append(("no key yet", "no key: choose or paste one in Setup"))
+        elif self.live.status == "failed":
+            reasons.append(("live check failed", f"the live check failed: {self.live.message}"))
+        if self.report is None:
+            reasons.append(("no export yet", "no export loaded: open one in Load"))
+            return reasons
+        if self.instance_kind == "development" and not self.settings.allow_dev_import:
+            reasons.append(
+                ("dev import is off", "Development instance: IMPORT_TO_DEV_INSTANCE is not set (see Setup)")
+            )
+        for blocker in self.report.blockers:
+            short = "over the dev cap" if "cap" in blocker.code else blocker.code.replace("_", " ")
+            reasons.append((short, blocker.message))
+        if self.report.importable == 0:
+            reasons.append(("nothing importable", "no row of the export can be imported"))
+        return reasons
+
+    def step_status(self, step: StepId) -> StepStatus:
+        if step == "setup":
+            if not self.has_key:
+                return StepStatus("open", "choose a key")
+            if self.live.status == "failed":
+                return StepStatus("blocked", "live check failed")
+            return StepStatus("done", self.instance_kind or "")
+        if step == "load":
+            if self.load.status == "loaded" and self.report is not None:
+                return StepStatus("done", f"{self.report.rows:,} rows")
+            if self.load.status == "failed":
+                return StepStatus("open", "unreadable file")
+            if self.load.status in ("detecting", "loading"):
+                return StepStatus("open", "loading…")
+            if self.load.status == "needs_mapping":
+                return StepStatus("open", "map the columns")
+            return StepStatus("open", "open an export")
+        if step == "review":
+            if self.report is None:
+                return StepStatus("blocked", "load an export")
+            if self.review_confirmed:
+                return StepStatus("done", f"{self.report.importable:,} importable")
+            return StepStatus("open", "check the issues")
+        if step == "import":
+            blockers = self.import_blockers()
+            if blockers:
+                return StepStatus("blocked", blockers[0][0])
+            return StepStatus("open", "ready")
+        # Failures, Verify and Finish follow an import (part 2 of the console).
+        return StepStatus("blocked", "after an import")
+
+    def statuses(self) -> dict[StepId, StepStatus]:
+        return {step: self.step_status(step) for step in STEP_ORDER}
+
+
+def counts_delta(before: dict[str, Any] | None, after: dict[str, Any] | None, key: str) -> int | None:
+    if not before or not after or key not in before or key not in after:
+        return None
+    return int(after[key]) - int(before[key])
