@@ -399,8 +399,11 @@ class PgUnavailable(Exception):
 
 def find_pg_bin() -> Path:
     env = os.environ.get("PG_BIN")
-    candidates = [Path(env)] if env else []
-    candidates += sorted(
+    if env:  # exclusive when set
+        if (Path(env) / "initdb").exists() and (Path(env) / "pg_ctl").exists():
+            return Path(env)
+        raise PgUnavailable(f"PG_BIN={env} holds no initdb/pg_ctl")
+    candidates = sorted(
         (Path(p).parent for p in glob.glob("/usr/lib/postgresql/*/bin/initdb")),
         key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
         reverse=True,
@@ -411,7 +414,7 @@ def find_pg_bin() -> Path:
     for c in candidates:
         if (c / "initdb").exists() and (c / "pg_ctl").exists():
             return c
-    raise PgUnavailable("PostgreSQL server binaries not found (looked in $PG_BIN, /usr/lib/postgresql/*/bin, PATH)")
+    raise PgUnavailable("PostgreSQL server binaries not found (looked in /usr/lib/postgresql/*/bin and PATH; set PG_BIN)")
 
 
 def _free_port() -> int:
