@@ -1,0 +1,320 @@
+"""`scan_app(path)`: walk a Next.js project and report its Auth.js touch points."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from pathlib import Path
+
+from console.appscan import advice, jsscan, manifest
+from console.appscan.jsscan import FileInfo, FileResult
+from console.appscan.jstext import code_view
+from console.appscan.model import (
+    DONE,
+    NOT_APPLICABLE,
+    STEPS,
+    TODO,
+    AppScanReport,
+    ChecklistItem,
+    Finding,
+    Skipped,
+)
+from console.appscan.walk import DEFAULT_MAX_BYTES, Candidate, read_text, walk
+
+_APP_SERVER_FILES = {"page", "layout", "template", "default", "not-found", "loading"}
+_CODE_EXT = re.compile(r"\.(?:[cm]?[jt]sx?)$")
+_HOOK_CALL = re.compile(r"(?<![\w$.])use[A-Z][\w$]*\s*\(")
+CLERK_ENV = ("NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY", "CLERK_SECRET_KEY")
+
+
+class AppScanError(Exception):
+    """The path cannot be scanned (missing, not a folder); one line."""
+
+
+def scan_app(path: Path, *, max_file_bytes: int = DEFAULT_MAX_BYTES) -> AppScanReport:
+    root = Path(path)
+    if not root.exists():
+        raise AppScanError(f"{path}: no such directory")
+    if not root.is_dir():
+        raise AppScanError(f"{path}: not a directory")
+
+    candidates, pruned, bad_dirs = walk(root)
+    skipped = [Skipped(d, "unreadable") for d in bad_dirs]
+    texts: dict[str, str] = {}
+    for cand in candidates:
+        text, reason = read_text(cand.path, max_file_bytes)
+        if text is None:
+            skipped.append(Skipped(cand.rel, reason or "unreadable"))
+        else:
+            texts[cand.rel] = text
+    kinds = {c.rel: c.kind for c in candidates}
+    project_dirs = sorted(
+        {posixpath.dirname(rel) for rel, kind in kinds.items() if kind == "package"} | {""},
+        key=len,
+        reverse=True,
+    )
+
+    findings: list[Finding] = []
+    evidence: dict[str, list[str]] = {key: [] for key, _ in STEPS}
+    clerk_names: dict[str, list[str]] = {}
+    routes = []
+    auth_env: dict[str, None] = {}
+    next_auth_version: str | None = None
+    clerk_installed = False
+    clerk_env: dict[str, list[str]] = {name: [] for name in CLERK_ENV}
+
+    # package.json first: whether @clerk/nextjs is there changes the advice
+    deps_by_file = {
+        rel: manifest.package_dependencies(text) for rel, text in texts.items() if kinds[rel] == "package"
+    }
+    for rel, deps in deps_by_file.items():
+        for dep in deps:
+            if dep.name == manifest.CLERK_PACKAGE:
+                clerk_installed = True
+                evidence["install"].append(f"{rel}:{dep.line} @clerk/nextjs {dep.spec}")
+    for rel, deps in deps_by_file.items():
+        for dep in deps:
+            if dep.name == manifest.CLERK_PACKAGE:
+                continue
+            if dep.name == "next-auth" and next_auth_version is None:
+                next_auth_version = dep.spec
+            clerk, howto = advice.dependency(dep.name, clerk_installed)
+            findings.append(
+                Finding(rel, dep.line, "dependency", f"{dep.name} {dep.spec} ({dep.section})", clerk, howto,
+                        "install", None, "package.json")
+            )
+
+    for rel, text in texts.items():
+        if kinds[rel] != "env":
+            continue
+        name = posixpath.basename(rel)
+        for var, line in manifest.env_names(text):
+            if var in clerk_env and not manifest.is_example_env(name):
+                clerk_env[var].append(rel)
+                evidence["env"].append(f"{var} named in {rel}")
+            if var.startswith(("NEXTAUTH_", "AUTH_")):
+                auth_env[var] = None
+                clerk, howto = advice.env_name(var)
+                findings.append(Finding(rel, line, "env_name", var, clerk, howto, "env", None, "env file"))
+
+    router = _router(texts, kinds, project_dirs)
+
+    # pass 1: where is the Auth.js v5 config (`export const { auth, ... } = NextAuth(`)?
+    configs: dict[str, dict[str, str]] = {}
+    for rel, text in texts.items():
+        if kinds[rel] == "code" and "NextAuth" in text:
+            found = jsscan.v5_config_exports(code_view(text))
+            if found:
+                configs[_strip_ext(rel)] = found[1]
+
+    for rel, text in texts.items():
+        if kinds[rel] != "code":
+            continue
+        info = _file_info(rel, text, project_dirs, router)
+        result: FileResult = jsscan.scan_file(text, info, _resolver(rel, info.project_dir, configs))
+        findings.extend(result.findings)
+        routes.extend(result.routes)
+        for name, line in result.clerk:
+            clerk_names.setdefault(name, []).append(f"{rel}:{line}")
+        for line in result.session_claims_user_id:
+            evidence["foreign_keys"].append(f"{rel}:{line} sessionClaims.userId")
+
+    findings.sort(key=lambda f: (f.file, f.line, f.construct))
+    report = AppScanReport(
+        path=str(root),
+        router=router,
+        findings=findings,
+        checklist=[],
+        files_scanned=len(texts),
+        files_skipped=len(skipped),
+        skipped=skipped,
+        dirs_pruned=pruned,
+        protected_routes=routes,
+        clerk_installed=clerk_installed,
+        next_auth_version=next_auth_version,
+        auth_env_names=sorted(auth_env),
+    )
+    report.checklist = _checklist(report, evidence, clerk_names, clerk_env)
+    return report
+
+
+def _strip_ext(rel: str) -> str:
+    stem = _CODE_EXT.sub("", rel)
+    return stem[: -len("/index")] if stem.endswith("/index") else stem
+
+
+def _resolver(rel: str, project_dir: str, configs: dict[str, dict[str, str]]):
+    here = posixpath.dirname(rel)
+
+    def resolve(spec: str) -> dict[str, str] | None:
+        if not configs or jsscan.is_authjs_spec(spec):
+            return None
+        spec = _CODE_EXT.sub("", spec)
+        if spec.startswith("."):
+            keys = [posixpath.normpath(posixpath.join(here, spec))]
+        else:
+            tail = spec[2:] if spec.startswith(("@/", "~/")) else spec
+            keys = [posixpath.join(project_dir, tail), posixpath.join(project_dir, "src", tail)]
+        for key in keys:
+            key = posixpath.normpath(key)
+            if key in configs:
+                return configs[key]
+        return None
+
+    return resolve
+
+
+def _project_dir(rel: str, project_dirs: list[str]) -> str:
+    for d in project_dirs:  # longest first
+        if d == "" or rel.startswith(d + "/"):
+            return d
+    return ""
+
+
+def _router_parts(rel: str, project_dir: str) -> tuple[str | None, list[str]]:
+    rest = rel[len(project_dir) + 1 :] if project_dir else rel
+    parts = rest.split("/")
+    if parts[0] == "src" and len(parts) > 1:
+        parts = parts[1:]
+    if len(parts) > 1 and parts[0] in ("app", "pages"):
+        return parts[0], parts[1:]
+    return None, parts
+
+
+def _file_info(rel: str, text: str, project_dirs: list[str], app_router: str) -> FileInfo:
+    project_dir = _project_dir(rel, project_dirs)
+    router, parts = _router_parts(rel, project_dir)
+    direc = jsscan.directive(code_view(text[:4000]))
+    stem = _CODE_EXT.sub("", parts[-1])
+    route = None
+    middleware = router is None and len(parts) == 1 and stem in ("middleware", "proxy")
+    if router == "app":
+        if direc == "client":
+            kind = "client component"
+        elif direc == "server":
+            kind = "server actions"
+        elif stem == "route":
+            kind = "route handler"
+        elif stem in _APP_SERVER_FILES:
+            kind = "server component"
+        else:
+            kind = "server code"
+        if stem == "page":
+            segs = [p for p in parts[:-1] if not (p.startswith("(") and p.endswith(")")) and not p.startswith("@")]
+            route = "/" + "/".join(segs)
+        client = direc == "client"
+    elif router == "pages":
+        if parts[0] == "api":
+            kind = "API route"
+        elif stem == "_app":
+            kind = "custom App"
+        elif stem == "_document":
+            kind = "custom Document"
+        else:
+            kind = "page"
+            segs = parts[:-1] + ([] if stem == "index" else [stem])
+            route = "/" + "/".join(segs)
+        client = kind in ("page", "custom App")
+    else:
+        # outside app/ and pages/: a component is client code if it says so, calls hooks,
+        # or (Pages Router only) renders JSX; everything else is shared/server code
+        client = not middleware and (
+            direc == "client"
+            or direc is None
+            and (
+                _HOOK_CALL.search(text) is not None
+                or app_router == "pages" and rel.endswith((".jsx", ".tsx"))
+            )
+        )
+        if middleware:
+            kind = "middleware"
+        elif client:
+            kind = "client component"
+        elif direc == "server":
+            kind = "server actions"
+        else:
+            kind = "shared module"
+    return FileInfo(rel, router, kind, client, middleware, route, project_dir)
+
+
+def _router(texts: dict[str, str], kinds: dict[str, str], project_dirs: list[str]) -> str:
+    seen = set()
+    for rel in texts:
+        if kinds[rel] == "code":
+            router, _ = _router_parts(rel, _project_dir(rel, project_dirs))
+            if router:
+                seen.add(router)
+    if seen == {"app", "pages"}:
+        return "both"
+    return seen.pop() if seen else "unknown"
+
+
+def _first(names: dict[str, list[str]], *wanted: str) -> list[str]:
+    return [f"{loc} imports {name}" for name in wanted for loc in names.get(name, [])[:3]]
+
+
+def _checklist(report: AppScanReport, evidence: dict[str, list[str]], clerk: dict[str, list[str]],
+               clerk_env: dict[str, list[str]]) -> list[ChecklistItem]:
+    grouped = report.by_step()
+    items = []
+    for key, title in STEPS:
+        found = grouped.get(key, [])
+        ev = list(evidence.get(key, []))
+        left = f"{len(found)} Auth.js touch point(s) left" if found else ""
+        if key == "install":
+            status = DONE if report.clerk_installed else TODO
+            detail = "@clerk/nextjs is in package.json" if report.clerk_installed else "npm install @clerk/nextjs"
+            if found:
+                detail += "; uninstall the Auth.js packages after the cut-over"
+        elif key == "env":
+            have = [n for n in CLERK_ENV if clerk_env[n]]
+            missing = [n for n in CLERK_ENV if not clerk_env[n]]
+            status = TODO if missing else DONE
+            detail = ("missing: " + ", ".join(missing) + " (add to .env.local)") if missing else "both Clerk keys are named"
+            if have and missing:
+                detail = ", ".join(f"{n} named in {clerk_env[n][0]}" for n in have) + "; " + detail
+            if found:
+                detail += "; Auth.js names to remove after the cut-over: " + ", ".join(report.auth_env_names or ["(in code)"])
+        elif key == "provider":
+            ev += _first(clerk, "ClerkProvider")
+            has = bool(clerk.get("ClerkProvider"))
+            status = DONE if has and not found else TODO
+            detail = "; ".join(filter(None, ["<ClerkProvider> is in place" if has else "add <ClerkProvider> at the root", left]))
+        elif key == "middleware":
+            ev += _first(clerk, "clerkMiddleware")
+            has = bool(clerk.get("clerkMiddleware"))
+            status = DONE if has and not found else TODO
+            routes = [r.route for r in report.protected_routes]
+            detail = "; ".join(filter(None, [
+                "clerkMiddleware() is in place" if has else
+                ("rewrite " + ", ".join(sorted({f.file for f in found})) + " with clerkMiddleware()") if found else
+                "add middleware.ts with clerkMiddleware()",
+                ("protect: " + ", ".join(routes)) if routes else "",
+                left,
+            ]))
+        else:
+            names = {
+                "server": ("auth", "currentUser", "getAuth", "clerkClient"),
+                "client": ("useAuth", "useUser"),
+                "pages": ("SignIn", "SignUp", "SignInButton", "SignUpButton", "SignOutButton", "UserButton"),
+                "signed_in": ("SignedIn", "SignedOut", "Protect"),
+                "foreign_keys": (),
+            }[key]
+            ev += _first(clerk, *names)
+            if found:
+                status, detail = TODO, left
+            elif ev:
+                status, detail = DONE, "already uses Clerk's " + ", ".join(
+                    sorted({e.rsplit(" ", 1)[-1] for e in ev})
+                )
+            else:
+                status = NOT_APPLICABLE
+                detail = {
+                    "server": "no server-side session reads found",
+                    "client": "no client-side session hooks found",
+                    "pages": "no custom sign-in/up pages or signIn()/signOut() calls: the Account Portal covers it",
+                    "signed_in": "no session-status conditionals found",
+                    "foreign_keys": "no session.user.id / token.sub uses found",
+                }[key]
+        items.append(ChecklistItem(key, title, status, detail, len(found), ev))
+    return items
