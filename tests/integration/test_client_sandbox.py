@@ -1,4 +1,5 @@
-"""ClerkClient against the sandbox over real HTTP on loopback."""
+"""ClerkClient against the sandbox over real HTTP on loopback (fixtures
+`sandbox` / `sandbox_factory` from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -21,26 +22,10 @@ from console.clerk.errors import (
     UnknownOutcome,
 )
 from console.clerk.limiter import RequestBudget
-from console.sandbox.server import SandboxConfig, SandboxServer, make_key
+from console.sandbox.server import SandboxServer, make_key
 from console.settings import SecretKey
 
 BCRYPT = "$2b$10$" + "N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"  # 53 chars after the cost
-
-
-@pytest.fixture
-def start_sandbox():
-    """Start SandboxServers with a given config; all stopped at the end."""
-    servers: list[SandboxServer] = []
-
-    def start(**config) -> SandboxServer:
-        server = SandboxServer(SandboxConfig(**config))
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 class Recorder(httpx.AsyncBaseTransport):
@@ -83,8 +68,8 @@ def body(n: int | str, **extra) -> dict:
 
 
 # ------------------------------------------------------------- the happy path
-async def test_create_get_list_count_delete(start_sandbox):
-    server = start_sandbox()
+async def test_create_get_list_count_delete(sandbox):
+    server = sandbox
     key = make_key("production", "crud")
     async with client_for(server, key) as clerk:
         user = await clerk.create_user(body(1, password_digest=BCRYPT, password_hasher="bcrypt"))
@@ -109,8 +94,8 @@ async def test_create_get_list_count_delete(start_sandbox):
     assert len(clerk.latencies) == server.stats(key)["requests"]
 
 
-async def test_duplicates_are_identifier_exists_with_the_param(start_sandbox):
-    server = start_sandbox()
+async def test_duplicates_are_identifier_exists_with_the_param(sandbox):
+    server = sandbox
     key = make_key("production", "dup")
     async with client_for(server, key) as clerk:
         await clerk.create_user(body(1))
@@ -126,8 +111,8 @@ async def test_duplicates_are_identifier_exists_with_the_param(start_sandbox):
     assert len(server.users(key)) == 1
 
 
-async def test_bad_digest_and_unknown_field(start_sandbox):
-    server = start_sandbox()
+async def test_bad_digest_and_unknown_field(sandbox):
+    server = sandbox
     key = make_key("production", "bad")
     async with client_for(server, key) as clerk:
         with pytest.raises(ClerkAPIError) as digest:
@@ -142,10 +127,10 @@ async def test_bad_digest_and_unknown_field(start_sandbox):
     assert server.users(key) == []
 
 
-async def test_401_for_a_refused_key_does_not_show_it(start_sandbox, caplog):
+async def test_401_for_a_refused_key_does_not_show_it(sandbox_factory, caplog):
     caplog.set_level(logging.DEBUG)
     key = make_key("production", "revoked")
-    server = start_sandbox(rejected_keys={key})
+    server = sandbox_factory(rejected_keys={key})
     async with client_for(server, key) as clerk:
         with pytest.raises(AuthenticationError) as info:
             await clerk.create_user(body(1))
@@ -157,8 +142,8 @@ async def test_401_for_a_refused_key_does_not_show_it(start_sandbox, caplog):
     assert info.value.__cause__ is None and info.value.__context__ is None
 
 
-async def test_dev_instance_cap_is_quota_exceeded(start_sandbox):
-    server = start_sandbox(dev_user_cap=2)
+async def test_dev_instance_cap_is_quota_exceeded(sandbox_factory):
+    server = sandbox_factory(dev_user_cap=2)
     key = make_key("development", "cap")
     async with client_for(server, key) as clerk:
         assert clerk.budget.target_rate == pytest.approx(9.0)  # the key's kind picked the budget
@@ -172,10 +157,10 @@ async def test_dev_instance_cap_is_quota_exceeded(start_sandbox):
 
 
 # --------------------------------------------------------------------- 429s
-async def test_429_retry_after_is_honoured_and_the_call_succeeds(start_sandbox):
+async def test_429_retry_after_is_honoured_and_the_call_succeeds(sandbox_factory):
     # the sandbox allows 3 requests per 1 s; the client's budget believes in
     # 9/s (a development instance): it meets 429s and must wait them out
-    server = start_sandbox(development_limit=3, window_s=1.0)
+    server = sandbox_factory(development_limit=3, window_s=1.0)
     key = make_key("development", "limited")
     recorder = Recorder()
     async with client_for(server, key, transport=recorder) as clerk:
@@ -196,8 +181,8 @@ async def test_429_retry_after_is_honoured_and_the_call_succeeds(start_sandbox):
     assert server.create_requests(key) == 7  # a 429 is not a create that happened
 
 
-async def test_429_raised_when_the_caller_asks(start_sandbox):
-    server = start_sandbox(production_limit=1, window_s=5.0)
+async def test_429_raised_when_the_caller_asks(sandbox_factory):
+    server = sandbox_factory(production_limit=1, window_s=5.0)
     key = make_key("production", "noretry")
     async with client_for(server, key) as clerk:
         await clerk.count_users()
@@ -211,8 +196,8 @@ async def test_429_raised_when_the_caller_asks(start_sandbox):
 
 
 # ------------------------------------------------------------------ lookups
-async def test_lookups_batch_100_values_per_request(start_sandbox):
-    server = start_sandbox()
+async def test_lookups_batch_100_values_per_request(sandbox):
+    server = sandbox
     key = make_key("production", "lookups")
     for n in range(250):
         server.seed_user(key, body(n))
@@ -237,8 +222,8 @@ async def test_lookups_batch_100_values_per_request(start_sandbox):
 
 
 # ------------------------------------------------------------------- faults
-async def test_create_5xx_is_unknown_outcome_and_not_resent(start_sandbox):
-    server = start_sandbox(fail_rate=1.0)
+async def test_create_5xx_is_unknown_outcome_and_not_resent(sandbox_factory):
+    server = sandbox_factory(fail_rate=1.0)
     key = make_key("production", "fail")
     async with client_for(server, key) as clerk:
         with pytest.raises(ServerError) as info:
@@ -253,8 +238,8 @@ async def test_create_5xx_is_unknown_outcome_and_not_resent(start_sandbox):
     ("mode", "cls", "code"),
     [("502", ServerError, "server_error"), ("hang", TransportError, "timeout"), ("drop", TransportError, "connection_dropped")],
 )
-async def test_ambiguous_create_is_unknown_outcome_but_written(start_sandbox, mode, cls, code):
-    server = start_sandbox(ambiguous_rate=1.0, ambiguous_modes=(mode,), ambiguous_hang_s=5.0)
+async def test_ambiguous_create_is_unknown_outcome_but_written(sandbox_factory, mode, cls, code):
+    server = sandbox_factory(ambiguous_rate=1.0, ambiguous_modes=(mode,), ambiguous_hang_s=5.0)
     key = make_key("production", f"amb{mode}")
     async with client_for(server, key, timeout=0.5) as clerk:
         with pytest.raises(cls) as info:
@@ -268,8 +253,8 @@ async def test_ambiguous_create_is_unknown_outcome_but_written(start_sandbox, mo
     assert found["ext_1"].id == server.users(key)[0]["id"]
 
 
-async def test_dropped_create_is_unknown_outcome(start_sandbox):
-    server = start_sandbox(drop_rate=1.0)
+async def test_dropped_create_is_unknown_outcome(sandbox_factory):
+    server = sandbox_factory(drop_rate=1.0)
     key = make_key("production", "drop")
     async with client_for(server, key) as clerk:
         with pytest.raises(TransportError) as info:
@@ -279,8 +264,8 @@ async def test_dropped_create_is_unknown_outcome(start_sandbox):
 
 
 @pytest.mark.parametrize("fault", ["fail_rate", "drop_rate"])
-async def test_gets_are_retried_through_faults(start_sandbox, fault):
-    server = start_sandbox(**{fault: 1.0})
+async def test_gets_are_retried_through_faults(sandbox_factory, fault):
+    server = sandbox_factory(**{fault: 1.0})
     key = make_key("production", f"get{fault}")
     server.seed_user(key, body(1))
     failures: list[int | None] = []
@@ -304,8 +289,8 @@ async def test_gets_are_retried_through_faults(start_sandbox, fault):
         assert user.external_id == "ext_1" and clerk.retries == 6
 
 
-async def test_gets_give_up_after_read_attempts(start_sandbox):
-    server = start_sandbox(fail_rate=1.0)
+async def test_gets_give_up_after_read_attempts(sandbox_factory):
+    server = sandbox_factory(fail_rate=1.0)
     key = make_key("production", "giveup")
     async with client_for(server, key, read_attempts=3) as clerk:
         with pytest.raises(ServerError):
@@ -313,8 +298,8 @@ async def test_gets_give_up_after_read_attempts(start_sandbox):
     assert server.stats(key)["failed"] == 3
 
 
-async def test_delete_that_happened_but_failed_to_answer_is_done(start_sandbox):
-    server = start_sandbox()
+async def test_delete_that_happened_but_failed_to_answer_is_done(sandbox):
+    server = sandbox
     key = make_key("production", "delete")
     user = server.seed_user(key, body(1))
     recorder = Recorder()
@@ -339,9 +324,9 @@ async def test_delete_that_happened_but_failed_to_answer_is_done(start_sandbox):
     assert server.users(key) == []
 
 
-async def test_transport_errors_never_carry_the_key(start_sandbox, caplog):
+async def test_transport_errors_never_carry_the_key(sandbox_factory, caplog):
     caplog.set_level(logging.DEBUG)
-    server = start_sandbox(drop_rate=1.0)
+    server = sandbox_factory(drop_rate=1.0)
     key = make_key("production", "leak")
     async with client_for(server, key, read_attempts=2) as clerk:
         errors = []
@@ -361,8 +346,8 @@ async def test_transport_errors_never_carry_the_key(start_sandbox, caplog):
     assert key not in caplog.text
 
 
-async def test_unreachable_server_is_a_transport_error(start_sandbox):
-    server = start_sandbox()
+async def test_unreachable_server_is_a_transport_error(sandbox):
+    server = sandbox
     url = server.url
     server.stop()  # nothing listens there any more
     key = make_key("production", "gone")
@@ -374,11 +359,11 @@ async def test_unreachable_server_is_a_transport_error(start_sandbox):
     assert info.value.code == "connect_error"
 
 
-async def test_one_budget_paces_concurrent_calls(start_sandbox):
+async def test_one_budget_paces_concurrent_calls(sandbox_factory):
     """Many concurrent calls through one budget: nothing above the pace, no 429."""
     import asyncio
 
-    server = start_sandbox(production_limit=40, window_s=1.0, latency_ms=20)
+    server = sandbox_factory(production_limit=40, window_s=1.0, latency_ms=20)
     key = make_key("production", "shared")
     budget = RequestBudget(30.0, window_s=1.0)  # 30/s, at most 30 per 1 s window, under the sandbox's 40
     recorder = Recorder()
