@@ -780,7 +780,8 @@ class RunJournal:
     def record(self, outcomes: Sequence[tuple]) -> None:
         """Write several outcomes in one transaction. Each item is one of
         ("created", row_no, clerk_user_id) | ("existed", row_no, clerk_user_id) |
-        ("failed", row_no, code, param, message) | ("pending", row_no, uncertain: bool)."""
+        ("failed", row_no, code, param, message) | ("pending", row_no, uncertain: bool) |
+        ("note", row_no, code, param, message) (status unchanged)."""
         now = time.time()
         with self._tx() as c:
             for item in outcomes:
@@ -797,10 +798,16 @@ class RunJournal:
                         " updated_at = ? WHERE row_no = ?",
                         (item[2], item[3], item[4], now, row_no),
                     )
+                elif kind == "note":  # Clerk's answer kept while a lookup settles the row
+                    c.execute(
+                        "UPDATE rows SET error_code = ?, error_param = ?, error_message = ?, updated_at = ?"
+                        " WHERE row_no = ?",
+                        (item[2], item[3], item[4], now, row_no),
+                    )
                 elif kind == "pending":
                     c.execute(
-                        "UPDATE rows SET status = 'pending', uncertain = MAX(uncertain, ?), updated_at = ?"
-                        " WHERE row_no = ?",
+                        "UPDATE rows SET status = 'pending', uncertain = MAX(uncertain, ?), error_code = NULL,"
+                        " error_param = NULL, error_message = NULL, updated_at = ? WHERE row_no = ?",
                         (1 if item[2] else 0, now, row_no),
                     )
                 else:

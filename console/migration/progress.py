@@ -12,7 +12,7 @@ class Progress:
     existed: int = 0
     failed: int = 0
     pending: int = 0
-    creating: int = 0  # in flight right now
+    creating: int = 0  # journal rows marked creating (sent or being settled by a lookup)
     refused: int = 0
     retries: int = 0
     rate_limited: int = 0  # 429s seen
@@ -25,8 +25,14 @@ class Progress:
     latency_p50_ms: float | None = None
     latency_p95_ms: float | None = None
     elapsed_s: float = 0.0
-    state: str = "running"  # running, paused, stopping, done, stopped, refused
+    state: str = "running"  # idle, starting, reconciling, running, paused, stopping, done, stopped
     last_errors: tuple[str, ...] = field(default=())
+    # added by the engine (defaults keep older constructors valid)
+    in_flight: int = 0  # create requests on the wire right now
+    concurrency: int = 0  # workers in use (Little's law, capped by --concurrency)
+    reconciling: int = 0  # rows waiting for a lookup (unknown outcome, identifier exists)
+    stop_reason: str | None = None  # stopped, unauthorized, quota, export_changed, lookup_failed
+    message: str = ""  # one line about the stop, for the face to show
 
     @property
     def done(self) -> int:

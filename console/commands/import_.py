@@ -1,0 +1,371 @@
+"""`clerk-migrate import EXPORT --run DIR`: the headless face of the importer.
+
+Re-running the same command resumes the run. Progress goes to stderr (a live
+line on a terminal, a plain line every few seconds otherwise); with --json the
+summary object is the only thing on stdout. Ctrl-C stops sending, waits for
+the requests in flight and exits 130 (a second Ctrl-C quits at once; the
+journal stays consistent either way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from console.commands.common import EXIT_INTERRUPTED, CommandError, emit_json, note
+from console.migration.progress import Progress
+
+PLAIN_EVERY_S = 5.0
+
+
+# ----------------------------------------------------------------- shared options
+def add_export_options(parser: argparse.ArgumentParser) -> None:
+    """How to read the export, as `validate` takes them (given only on the first run;
+    a resume reuses the run's own unless they differ, which is refused)."""
+    parser.add_argument("--format", choices=("json", "ndjson", "csv"), default=None, help="the export's format (default: detected)")
+    parser.add_argument(
+        "--map",
+        action="append",
+        default=None,
+        metavar="FIELD=COLUMN",
+        help="read FIELD (e.g. email) from the export's COLUMN; repeatable",
+    )
+    parser.add_argument(
+        "--unverified",
+        choices=("verified", "reserved", "refuse"),
+        default=None,
+        help="emails the export leaves unverified: import them verified (default), reserved, or refuse the row",
+    )
+    parser.add_argument(
+        "--plaintext",
+        choices=("send", "refuse"),
+        default=None,
+        help="a value that looks like a plaintext password: refuse the row (default) or send it",
+    )
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rate", type=_positive_float, default=None, metavar="R", help="requests per second (default: 90%% of the instance's limit)")
+    parser.add_argument("--concurrency", type=_positive_int, default=64, metavar="N", help="most requests in flight (default 64)")
+    parser.add_argument("--timeout", type=_positive_float, default=30.0, metavar="S", help="seconds to wait for an answer (default 30)")
+    parser.add_argument("--max-attempts", type=_positive_int, default=6, metavar="N", help="sends of a row whose answer is lost (default 6)")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def policies_from_args(args: argparse.Namespace):
+    from console.source.model import Policies
+
+    if args.unverified is None and args.plaintext is None:
+        return None
+    defaults = Policies()
+    return Policies(
+        unverified_email=args.unverified or defaults.unverified_email,
+        plaintext_password=args.plaintext or defaults.plaintext_password,
+    )
+
+
+def mapping_from_args(args: argparse.Namespace) -> dict[str, str] | None:
+    if not args.map:
+        return None
+    mapping: dict[str, str] = {}
+    for item in args.map:
+        field, sep, column = item.partition("=")
+        if not sep or not field.strip() or not column.strip():
+            raise CommandError(f"--map {item!r}: expected FIELD=COLUMN, e.g. email=user_email", 2)
+        mapping[field.strip()] = column.strip()
+    return mapping
+
+
+def load_key_settings():
+    from console.settings import load_settings
+
+    settings = load_settings()
+    for line in settings.notes:
+        note(f"clerk-migrate: note: {line}")
+    return settings
+
+
+# ----------------------------------------------------------------- progress on stderr
+def format_progress(p: Progress) -> str:
+    parts = [
+        f"{p.created + p.existed}/{p.total} done",
+        f"created {p.created}",
+    ]
+    if p.existed:
+        parts.append(f"existed {p.existed}")
+    if p.failed:
+        parts.append(f"failed {p.failed}")
+    parts.append(f"pending {p.pending + p.creating}")
+    parts.append(f"{p.rate_now:.1f}/s now, {p.rate_overall:.1f}/s overall")
+    if p.eta_s is not None and p.pending + p.creating:
+        parts.append(f"ETA {_duration(p.eta_s)}")
+    parts.append(f"in flight {p.in_flight}")
+    if p.latency_p50_ms is not None:
+        parts.append(f"p50 {p.latency_p50_ms:.0f} ms p95 {p.latency_p95_ms or 0:.0f} ms")
+    parts.append(f"pace {p.pace:.1f}/s")
+    if p.rate_limited:
+        parts.append(f"429s {p.rate_limited}")
+    if p.paused_for_s > 0:
+        parts.append(f"waiting {p.paused_for_s:.1f}s (Retry-After)")
+    if p.retries:
+        parts.append(f"resends {p.retries}")
+    if p.state not in ("running", "done"):
+        parts.append(p.state)
+    return " · ".join(parts)
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+class StderrProgress:
+    """A live line on a terminal (rich), else a plain line every few seconds."""
+
+    def __init__(self, *, every_s: float = PLAIN_EVERY_S) -> None:
+        self.tty = sys.stderr.isatty()
+        self.every_s = every_s
+        self._last = 0.0
+        self._live = None
+        self._last_text = ""
+
+    def __enter__(self) -> "StderrProgress":
+        if self.tty:
+            from rich.console import Console
+            from rich.live import Live
+            from rich.text import Text
+
+            self._Text = Text
+            self._live = Live(Text(""), console=Console(stderr=True), refresh_per_second=4, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __call__(self, p: Progress) -> None:
+        text = format_progress(p)
+        if self._live is not None:
+            self._live.update(self._Text(text))
+            return
+        now = time.monotonic()
+        if now - self._last >= self.every_s:
+            self._last = now
+            self._last_text = text
+            note(text)
+
+    def final(self, p: Progress | None) -> None:
+        if p is None:
+            return
+        text = format_progress(p)
+        if self._live is not None:
+            self._live.update(self._Text(text))
+        elif text != self._last_text:
+            note(text)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+            self._live = None
+
+
+def load_progress(rows: int, read: int, size: int) -> None:
+    pct = f" ({100.0 * read / size:.0f}%)" if size else ""
+    note(f"reading the export: {rows} rows{pct}")
+
+
+def drive(importer: Any, make: Callable[[], Awaitable[Any]]) -> Any:
+    """Run the importer on a fresh loop with Ctrl-C / SIGTERM = stop, a second Ctrl-C = quit now."""
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        presses = 0
+
+        def on_signal() -> None:
+            nonlocal presses
+            presses += 1
+            if presses == 1:
+                note("clerk-migrate: stopping: waiting for the requests in flight (Ctrl-C again to quit now)")
+                importer.stop()
+            elif task is not None:
+                task.cancel()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, on_signal)
+            except (NotImplementedError, RuntimeError):  # pragma: no cover - not the main thread
+                pass
+        try:
+            return await make()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.remove_signal_handler(sig)
+                except (NotImplementedError, RuntimeError):  # pragma: no cover
+                    pass
+
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:
+        raise CommandError("interrupted: the journal is consistent; run the same command to resume", EXIT_INTERRUPTED) from None
+
+
+def report(result: Any, *, as_json: bool) -> int:
+    summary = result.summary
+    if as_json:
+        emit_json(summary)
+    else:
+        print(human_summary(summary))
+    if result.message:
+        note(f"clerk-migrate: {result.message}")
+    if result.exit_code == EXIT_INTERRUPTED:
+        note("clerk-migrate: interrupted: run the same command to resume")
+    elif result.exit_code == 1 and summary.get("failed"):
+        note(
+            f"clerk-migrate: {summary['failed']} row(s) failed: see `clerk-migrate status --run {summary['run']}`, "
+            f"then `clerk-migrate retry --run {summary['run']}`"
+        )
+    return result.exit_code
+
+
+def human_summary(s: dict[str, Any]) -> str:
+    lines = [
+        f"run {s['run']} ({s['instance']} instance)",
+        f"  rows {s['rows']}: importable {s['importable']}, refused {s['refused']}",
+        f"  created {s['created']}, existed {s['existed']}, failed {s['failed']}, pending {s['pending']}",
+        f"  requests {s['requests']}, rate limited {s['rate_limited']}, {s['duration_s']} s, "
+        f"{s['created_per_s']} created/s",
+    ]
+    for group in s.get("failures") or []:
+        param = f" ({group['param']})" if group.get("param") else ""
+        retry = " [retryable]" if group.get("retryable") else ""
+        lines.append(f"  failed {group['count']:>6}  {group['code']}{param}{retry}: {group.get('example') or ''}")
+    for code, n in (s.get("refusals") or {}).items():
+        lines.append(f"  refused {n:>5}  {code}")
+    return "\n".join(lines)
+
+
+def engine_errors() -> tuple[type[BaseException], ...]:
+    from console.migration.journal import JournalError
+    from console.migration.run import RunRefused
+
+    try:
+        from console.source import ExportError
+    except ImportError:  # pragma: no cover - the reader is not there
+        return (RunRefused, JournalError)
+    return (RunRefused, JournalError, ExportError)
+
+
+def error_line(exc: BaseException) -> str:
+    return getattr(exc, "message", None) or str(exc)
+
+
+# ----------------------------------------------------------------- the command
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "import",
+        help="import the export's users into Clerk; re-running the same command resumes",
+        description="Import the export's users into the Clerk instance of CLERK_SECRET_KEY, journaled in --run DIR. "
+        "Re-running the same command resumes the run. Exit 0 all importable rows created or already there, "
+        "1 some failed, 2 refused, 130 interrupted.",
+    )
+    parser.add_argument("export", metavar="EXPORT", help="the Auth.js users export (JSON, NDJSON or CSV)")
+    parser.add_argument("--run", required=True, metavar="DIR", help="the run folder (created on the first run)")
+    parser.add_argument("--yes", action="store_true", help="confirm an import into a Production (sk_live_) instance")
+    add_run_options(parser)
+    add_export_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from console.migration.run import prepare_run
+
+    settings = load_key_settings()
+    policies = policies_from_args(args)
+    mapping = mapping_from_args(args)
+    errors = engine_errors()
+    try:
+        journal = prepare_run(
+            args.run,
+            args.export,
+            settings,
+            policies=policies,
+            fmt=args.format,
+            mapping=mapping,
+            confirmed_production=args.yes,
+            on_load_progress=_throttled(load_progress),
+            run_settings={"rate": args.rate, "concurrency": args.concurrency, "max_attempts": args.max_attempts},
+        )
+    except errors as exc:
+        raise CommandError(error_line(exc), 2) from None
+    try:
+        return run_importer(journal, settings, args, confirmed_production=args.yes, kind="import")
+    finally:
+        journal.close()
+
+
+def run_importer(journal: Any, settings: Any, args: argparse.Namespace, *, confirmed_production: bool, kind: str,
+                 codes: list[str] | None = None, row_nos: list[int] | None = None) -> int:
+    from console.migration.importer import Importer
+
+    errors = engine_errors()
+    with StderrProgress() as progress:
+        importer = Importer(
+            journal,
+            settings,
+            rate=args.rate,
+            concurrency=args.concurrency,
+            max_attempts=args.max_attempts,
+            timeout=args.timeout,
+            confirmed_production=confirmed_production,
+            on_progress=progress,
+            kind=kind,
+        )
+        try:
+            if kind == "retry":
+                result = drive(importer, lambda: importer.retry(codes=codes, row_nos=row_nos))
+            else:
+                result = drive(importer, importer.run)
+        except errors as exc:
+            raise CommandError(error_line(exc), 2) from None
+        progress.final(importer.progress)
+    return report(result, as_json=args.json)
+
+
+def _throttled(fn: Callable[[int, int, int], None], every_s: float = PLAIN_EVERY_S) -> Callable[[int, int, int], None]:
+    last = [time.monotonic()]
+
+    def call(rows: int, read: int, size: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= every_s:
+            last[0] = now
+            fn(rows, read, size)
+
+    return call

@@ -1,0 +1,318 @@
+"""Opening or creating a run folder, and the guards that come before any write.
+
+`prepare_run` is what `import` does before it sends anything: on a new folder
+it checks the key, creates the journal and streams the export once into it
+(one journal row per export row: pending, or refused with the checks' codes);
+on an existing folder it checks that the key, the base URL, the export (by
+sha256) and the policies are the ones the run started with, and says what
+differs when they are not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from console.migration.journal import (
+    JOURNAL_NAME,
+    LOAD_BATCH,
+    JournalError,
+    NewRow,
+    RunInfo,
+    RunJournal,
+    is_run_folder,
+)
+from console.settings import Settings, fingerprint
+from console.source.model import Policies
+
+LoadProgress = Callable[[int, int, int], None]  # (rows, bytes_read, size_bytes)
+
+
+class RunRefused(Exception):
+    """A guard or a resume check said no. One line for the operator; exit 2."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, code: str = "refused") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+# ---------------------------------------------------------------- guards
+def check_key_guards(settings: Settings, *, confirmed_production: bool) -> None:
+    """Before anything is written: a key, and the right to write to its instance."""
+    key = settings.secret_key
+    if key is None:
+        raise RunRefused(
+            "no secret key: set CLERK_SECRET_KEY (environment or .env) or store it in the OS keyring",
+            code="no_key",
+        )
+    kind = key.instance_kind
+    if kind is None:
+        raise RunRefused(f"the secret key {key.masked} starts with neither sk_live_ nor sk_test_", code="bad_key")
+    if kind == "development" and not settings.allow_dev_import:
+        raise RunRefused(
+            f"{key.masked} is a Development instance key: set IMPORT_TO_DEV_INSTANCE=true to import into it "
+            "(it holds at most 100 users, and users cannot be moved to Production later)",
+            code="dev_not_allowed",
+        )
+    if kind == "production" and not confirmed_production:
+        raise RunRefused(
+            f"{key.masked} is a Production instance key: pass --yes to import into it", code="production_unconfirmed"
+        )
+
+
+def check_same_instance(journal: RunJournal, settings: Settings) -> None:
+    """The key and base URL must be the ones the run was made with."""
+    info = journal.info
+    key = settings.secret_key
+    if key is None:
+        raise RunRefused("no secret key: set CLERK_SECRET_KEY (environment or .env) or the OS keyring", code="no_key")
+    differences = []
+    if fingerprint(key) != info.key_fingerprint:
+        differences.append(f"the key is {key.masked}, the run was made with {info.key_masked} (another instance)")
+    if settings.base_url.rstrip("/") != (info.base_url or "").rstrip("/"):
+        differences.append(f"CLERK_API_URL is {settings.base_url}, the run was made against {info.base_url}")
+    if differences:
+        raise RunRefused(f"{journal.run_dir}: {'; '.join(differences)}", code="other_instance")
+
+
+_SHA_CACHE: dict[tuple[str, int, int, int], str] = {}
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file's bytes (cached by path, size, mtime and inode)."""
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ino)
+    cached = _SHA_CACHE.get(key)
+    if cached is not None:
+        return cached
+    with open(p, "rb") as fh:
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    _SHA_CACHE[key] = digest
+    return digest
+
+
+def policies_dict(policies: Policies) -> dict[str, Any]:
+    return dataclasses.asdict(policies)
+
+
+def run_policies(journal: RunJournal) -> Policies:
+    known = {f.name for f in dataclasses.fields(Policies)}
+    return Policies(**{k: v for k, v in (journal.info.policies or {}).items() if k in known})
+
+
+def check_same_export(journal: RunJournal, export_path: str | os.PathLike[str] | None = None) -> Path:
+    """The export still has the bytes the run was loaded from; returns its path."""
+    info = journal.info
+    path = Path(export_path) if export_path else Path(info.export_path)
+    if not path.is_file():
+        raise RunRefused(f"{path}: the export of this run is not there (it was {info.export_path})", code="export_missing")
+    if info.export_sha256:
+        digest = file_sha256(path)
+        if digest != info.export_sha256:
+            raise RunRefused(
+                f"{path}: the export changed since this run started (sha256 {digest[:12]}…, the run has "
+                f"{info.export_sha256[:12]}…): start a new run folder for a new export",
+                code="export_changed",
+            )
+    return path
+
+
+def open_run(run_dir: str | os.PathLike[str], *, readonly: bool = False) -> RunJournal:
+    """An existing run folder (NotARunFolder / NewerJournal otherwise)."""
+    return RunJournal.open(run_dir, readonly=readonly)
+
+
+# ---------------------------------------------------------------- prepare
+def prepare_run(
+    run_dir: str | os.PathLike[str],
+    export_path: str | os.PathLike[str] | None,
+    settings: Settings,
+    *,
+    policies: Policies | None = None,
+    fmt: str | None = None,
+    mapping: dict[str, str] | None = None,
+    confirmed_production: bool = False,
+    on_load_progress: LoadProgress | None = None,
+    run_settings: dict[str, Any] | None = None,
+) -> RunJournal:
+    """Create the run (and load its rows) or reopen it for a resume.
+
+    Raises RunRefused (guards, other instance, changed export or policies),
+    console.source.ExportError (unreadable export) or JournalError."""
+    check_key_guards(settings, confirmed_production=confirmed_production)
+    run_dir = Path(run_dir)
+    if is_run_folder(run_dir):
+        return _reopen(run_dir, export_path, settings, policies, fmt, mapping, on_load_progress)
+    if export_path is None:
+        raise RunRefused(f"{run_dir}: not a run folder yet; give the export to start a run", code="no_export")
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        raise RunRefused(f"{run_dir}: exists and is not a run folder (no {JOURNAL_NAME}); pick a new folder", code="not_a_run")
+    return _create(run_dir, Path(export_path), settings, policies or Policies(), fmt, mapping, on_load_progress, run_settings)
+
+
+def _create(
+    run_dir: Path,
+    export_path: Path,
+    settings: Settings,
+    policies: Policies,
+    fmt: str | None,
+    mapping: dict[str, str] | None,
+    on_load_progress: LoadProgress | None,
+    run_settings: dict[str, Any] | None,
+) -> RunJournal:
+    from console.source import open_export
+
+    reader = open_export(export_path, fmt=fmt, mapping=mapping)  # ExportError before any folder exists
+    key = settings.secret_key
+    assert key is not None
+    existed_before = run_dir.exists()
+    info = RunInfo(
+        export_path=str(export_path.resolve()),
+        base_url=settings.base_url,
+        key_fingerprint=fingerprint(key),
+        key_masked=key.masked,
+        instance_kind=key.instance_kind,
+        policies=policies_dict(policies),
+        settings={"allow_dev_import": settings.allow_dev_import, **(run_settings or {})},
+        mapping=mapping,
+        export_format=getattr(reader, "format", None),
+        export_shape=getattr(reader, "shape", None),
+        export_size=getattr(reader, "size_bytes", None),
+    )
+    journal = RunJournal.create(run_dir, info)
+    try:
+        journal.add_event("created", f"run created for {export_path} against {settings.base_url} ({key.masked})")
+        _load_rows(journal, reader, policies, on_load_progress)
+    except BaseException:
+        # never leave a half-written journal behind: the folder goes, or its files
+        journal.close()
+        _remove_journal(run_dir, remove_dir=not existed_before)
+        raise
+    return journal
+
+
+def _reopen(
+    run_dir: Path,
+    export_path: str | os.PathLike[str] | None,
+    settings: Settings,
+    policies: Policies | None,
+    fmt: str | None,
+    mapping: dict[str, str] | None,
+    on_load_progress: LoadProgress | None,
+) -> RunJournal:
+    journal = RunJournal.open(run_dir)
+    try:
+        check_same_instance(journal, settings)
+        info = journal.info
+        differences = []
+        if policies is not None and policies_dict(policies) != info.policies:
+            was = ", ".join(f"{k}={v}" for k, v in sorted(info.policies.items()))
+            now = ", ".join(f"{k}={v}" for k, v in sorted(policies_dict(policies).items()))
+            differences.append(f"the policies are {now}, the run was made with {was}")
+        if fmt is not None and info.export_format and fmt != info.export_format:
+            differences.append(f"the format is {fmt}, the run read the export as {info.export_format}")
+        if mapping is not None and mapping != (info.mapping or None):
+            differences.append("the column mapping differs from the run's")
+        if differences:
+            raise RunRefused(f"{run_dir}: {'; '.join(differences)}: start a new run folder", code="settings_changed")
+        if info.rows_loaded:
+            path = check_same_export(journal, export_path)
+            if str(path.resolve()) != info.export_path:
+                journal.update_run(export_path=str(path.resolve()))
+                journal.add_event("moved", f"the export is now read from {path.resolve()}")
+        else:
+            # the first load was interrupted (killed): nothing was sent yet, load again
+            from console.source import open_export
+
+            path = Path(export_path) if export_path else Path(info.export_path)
+            reader = open_export(path, fmt=fmt or info.export_format, mapping=mapping or info.mapping)
+            journal.update_run(export_path=str(path.resolve()))
+            journal.clear_rows()
+            _load_rows(journal, reader, policies or run_policies(journal), on_load_progress)
+    except BaseException:
+        journal.close()
+        raise
+    return journal
+
+
+def _remove_journal(run_dir: Path, *, remove_dir: bool) -> None:
+    try:
+        if remove_dir:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        else:
+            for suffix in ("", "-wal", "-shm"):
+                try:
+                    os.unlink(run_dir / (JOURNAL_NAME + suffix))
+                except FileNotFoundError:
+                    pass
+    except OSError:  # pragma: no cover
+        pass
+
+
+def _load_rows(journal: RunJournal, reader: Any, policies: Policies, on_load_progress: LoadProgress | None) -> int:
+    """Stream the export once into journal rows, LOAD_BATCH rows per transaction."""
+    batch: list[NewRow] = []
+    rows = 0
+    last_report = 0.0
+    size = int(getattr(reader, "size_bytes", 0) or 0)
+    for checked in reader.rows(policies):
+        user = checked.user
+        errors = [i for i in checked.issues if i.severity == "error"]
+        warnings = [i for i in checked.issues if i.severity != "error"]
+        batch.append(
+            NewRow(
+                row_no=user.row,
+                external_id=user.external_id,
+                email=user.email,
+                status="refused" if errors else "pending",
+                refusal_codes=tuple(dict.fromkeys(i.code for i in errors)),
+                warning_codes=tuple(dict.fromkeys(i.code for i in warnings)),
+                refusal_message=errors[0].message if errors else None,
+            )
+        )
+        rows += 1
+        if len(batch) >= LOAD_BATCH:
+            journal.add_rows(batch)
+            batch = []
+        if on_load_progress is not None:
+            now = time.monotonic()
+            if now - last_report >= 0.1:
+                last_report = now
+                on_load_progress(rows, int(getattr(reader, "bytes_read", 0) or 0), size)
+    journal.add_rows(batch)
+    file_issues = [i.as_dict() for i in getattr(reader, "file_issues", [])]
+    journal.finish_load(
+        sha256=reader.sha256,
+        size=size or None,
+        fmt=getattr(reader, "format", None),
+        shape=getattr(reader, "shape", None),
+        file_issues=file_issues,
+    )
+    if on_load_progress is not None:
+        on_load_progress(rows, size, size)
+    counts = journal.counts()
+    journal.add_event("loaded", f"{rows} rows: {counts['pending']} to send, {counts['refused']} refused")
+    return rows
+
+
+__all__ = [
+    "JournalError",
+    "RunRefused",
+    "check_key_guards",
+    "check_same_export",
+    "check_same_instance",
+    "file_sha256",
+    "open_run",
+    "prepare_run",
+    "run_policies",
+]
