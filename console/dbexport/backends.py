@@ -268,7 +268,16 @@ class PostgresSource:
             c = s.user_columns.get(logical)
             return sql.SQL("u.{}").format(sql.Identifier(c.name)) if c else sql.SQL("NULL")
 
-        select = sql.SQL(", ").join(col(f) for f in ROW_FIELDS)
+        def out_col(logical: str) -> sql.Composable:
+            # timestamps are read as ISO text (DateStyle set below) and parsed in
+            # Python: 'infinity' or a BC date then comes out as-is and is flagged,
+            # where the driver's datetime loader would fail the whole export
+            c = s.user_columns.get(logical)
+            if c is not None and c.kind == "time":
+                return sql.SQL("{}::text").format(col(logical))
+            return col(logical)
+
+        select = sql.SQL(", ").join(out_col(f) for f in ROW_FIELDS)
         if s.accounts is None:
             return sql.SQL("SELECT {}, NULL FROM {} AS u ORDER BY {}").format(select, ident(s.users), col("id"))
         a = s.account_columns
@@ -313,6 +322,9 @@ class PostgresSource:
     def batches(self, schema: DetectedSchema) -> Iterator[list[tuple[Any, ...]]]:
         what = f'reading "{schema.users.qualified}"'
         try:
+            with self.conn.cursor() as setup:
+                setup.execute("SET LOCAL DateStyle = 'ISO, YMD'")
+                setup.execute("SET LOCAL TimeZone = 'UTC'")
             cur = self.conn.cursor(name="clerk_migrate_export_db")  # server-side: streams
             cur.itersize = BATCH
             cur.execute(self._query(schema), self._params(schema))

@@ -121,9 +121,9 @@ def export_database(
         source.close()
     for fld, count in summary.odd_values.items():
         examples = ", ".join(summary.odd_examples.get(fld, []))
+        what = "a date" if fld in ("emailVerified", "createdAt") else "text"
         msg = (
-            f"{count} row(s) have a {fld} that is not "
-            f"{'a date' if fld in ('emailVerified', 'createdAt') else 'text'}: exported as it is, "
+            f"{fld}: {count} value(s) are not {what}; exported as they are, "
             f"`validate` will flag them (e.g. user id {examples})"
         )
         summary.warnings.append(msg)

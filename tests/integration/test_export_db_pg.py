@@ -215,10 +215,10 @@ def test_text_email_verified_and_other_schema_and_uuid_ids(pg, tmp_path, capsys,
     summary = json.loads(stdout)
     assert summary["tables"] == {"users": "next_auth.users", "accounts": "next_auth.accounts"}
     assert summary["odd_values"] == {"emailVerified": 1}
-    assert "1 row(s) have a emailVerified that is not a date" in err
+    assert "emailVerified: 1 value(s) are not a date" in err
 
 
-def test_integer_user_ids_joined_to_text_account_user_ids(pg, tmp_path, capsys, fresh_db):
+def test_integer_user_ids_joined_to_text_account_user_ids_and_odd_timestamps(pg, tmp_path, capsys, fresh_db):
     name, url = fresh_db
     with pg.connect(db=name) as conn:
         conn.execute('CREATE TABLE users (id serial PRIMARY KEY, email text, email_verified timestamptz, '
@@ -226,15 +226,22 @@ def test_integer_user_ids_joined_to_text_account_user_ids(pg, tmp_path, capsys, 
         conn.execute("CREATE TABLE accounts (user_id text, provider_type text, provider_id text)")
         conn.execute("INSERT INTO users (email, created_at, password_hash) VALUES "
                      "('a@x.io', '2024-01-01T00:00:00+05:00', convert_to(%s, 'UTF8'))", (support.BCRYPT,))
+        # timestamps the driver could not even load as datetimes: exported as-is, flagged
+        conn.execute("INSERT INTO users (email, email_verified, created_at) VALUES "
+                     "('b@x.io', 'infinity', '0044-03-15 12:00:00+00 BC')")
         conn.execute("INSERT INTO accounts VALUES ('1', 'oauth', 'google'), ('1', 'email', 'email')")
     out = tmp_path / "a.ndjson"
     code, stdout, err = cli(capsys, "--db", url, "--out", str(out), "--json")
     assert code == 0, err
-    assert read_ndjson(out) == [{
-        "id": "1", "name": None, "email": "a@x.io", "emailVerified": None, "image": None,
-        "createdAt": "2023-12-31T19:00:00.000Z", "password": support.BCRYPT, "providers": ["google"],
-    }]
-    assert json.loads(stdout)["naming"] == "snake_case"
+    assert read_ndjson(out) == [
+        {"id": "1", "name": None, "email": "a@x.io", "emailVerified": None, "image": None,
+         "createdAt": "2023-12-31T19:00:00.000Z", "password": support.BCRYPT, "providers": ["google"]},
+        {"id": "2", "name": None, "email": "b@x.io", "emailVerified": "infinity", "image": None,
+         "createdAt": "0044-03-15 12:00:00+00 BC", "providers": []},
+    ]
+    summary = json.loads(stdout)
+    assert summary["naming"] == "snake_case"
+    assert summary["odd_values"] == {"emailVerified": 1, "createdAt": 1}
 
 
 def test_transaction_is_read_only_and_rows_stream_in_batches(pg, monkeypatch):

@@ -272,7 +272,7 @@ def test_odd_values_are_exported_as_is_and_reported(tmp_path, capsys):
     assert rows[1]["email"] == "12345"
     summary = json.loads(stdout)
     assert summary["odd_values"] == {"emailVerified": 2, "createdAt": 1, "email": 1}
-    assert "2 row(s) have a emailVerified that is not a date" in err and "user id 1, 4" in err
+    assert "emailVerified: 2 value(s) are not a date" in err and "user id 1, 4" in err
     assert summary["schema"] == "pg" and summary["tables"]["accounts"] is None
     assert "no accounts table" in err
 
