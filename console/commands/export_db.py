@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         f"{summary.with_password:,} with a password, {summary.with_providers:,} with OAuth providers) "
         f"in {summary.duration_s:.1f} s"
     )
-    if args.db and db.masked != args.db.strip():
+    if args.db and db.has_password:
         note(f"export-db: note: a password in --db is visible to other local users; prefer {ENV_URL}")
     if args.json:
         emit_json(summary.as_json())

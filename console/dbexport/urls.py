@@ -45,6 +45,10 @@ class DatabaseURL:
         return scrub_secrets(text, self._secrets)
 
     @property
+    def has_password(self) -> bool:
+        return bool(self._secrets)
+
+    @property
     def label(self) -> str:
         """Short description for messages: the masked URL."""
         return self.masked

@@ -119,6 +119,7 @@ def test_each_adapter_schema_on_postgresql(pg, tmp_path, capsys, adapter):
     # the password of the URL is in no output
     assert support.PgCluster.SUPERPASS not in stdout + stderr
     assert "***" in summary["database"]
+    assert "a password in --db is visible to other local users" in stderr
 
 
 def test_json_array_on_postgresql(pg, tmp_path, capsys):

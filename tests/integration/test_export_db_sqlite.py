@@ -318,6 +318,7 @@ def test_progress_goes_to_stderr(tmp_path, capsys):
     code, out, err = cli(capsys, "--db", f"sqlite:///{db}", "--out", str(tmp_path / "u.ndjson"))
     assert code == 0 and out == ""
     assert "4/4 rows" in err and "wrote 4 users" in err
+    assert "visible to other local users" not in err  # no password in that URL
 
 
 def test_engine_api_progress_and_inspect(tmp_path):
