@@ -83,9 +83,10 @@ class LoadPane(StepPane):
                 placeholder="path to the export file (→ completes)",
                 suggester=PathSuggester(),
                 id="export-path",
+                compact=True,
             )
-            yield Button("Load", variant="primary", id="load")
-            yield Button("Browse", id="browse")
+            yield Button("Load", variant="primary", id="load", compact=True)
+            yield Button("Browse", id="browse", compact=True)
         yield Static("", id="detected")
         yield ProgressBar(total=None, show_eta=False, id="load-progress")
         yield Static("", id="load-figures")

@@ -33,13 +33,13 @@ from console.tui.state import ConsoleState, counts_delta
 PAGE_SIZE = 200
 
 UNVERIFIED_CHOICES: tuple[tuple[str, str], ...] = (
-    ("verified", "Import them as verified (the guide's default)"),
-    ("reserved", "Import them unverified: the user verifies on first sign-in"),
+    ("verified", "Import as verified (the guide's default)"),
+    ("reserved", "Import unverified (the user verifies it)"),
     ("refuse", "Refuse these rows"),
 )
 PLAINTEXT_CHOICES: tuple[tuple[str, str], ...] = (
-    ("refuse", "Refuse these rows (the users reset their password)"),
-    ("send", "Send them as passwords (skip_password_checks)"),
+    ("refuse", "Refuse them (the users reset it)"),
+    ("send", "Send as password (skip checks)"),
 )
 PLAINTEXT_CODES = ("password_plaintext", "plaintext_password")
 
@@ -57,6 +57,8 @@ class ReviewPane(StepPane):
         Binding("left_square_bracket", "page(-1)", "Prev page"),
         Binding("right_square_bracket", "page(1)", "Next page"),
         Binding("ctrl+f", "focus_filter", "Filter rows"),
+        Binding("p", "show_tab('tab-policies')", "Policies"),
+        Binding("i", "show_tab('tab-issues')", "Issues"),
     ]
 
     def __init__(self) -> None:
@@ -71,7 +73,7 @@ class ReviewPane(StepPane):
         with Horizontal(id="review-head"):
             yield Label("Review", classes="pane-title")
             yield Static("", id="counts")
-            yield Button("Save CSV", id="export-csv")
+            yield Button("Save CSV", id="export-csv", compact=True)
         yield Static("", id="review-empty", classes="note")
         yield Static("", id="blockers", classes="band band-error")
         yield Static("", id="recomputing", classes="note")
@@ -79,11 +81,12 @@ class ReviewPane(StepPane):
             with TabPane("Issues", id="tab-issues"):
                 yield DataTable(id="by-code", cursor_type="row", zebra_stripes=True)
                 with Horizontal(id="filter-row", classes="row"):
-                    yield Input(placeholder="filter: id, email, text or row number", id="filter")
+                    yield Input(placeholder="filter: id, email, text, row", id="filter", compact=True)
                     yield Static("", id="page-info")
                 yield DataTable(id="detail", cursor_type="row", zebra_stripes=True)
             with TabPane("Policies", id="tab-policies"):
                 with VerticalScroll():
+                    yield Static("", id="effect", classes="note")
                     yield Label("Unverified emails", classes="section")
                     yield Static("", id="unverified-words")
                     with RadioSet(id="policy-unverified"):
@@ -94,7 +97,6 @@ class ReviewPane(StepPane):
                     with RadioSet(id="policy-plaintext"):
                         for value, words in PLAINTEXT_CHOICES:
                             yield RadioButton(words, value=value == self.state.policies.plaintext_password)
-                    yield Static("", id="effect", classes="note")
 
     def on_mount(self) -> None:
         summary = self.query_one("#by-code", DataTable)
@@ -125,13 +127,13 @@ class ReviewPane(StepPane):
         before = state.previous_counts
         self.query_one("#counts", Static).update(
             Content.assemble(
-                f"{report.rows:,} rows · ",
+                f"{report.rows:,} rows: ",
                 (f"{report.importable:,} importable", "$text-success bold"),
                 _delta(before, after, "importable"),
                 " · ",
                 (f"{report.refused:,} refused", "$text-error bold" if report.refused else ""),
                 _delta(before, after, "refused"),
-                f" · {report.warned:,} with a change",
+                f" · {report.warned:,} changed",
                 _delta(before, after, "warned"),
             )
         )
@@ -276,6 +278,14 @@ class ReviewPane(StepPane):
         if page != self.page:
             self.page = page
             self._request_page()
+
+    def action_show_tab(self, tab: str) -> None:
+        """Open a tab and put the focus in it (focus elsewhere would switch back)."""
+        if self.state.report is None:
+            return
+        self.query_one("#review-tabs", TabbedContent).active = tab
+        target = "#policy-unverified" if tab == "tab-policies" else "#by-code"
+        self.query_one(target).focus()
 
     def action_focus_filter(self) -> None:
         self.query_one("#review-tabs", TabbedContent).active = "tab-issues"

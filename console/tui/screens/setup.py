@@ -53,9 +53,10 @@ class SetupPane(StepPane):
                     placeholder="paste: sk_live_… or sk_test_…",
                     password=True,
                     id="key-input",
+                    compact=True,
                 )
-                yield Button("Use key", id="use-key")
-                yield Button("Save to keyring", id="save-keyring")
+                yield Button("Use key", id="use-key", compact=True)
+                yield Button("Save to keyring", id="save-keyring", compact=True)
             yield Static("", id="keyring-note", classes="note")
             yield Label("Instance", classes="section")
             yield Static("", id="instance-kind")
@@ -63,10 +64,12 @@ class SetupPane(StepPane):
             with Horizontal(id="dev-allow-row", classes="row"):
                 yield Switch(value=self.state.settings.allow_dev_import, id="dev-allow")
                 yield Label("Allow writing to this Development instance (this session)", id="dev-allow-label")
+            yield Label("Run folder", classes="section", id="run-title")
+            yield Static("", id="run-folder")
             yield Label("Live check", classes="section")
             with Horizontal(classes="row"):
                 yield Static("", id="live")
-                yield Button("Check again", id="live-check")
+                yield Button("Check again", id="live-check", compact=True)
 
     def sync(self, state: ConsoleState) -> None:
         kind = state.instance_kind
@@ -118,6 +121,16 @@ class SetupPane(StepPane):
                     with button.prevent(RadioButton.Changed), radio.prevent(RadioSet.Changed):
                         button.value = wanted
 
+        self.query_one("#run-title").display = self.query_one("#run-folder").display = state.run_dir is not None
+        if state.run_dir is not None:
+            words = Text(str(state.run_dir))
+            words.append(
+                "  the run's journal and outputs live here (reopen it with clerk-migrate --run DIR)",
+                style="dim",
+            )
+            for note in state.notes:
+                words.append(f"\n{note}", style="italic")
+            self.query_one("#run-folder", Static).update(words)
         self.query_one("#live", Static).update(self._live_words(state))
         self.query_one("#live-check", Button).disabled = key is None or state.live.status == "checking"
 

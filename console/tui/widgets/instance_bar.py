@@ -30,8 +30,8 @@ class InstanceBar(Horizontal):
     InstanceBar #badge.development { background: $warning; color: $text; }
     InstanceBar #badge.none { background: $boost; color: $text-muted; }
     InstanceBar #key { color: $text; }
-    InstanceBar #url { color: $text-muted; width: 1fr; }
-    InstanceBar #run { color: $text-muted; }
+    InstanceBar #url { color: $text-muted; width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
+    InstanceBar #run { color: $text-muted; max-width: 30%; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
     def compose(self) -> ComposeResult:
@@ -49,7 +49,8 @@ class InstanceBar(Horizontal):
         key = state.settings.secret_key
         self.query_one("#key", Label).update(Text(key.masked if key else "—"))
         url = state.url_label or state.settings.base_url
-        self.query_one("#url", Label).update(Text(url + ("  (demo sandbox)" if state.demo else "")))
+        self.query_one("#url", Label).update(Text(url))
+        self.query_one("#title", Label).update("clerk-migrate demo" if state.demo else "clerk-migrate")
         run = self.query_one("#run", Label)
         run.update(Text(f"run {state.run_dir}") if state.run_dir else "")
         run.display = state.run_dir is not None
