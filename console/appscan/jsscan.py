@@ -113,10 +113,10 @@ class ImportStmt:
 
 
 _IMPORT = re.compile(
-    r"(?<![\w$.])import\s+(?:type\s+)?(?P<clause>[\w$\s,{}*]*?)\s*(?<![\w$])from\s*(?P<q>[\"'])(?P<spec>[^\"'\n]+)(?P=q)"
+    r"import(?<![\w$.]import)\s+(?:type\s+)?(?P<clause>[\w$\s,{}*]*?)\s*(?<![\w$])from\s*(?P<q>[\"'])(?P<spec>[^\"'\n]+)(?P=q)"
 )
 _EXPORT_FROM = re.compile(
-    r"(?<![\w$.])export\s+(?:type\s+)?(?P<clause>\{[^}]*\}|\*(?:\s+as\s+[\w$]+)?)\s*from\s*(?P<q>[\"'])(?P<spec>[^\"'\n]+)(?P=q)"
+    r"export(?<![\w$.]export)\s+(?:type\s+)?(?P<clause>\{[^}]*\}|\*(?:\s+as\s+[\w$]+)?)\s*from\s*(?P<q>[\"'])(?P<spec>[^\"'\n]+)(?P=q)"
 )
 _REQUIRE = re.compile(
     r"(?<![\w$.])(?:const|let|var)\s+(?P<lhs>\{[^}]*\}|[\w$]+)\s*=\s*require\(\s*(?P<q>[\"'])(?P<spec>[^\"'\n]+)(?P=q)\s*\)"
@@ -189,7 +189,7 @@ def parse_imports(code: str) -> list[ImportStmt]:
     return found
 
 
-_DIRECTIVE = re.compile(r"""\A[\s;]*(["'])use (client|server)\1""")
+_DIRECTIVE = re.compile(r"""\A(?:\s|;|//[^\n]*|/\*.*?\*/)*(["'])use (client|server)\1""", re.S)
 
 
 def directive(code: str) -> str | None:
@@ -223,7 +223,9 @@ _OPTIONS_DEF = re.compile(
 
 
 def options_defs(code: str) -> list[tuple[int, str]]:
-    out = []
+    out: list[tuple[int, str]] = []
+    if not re.search(r"authOptions|authConfig|AuthOptions|NextAuthConfig", code):
+        return out
     for m in _OPTIONS_DEF.finditer(code):
         if m.group("type") or m.group("name") in ("authOptions", "authConfig", "nextAuthOptions"):
             out.append((m.start(), m.group("name")))
@@ -397,26 +399,32 @@ def _call_args(code: str, open_paren: int) -> str:
     return code[open_paren : min(end, open_paren + 300)]
 
 
+_CALL_OPEN = re.compile(r"\s*\(")
 _HAS_REQ = re.compile(r"\b(req|request)\b|\.req\b")
 
 
 def _uses(out, code, locals_, namespaces, in_import, info: FileInfo) -> None:
     where = info.where
     for local, (role, spec) in locals_.items():
+        if local not in code:
+            continue
         esc = re.escape(local)
         source = f" ({spec})" if spec else ""
-        for m in re.finditer(rf"(?<![\w$.])(?:(?P<jsx><){esc}(?=[\s>/])|{esc}\s*(?P<call>\())", code):
-            if in_import(m.start()):
+        for m in re.finditer(rf"{esc}(?![\w$])", code):  # literal first: fast
+            at = m.start()
+            prev = code[at - 1] if at else ""
+            if prev.isalnum() or prev in "_$." or in_import(at):
                 continue
-            if m.group("call") and _is_definition(code, m.start(), m.end("call") - 1):
-                continue
-            if m.group("jsx"):
-                if role != "SessionProvider":
+            if prev == "<":
+                if role != "SessionProvider" or m.end() >= len(code) or code[m.end()] not in " \t\r\n>/":
                     continue
-                _role_finding(out, m.start(), role, f"<{local}>{source}", where, has_req=False)
-            else:
-                args = _call_args(code, m.end("call") - 1)
-                _role_finding(out, m.start(), role, f"{local}(){source}", where, has_req=bool(_HAS_REQ.search(args)))
+                _role_finding(out, at - 1, role, f"<{local}>{source}", where, has_req=False)
+                continue
+            call = _CALL_OPEN.match(code, m.end())
+            if not call or _is_definition(code, at, call.end() - 1):
+                continue
+            args = _call_args(code, call.end() - 1)
+            _role_finding(out, at, role, f"{local}(){source}", where, has_req=bool(_HAS_REQ.search(args)))
         if role in ("signIn", "signOut"):
             for m in re.finditer(rf"\{{\s*{esc}\s*\}}", code):
                 if in_import(m.start()):
@@ -524,6 +532,8 @@ def _nextauth_route(out: _Collector, code: str, info: FileInfo) -> None:
 
 def _sign_in_options(out: _Collector, code: str) -> None:
     """`pages: { signIn: "/login", newUser: ... }` in NextAuth options or withAuth."""
+    if "pages" not in code:
+        return
     for m in re.finditer(r"(?<![\w$.])pages\s*:\s*\{", code):
         end = matching_close(code, m.end() - 1)
         body = code[m.end() : end]
@@ -536,6 +546,8 @@ def _sign_in_options(out: _Collector, code: str) -> None:
 
 
 def _foreign_keys(out: _Collector, code: str, locals_: dict) -> None:
+    if not re.search(r"\.\s*(?:user|sub)\b", code):
+        return
     session_names = {"session"}
     token_names = {"token"}
     by_role: dict[str, list[str]] = {}
@@ -568,7 +580,7 @@ def _foreign_keys(out: _Collector, code: str, locals_: dict) -> None:
 
 
 def _conditional_ui(out: _Collector, code: str, locals_: dict) -> None:
-    if not any(role == "useSession" for role, _ in locals_.values()):
+    if "status" not in code or not any(role == "useSession" for role, _ in locals_.values()):
         return
     pattern = r"""(?<![\w$.])status\s*[!=]==?\s*(["'])(authenticated|unauthenticated|loading)\1|(["'])(authenticated|unauthenticated)\3\s*[!=]==?\s*status\b"""
     for m in re.finditer(pattern, code):
@@ -576,6 +588,8 @@ def _conditional_ui(out: _Collector, code: str, locals_: dict) -> None:
 
 
 def _env_refs(out: _Collector, code: str) -> None:
+    if "process" not in code:
+        return
     for m in re.finditer(r"process\.env(?:\.|\[\s*[\"'])((?:NEXTAUTH|AUTH)_[A-Z0-9_]+)", code):
         name = m.group(1)
         out.add(m.start(), "env_name", f"process.env.{name}", *advice.env_name(name), "env", context="code")

@@ -28,63 +28,58 @@ class LineIndex:
         return bisect.bisect_right(self._starts, offset)
 
 
+_TOKEN = re.compile(r"//|/\*|[\"'`/]")
+_WORD_BEFORE = re.compile(r"([A-Za-z_$][\w$]*)\s*$")
+
+
 def code_view(text: str) -> str:
     """`text` with `//` and `/* */` comments replaced by spaces (newlines kept).
 
     Strings, template literals and regex literals are stepped over so that a
     `//` inside them is not taken for a comment. A quote that is really JSX
     text (`Don't`) is closed at the end of its line, so a mistake never spreads
-    past one line.
+    past one line. Jumps from token to token with a regex: fast on big files.
     """
-    out = list(text)
+    out: list[str] | None = None
     n = len(text)
     i = 0
-    last_sig = ""  # last significant (non-space) character outside comments
-    last_word = ""
-    while i < n:
-        c = text[i]
-        nxt = text[i + 1] if i + 1 < n else ""
-        if c == "/" and nxt == "/":
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            for k in range(i, j):
-                out[k] = " "
-            i = j
-            continue
-        if c == "/" and nxt == "*":
-            j = text.find("*/", i + 2)
-            j = n if j < 0 else j + 2
-            for k in range(i, j):
+    while True:
+        m = _TOKEN.search(text, i)
+        if m is None:
+            break
+        tok = m.group(0)
+        at = m.start()
+        if tok == "//" or tok == "/*":
+            if tok == "//":
+                j = text.find("\n", at)
+                j = n if j < 0 else j
+            else:
+                j = text.find("*/", at + 2)
+                j = n if j < 0 else j + 2
+            if out is None:
+                out = list(text)
+            for k in range(at, j):
                 if out[k] != "\n":
                     out[k] = " "
             i = j
-            continue
-        if c in "'\"":
-            i = _skip_string(text, i, c)
-            last_sig, last_word = c, ""
-            continue
-        if c == "`":
-            i = _skip_template(text, i)
-            last_sig, last_word = c, ""
-            continue
-        if c == "/" and (last_sig == "" or last_sig in _REGEX_PRECEDERS or last_word in _REGEX_KEYWORDS):
-            j = _skip_regex(text, i)
-            if j is not None:
-                i = j
-                last_sig, last_word = "/", ""
-                continue
-        if c.isalnum() or c in "_$":
-            j = i
-            while j < n and (text[j].isalnum() or text[j] in "_$"):
-                j += 1
-            last_word = text[i:j]
-            last_sig = text[j - 1]
-            i = j
-            continue
-        if not c.isspace():
-            last_sig, last_word = c, ""
-        i += 1
-    return "".join(out)
+        elif tok in "'\"":
+            i = _skip_string(text, at, tok)
+        elif tok == "`":
+            i = _skip_template(text, at)
+        else:  # a lone "/": division or the start of a regex literal
+            j = _skip_regex(text, at) if _regex_may_start(text, at) else None
+            i = j if j is not None else at + 1
+    return text if out is None else "".join(out)
+
+
+def _regex_may_start(text: str, at: int) -> bool:
+    k = at - 1
+    while k >= 0 and text[k] in " \t\r\n":
+        k -= 1
+    if k < 0 or text[k] in _REGEX_PRECEDERS:
+        return True
+    word = _WORD_BEFORE.search(text, max(0, k - 12), k + 1)
+    return bool(word and word.group(1) in _REGEX_KEYWORDS)
 
 
 def _skip_string(text: str, i: int, quote: str) -> int:

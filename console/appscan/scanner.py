@@ -107,10 +107,15 @@ def scan_app(path: Path, *, max_file_bytes: int = DEFAULT_MAX_BYTES) -> AppScanR
             if found:
                 configs[_strip_ext(rel)] = found[1]
 
+    # a cheap first look: files that mention none of these cannot hold a touch point
+    stems = sorted({posixpath.basename(key) for key in configs} - {"index", ""})
+    relevant = re.compile("|".join([r"auth|session|token|@clerk/", *map(re.escape, stems)]), re.I)
     for rel, text in texts.items():
         if kinds[rel] != "code":
             continue
         info = _file_info(rel, text, project_dirs, router)
+        if not (info.middleware or info.route or "[...nextauth]" in rel or relevant.search(text)):
+            continue  # nothing here can be a touch point (read and counted all the same)
         result: FileResult = jsscan.scan_file(text, info, _resolver(rel, info.project_dir, configs))
         findings.extend(result.findings)
         routes.extend(result.routes)
@@ -184,7 +189,7 @@ def _router_parts(rel: str, project_dir: str) -> tuple[str | None, list[str]]:
 def _file_info(rel: str, text: str, project_dirs: list[str], app_router: str) -> FileInfo:
     project_dir = _project_dir(rel, project_dirs)
     router, parts = _router_parts(rel, project_dir)
-    direc = jsscan.directive(code_view(text[:4000]))
+    direc = jsscan.directive(text)
     stem = _CODE_EXT.sub("", parts[-1])
     route = None
     middleware = router is None and len(parts) == 1 and stem in ("middleware", "proxy")
