@@ -245,8 +245,9 @@ class RequestBudget:
         return budget
 
     # --------------------------------------------------------------- pacing
-    def _next_slot(self, now: float) -> float:
-        at = max(now, self._paused_until)
+    def _earliest(self) -> float:
+        """The next slot by the schedule alone (may be in the past)."""
+        at = self._paused_until
         if self._last_slot is not None:
             at = max(at, self._last_slot + 1.0 / self._rate)
         if len(self._sent) >= self.max_per_window:
@@ -261,20 +262,25 @@ class RequestBudget:
             async with self._lock:
                 while True:
                     now = self.clock.now()
-                    at = self._next_slot(now)
+                    at = self._earliest()
                     if at <= now:
                         break
                     await self.clock.sleep(at - now)
+                # The pace follows the schedule, not the moment the sleeper woke:
+                # a wake-up a millisecond late (event-loop lag) must not push every
+                # later slot back, or the pace drifts ~10 % under the target at
+                # 90/s. After a gap longer than one interval (idle), the schedule
+                # restarts from now: no catch-up burst. The window cap counts the
+                # real send times, so it stays exact.
+                self._last_slot = at if now - at < 1.0 / self._rate else now
                 self._sent.append(now)
-                self._last_slot = now
                 self._requests += 1
         finally:
             self._waiting -= 1
 
     def next_slot_in(self) -> float:
         """Seconds until the next request could go (0 when one may go now)."""
-        now = self.clock.now()
-        return max(0.0, self._next_slot(now) - now)
+        return max(0.0, self._earliest() - self.clock.now())
 
     # ------------------------------------------------------------- feedback
     def on_rate_limited(self, retry_after_s: float | None) -> None:

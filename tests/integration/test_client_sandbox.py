@@ -375,6 +375,7 @@ async def test_one_budget_paces_concurrent_calls(sandbox_factory):
     assert len(server.users(key)) == 45
     sent = sorted(e["sent"] for e in recorder.log)
     assert elapsed >= 44 / 30 - 0.05
+    assert elapsed <= 44 / 30 / 0.8 + 0.3, elapsed  # near the pace (~99 % measured; slack for a busy CI machine)
     # no 1 s window holds more than 30 sends (2 ms of slack for the clock read in the transport)
     for i, t in enumerate(sent):
         assert sum(1 for u in sent[i:] if u < t + 1.0 - 0.002) <= 30

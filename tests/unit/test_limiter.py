@@ -79,6 +79,26 @@ async def test_concurrent_callers_are_served_in_order_evenly_paced():
     assert all(b - a >= 1 / 9 - EPS for a, b in zip(times, times[1:]))
 
 
+class LaggyClock(VirtualClock):
+    """Every sleep wakes 2 ms late, like a busy event loop."""
+
+    async def sleep(self, seconds: float) -> None:
+        await super().sleep(seconds + 0.002)
+
+
+async def test_wake_up_lag_does_not_slow_the_pace():
+    clock = LaggyClock()
+    with clock.patch_loop():
+        budget = RequestBudget.for_instance("production", clock=clock)
+        times = []
+        for _ in range(1000):
+            await budget.acquire()
+            times.append(clock.now())
+    # 2 ms late on each of 999 slots would be 13.1 s if the lag accumulated
+    assert times[-1] == pytest.approx(999 / 90, abs=0.01)  # the window cap adds one lag, once
+    assert max_in_window(times, 10.0) <= 900
+
+
 async def test_window_cap_binds_when_the_rate_would_exceed_it():
     clock = VirtualClock()
     with clock.patch_loop():
