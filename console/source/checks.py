@@ -1,0 +1,563 @@
+"""The issue catalogue: every check a row goes through before a request is sent.
+
+Codes are stable (the CLI's --json, the report CSV and the journal use them):
+
+| code | severity | what |
+| --- | --- | --- |
+| missing_id | error | no id in the row |
+| duplicate_id | error | the id of an earlier row (the first row wins) |
+| missing_identifier | error | no email and no other identifier (username) |
+| email_invalid | error | the email is not an address Clerk accepts |
+| duplicate_email | error | the email of an earlier row, case-insensitively (the first row wins) |
+| hasher_unknown | error | a password digest of no hasher Clerk supports |
+| digest_invalid | error | a digest that does not fit its hasher |
+| plaintext_password | error / warning | a plaintext password: refused, or sent (policy `send`) |
+| email_unverified | warning / error | emailVerified null or false: imported verified or reserved, or refused |
+| name_too_long | warning | a name part over Clerk's length: cut |
+| name_dropped | warning | a name that is an email address or URL: not imported |
+| name_one_word | warning | a one-word name: kept as the first name |
+| metadata_invalid | error | a metadata column that is not a JSON object |
+| metadata_too_large | error | metadata over Clerk's size limit |
+| date_invalid | warning | an unparseable / impossible created_at: dropped (Clerk sets now) |
+| row_malformed | error | a CSV row with more fields than the header |
+| unknown_column | warning, row 0 | columns no Clerk field takes: "not imported: …" |
+| image_not_imported | warning, row 0 | image URLs (Clerk's create call has no avatar field) |
+| oauth_not_imported | warning, row 0 | OAuth accounts (linked again on first sign-in) |
+| dev_instance_cap | error, row 0 | a Development instance holds at most 100 users (run-level blocker) |
+
+The first row that carries an id or email claims it, whether or not that row
+imports; later rows with the same value are errors naming that row.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from console.clerk.models import PASSWORD_HASHERS
+from console.source.model import CheckedRow, Issue, Policies, SourceUser
+from console.source.passwords import (
+    PASSWORD_MIN_LENGTH,
+    PLAINTEXT_HASHER_WORDS,
+    detect_hasher,
+    digest_fits,
+    digest_label,
+    looks_like_digest,
+)
+from console.source.shapes import DateNormaliser, Shape, to_providers, to_verified
+
+# Clerk's limits (defensive where Clerk does not publish one)
+NAME_MAX_LENGTH = 256
+METADATA_MAX_BYTES = 8192  # public + private + unsafe, as compact JSON
+EMAIL_MAX_LENGTH = 254
+EMAIL_LOCAL_MAX_LENGTH = 64
+DEV_USER_CAP = 100
+
+ERROR_CODES = (
+    "missing_id",
+    "duplicate_id",
+    "missing_identifier",
+    "email_invalid",
+    "duplicate_email",
+    "hasher_unknown",
+    "digest_invalid",
+    "plaintext_password",
+    "email_unverified",
+    "metadata_invalid",
+    "metadata_too_large",
+    "row_malformed",
+    "dev_instance_cap",
+)
+WARNING_CODES = (
+    "plaintext_password",
+    "email_unverified",
+    "name_too_long",
+    "name_dropped",
+    "name_one_word",
+    "date_invalid",
+    "unknown_column",
+    "image_not_imported",
+    "oauth_not_imported",
+)
+
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_email_ok = re.compile(
+    _ATEXT + r"(?:\." + _ATEXT + r")*@(?:" + _LABEL + r"\.)+(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})"
+).fullmatch
+_URL_PREFIXES = ("http://", "https://", "www.")
+
+
+def email_is_valid(email: str) -> bool:
+    """Syntax Clerk accepts: ASCII `local@domain.tld`, dot-atom local part,
+    DNS labels, an alphabetic (or punycode) top-level domain, RFC lengths."""
+    if len(email) > EMAIL_MAX_LENGTH or not email.isascii():
+        return False
+    at = email.find("@")
+    if at < 1 or at > EMAIL_LOCAL_MAX_LENGTH:
+        return False
+    return _email_ok(email) is not None
+
+
+def _text(value: Any) -> str | None:
+    """A cell as stripped text; None for null / empty."""
+    if value is None:
+        return None
+    if type(value) is str:
+        value = value.strip()
+        return value or None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, float)):
+        return str(value)
+    return None
+
+
+_ABSENT = "\x00absent"  # a key no row has: get() answers None
+_META_FIELDS = ("public_metadata", "private_metadata", "unsafe_metadata")
+_INVALID = DateNormaliser.INVALID
+_MIN_ISO = "1970-01-01T00:00:00.000Z"
+_fromiso = datetime.fromisoformat
+
+
+class Stats:
+    """Counts the file-level notes are built from."""
+
+    __slots__ = (
+        "images",
+        "with_providers",
+        "providers",
+        "unverified",
+        "unverified_with_oauth",
+        "unknown_columns",
+    )
+
+    def __init__(self) -> None:
+        self.images = 0
+        self.with_providers = 0
+        self.providers: dict[str, int] = {}
+        self.unverified = 0
+        self.unverified_with_oauth = 0
+        self.unknown_columns: dict[str, None] = {}  # insertion-ordered set
+
+
+class RowChecker:
+    """Maps export rows to SourceUsers and runs the catalogue on them, in file
+    order. Holds the cross-row state (ids and emails seen) for one pass."""
+
+    def __init__(self, shape: Shape, policies: Policies = Policies()) -> None:
+        self.shape = shape
+        self.policies = policies
+        self.stats = Stats()
+        self._ids: dict[str, int] = {}
+        self._emails: dict[str, int] = {}
+        self._dates = DateNormaliser()
+        self._max_iso = self._dates.max_iso
+        self._plans: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+        self._unverified_issue = _unverified_message(policies.unverified_email)
+
+    def _plan(self, obj: dict[str, Any]) -> tuple[Any, ...]:
+        """Which key of this row holds which field (the first alias present),
+        for every row with the same keys; notes the keys no field reads."""
+        present = set(obj)
+        keys = self.shape.keys
+
+        def key(name: str) -> str:
+            for candidate in keys[name]:
+                if candidate in present:
+                    return candidate
+            return _ABSENT
+
+        meta = tuple((n, key(n)) for n in _META_FIELDS if key(n) is not _ABSENT)
+        unknown = self.stats.unknown_columns
+        for name in obj:
+            if name is not None and name not in self.shape.known and name not in unknown:
+                unknown[name] = None
+        plan = (
+            key("id"), key("email"), key("email_verified"), key("name"), key("first_name"),
+            key("last_name"), key("username"), key("password"), key("password_hasher"),
+            key("created_at"), key("image"), key("providers"), meta or None, None in present,
+        )
+        self._plans[tuple(obj)] = plan
+        return plan
+
+    # -- one row ------------------------------------------------------------
+    def check(self, row: int, obj: dict[str, Any]) -> CheckedRow:
+        plan = self._plans.get(tuple(obj))
+        if plan is None:
+            plan = self._plan(obj)
+        (k_id, k_email, k_verified, k_name, k_first, k_last, k_username, k_password,
+         k_hasher, k_created, k_image, k_providers, k_meta, malformed) = plan
+        issues: list[Issue] = []
+        get = obj.get
+        stats = self.stats
+
+        # id
+        raw = get(k_id)
+        if type(raw) is str:
+            ext = raw.strip() or None
+        elif raw is None or isinstance(raw, bool):
+            ext = None
+        elif isinstance(raw, int):
+            ext = str(raw)
+        elif isinstance(raw, float) and raw.is_integer():
+            ext = str(int(raw))
+        else:
+            ext = None
+        if ext is None:
+            issues.append(Issue(row, None, "id", "missing_id", "error", _MSG_MISSING_ID))
+        else:
+            first = self._ids.setdefault(ext, row)
+            if first != row:
+                issues.append(
+                    Issue(row, ext, "id", "duplicate_id", "error",
+                          f"id {ext} is already used by row {first}; the first row wins")
+                )
+        user = SourceUser(row, ext)
+
+        # email
+        raw = get(k_email)
+        email = None
+        email_error = False
+        if type(raw) is str:
+            email = raw.strip() or None
+            if email is None:
+                pass
+            elif (
+                len(email) <= EMAIL_MAX_LENGTH
+                and email.isascii()
+                and 0 < email.find("@") <= EMAIL_LOCAL_MAX_LENGTH
+                and _email_ok(email) is not None
+            ):
+                first = self._emails.setdefault(email.lower(), row)
+                if first != row:
+                    issues.append(
+                        Issue(row, ext, "email", "duplicate_email", "error",
+                              f"{email} is already used by row {first} (emails compare "
+                              "case-insensitively); the first row wins")
+                    )
+            else:
+                email_error = True
+                issues.append(
+                    Issue(row, ext, "email", "email_invalid", "error",
+                          f"{_quote(email)} is not an email address Clerk accepts")
+                )
+        elif raw is not None:
+            email_error = True
+            issues.append(
+                Issue(row, ext, "email", "email_invalid", "error",
+                      f"the email is a {type(raw).__name__}, not text")
+            )
+        user.email = email
+        if k_username is not _ABSENT:
+            user.username = _text(get(k_username))
+        if email is None and not email_error and user.username is None:
+            issues.append(
+                Issue(row, ext, "email", "missing_identifier", "error", _MSG_MISSING_IDENTIFIER)
+            )
+
+        # OAuth providers and image: counted for the file-level notes
+        raw = get(k_providers)
+        providers: tuple[str, ...] = ()
+        if raw:
+            providers = to_providers(raw)
+            if providers:
+                user.providers = providers
+                stats.with_providers += 1
+                counts = stats.providers
+                for name in (providers if len(providers) == 1 else set(providers)):
+                    counts[name] = counts.get(name, 0) + 1
+        raw = get(k_image)
+        if raw:
+            user.image = raw if type(raw) is str else str(raw)
+            stats.images += 1
+
+        # email verification
+        raw = get(k_verified)
+        if raw is None:
+            verified = None
+        elif type(raw) is str and len(raw) > 10:  # a date: what Auth.js writes
+            verified = True
+        else:
+            verified = to_verified(raw)
+        user.email_verified = verified
+        if email is not None and verified is not True:
+            stats.unverified += 1
+            if providers:
+                stats.unverified_with_oauth += 1
+            severity, message = self._unverified_issue[bool(providers)]
+            issues.append(Issue(row, ext, "email_verified", "email_unverified", severity, message))
+
+        # names
+        if k_first is not _ABSENT or k_last is not _ABSENT:
+            first_raw, last_raw = get(k_first), get(k_last)
+            if first_raw is not None or last_raw is not None:
+                user.first_name = self._name_part(_text(first_raw), row, ext, "first_name", issues)
+                user.last_name = self._name_part(_text(last_raw), row, ext, "last_name", issues)
+            else:
+                self._split_name(get(k_name), user, issues)
+        else:
+            raw = get(k_name)
+            if type(raw) is str:
+                text = raw.strip()
+                if (
+                    len(text) <= NAME_MAX_LENGTH
+                    and " " in text
+                    and "@" not in text
+                    and "://" not in text
+                    and text[:4].lower() != "www."
+                ):
+                    parts = text.split(None, 1)
+                    user.first_name = parts[0]
+                    user.last_name = parts[1]
+                elif text:
+                    self._split_name(text, user, issues)
+            elif raw is not None:
+                self._split_name(raw, user, issues)
+
+        # created_at
+        raw = get(k_created)
+        if raw is not None:
+            if (
+                type(raw) is str
+                and len(raw) == 24
+                and raw[23] == "Z"
+                and raw[10] == "T"
+                and _MIN_ISO <= raw <= self._max_iso
+            ):  # already RFC 3339 UTC with milliseconds (JSON.stringify(Date))
+                try:
+                    _fromiso(raw)
+                    value = raw
+                except ValueError:
+                    value = _INVALID
+            else:
+                value = self._dates(raw)
+            if value is _INVALID:
+                issues.append(
+                    Issue(row, ext, "created_at", "date_invalid", "warning",
+                          f"created_at {_quote(str(raw))} is not a date in 1970..now: "
+                          "not imported (Clerk uses the import time)")
+                )
+            else:
+                user.created_at = value
+
+        # password
+        raw = get(k_password)
+        if raw is not None and raw != "":
+            self._password(raw, get(k_hasher), user, issues)
+
+        if k_meta is not None:
+            self._metadata(get, k_meta, user, issues)
+
+        if malformed:  # csv: more fields than the header
+            width = len(obj) - 1
+            issues.append(
+                Issue(row, ext, "", "row_malformed", "error",
+                      f"{width + len(obj[None])} fields where the header has {width}: "
+                      "a separator inside an unquoted value?")
+            )
+        return CheckedRow(user, issues)
+
+    # -- pieces -------------------------------------------------------------
+    def _split_name(self, name: Any, user: SourceUser, issues: list[Issue]) -> None:
+        row, ext = user.row, user.external_id
+        text = _text(name)
+        if text is None:
+            return
+        if (" " not in text and "@" in text and "." in text) or text.lower().startswith(_URL_PREFIXES):
+            issues.append(
+                Issue(row, ext, "name", "name_dropped", "warning",
+                      "the name is an email address or URL, not a person's name: not imported")
+            )
+            return
+        parts = text.split(None, 1)
+        if len(parts) == 1:
+            user.first_name = self._name_part(text, row, ext, "first_name", issues)
+            issues.append(
+                Issue(row, ext, "name", "name_one_word", "warning",
+                      "a one-word name: imported as the first name, no last name")
+            )
+            return
+        user.first_name = self._name_part(parts[0], row, ext, "first_name", issues)
+        user.last_name = self._name_part(parts[1], row, ext, "last_name", issues)
+
+    def _name_part(self, value: str | None, row: int, ext: str | None, field: str,
+                   issues: list[Issue]) -> str | None:
+        if value is not None and len(value) > NAME_MAX_LENGTH:
+            issues.append(
+                Issue(row, ext, field, "name_too_long", "warning",
+                      f"{field} has {len(value)} characters, Clerk keeps at most "
+                      f"{NAME_MAX_LENGTH}: cut to {NAME_MAX_LENGTH}")
+            )
+            return value[:NAME_MAX_LENGTH].rstrip() or None
+        return value
+
+    def _password(self, password: Any, hasher_raw: Any, user: SourceUser,
+                  issues: list[Issue]) -> None:
+        row, ext = user.row, user.external_id
+        if type(password) is not str:
+            issues.append(
+                Issue(row, ext, "password", "digest_invalid", "error",
+                      f"the password column holds a {type(password).__name__}, not a digest")
+            )
+            return
+        value = password.strip()
+        if not value:
+            return
+        hasher = _text(hasher_raw)
+        if hasher is not None:
+            hasher = hasher.lower()
+            if hasher in PLAINTEXT_HASHER_WORDS:
+                self._plaintext(value, user, issues)
+                return
+            if hasher not in PASSWORD_HASHERS:
+                issues.append(
+                    Issue(row, ext, "password_hasher", "hasher_unknown", "error",
+                          f"password hasher {_quote(hasher)} is not one Clerk supports "
+                          f"({', '.join(sorted(PASSWORD_HASHERS))})")
+                )
+                return
+            if not digest_fits(hasher, value):
+                issues.append(
+                    Issue(row, ext, "password", "digest_invalid", "error",
+                          f"the password digest ({digest_label(value)}) does not have the "
+                          f"{hasher} format")
+                )
+                return
+            user.password_digest = value
+            user.password_hasher = hasher
+            return
+        detected = detect_hasher(value)
+        if detected is not None:
+            user.password_digest = value
+            user.password_hasher = detected
+            return
+        if looks_like_digest(value):
+            issues.append(
+                Issue(row, ext, "password", "hasher_unknown", "error",
+                      f"the password digest ({digest_label(value)}) matches no hasher Clerk "
+                      "supports; add a passwordHasher column if it is one of Clerk's")
+            )
+            return
+        self._plaintext(value, user, issues)
+
+    def _plaintext(self, value: str, user: SourceUser, issues: list[Issue]) -> None:
+        row, ext = user.row, user.external_id
+        if self.policies.plaintext_password != "send":
+            issues.append(Issue(row, ext, "password", "plaintext_password", "error", _MSG_PLAINTEXT_REFUSED))
+        elif len(value) < PASSWORD_MIN_LENGTH:
+            issues.append(
+                Issue(row, ext, "password", "plaintext_password", "error",
+                      f"a plaintext password shorter than {PASSWORD_MIN_LENGTH} characters: "
+                      "Clerk refuses it")
+            )
+        else:
+            user.password = value
+            issues.append(Issue(row, ext, "password", "plaintext_password", "warning", _MSG_PLAINTEXT_SENT))
+
+    def _metadata(self, get, keys: tuple[tuple[str, str], ...], user: SourceUser,
+                  issues: list[Issue]) -> None:
+        row, ext = user.row, user.external_id
+        total = 0
+        for name, key in keys:
+            value = get(key)
+            if value is None or value == "":
+                continue
+            if isinstance(value, str):
+                try:
+                    value = json.loads(value)
+                except ValueError:
+                    value = ...
+            if not isinstance(value, dict):
+                issues.append(
+                    Issue(row, ext, name, "metadata_invalid", "error", f"{name} is not a JSON object")
+                )
+                continue
+            if value:
+                total += len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+                setattr(user, name, value)
+        if total > METADATA_MAX_BYTES:
+            issues.append(
+                Issue(row, ext, "metadata", "metadata_too_large", "error",
+                      f"metadata is {total} bytes as JSON; Clerk allows {METADATA_MAX_BYTES} in all")
+            )
+
+    # -- the whole file -----------------------------------------------------
+    def file_issues(self) -> list[Issue]:
+        """Row-0 notes, complete once every row went through `check`."""
+        stats = self.stats
+        out: list[Issue] = []
+        if stats.unknown_columns:
+            names = ", ".join(stats.unknown_columns)
+            out.append(
+                Issue(0, None, "", "unknown_column", "warning",
+                      f"not imported: {names} (no Clerk field takes them; "
+                      "--map FIELD=COLUMN points a field at a column)")
+            )
+        if stats.images:
+            out.append(
+                Issue(0, None, "image", "image_not_imported", "warning",
+                      f"{stats.images} rows have an image URL: Clerk's create call has no avatar "
+                      "field, so images are not imported (an OAuth sign-in brings the provider's)")
+            )
+        if stats.with_providers:
+            by_name = ", ".join(
+                f"{name} {count}"
+                for name, count in sorted(stats.providers.items(), key=lambda kv: (-kv[1], kv[0]))
+            )
+            text = (
+                f"{stats.with_providers} rows have OAuth accounts ({by_name}): OAuth connections "
+                "cannot be imported; Clerk links them on the user's first OAuth sign-in when the "
+                "email is verified"
+            )
+            if stats.unverified_with_oauth:
+                text += (
+                    f" ({stats.unverified_with_oauth} of them are unverified in the export; "
+                    f"policy: {self.policies.unverified_email})"
+                )
+            out.append(Issue(0, None, "providers", "oauth_not_imported", "warning", text))
+        return out
+
+
+def dev_cap_blocker(importable: int) -> Issue:
+    return Issue(
+        0, None, "", "dev_instance_cap", "error",
+        f"{importable} importable rows but a Development instance holds at most "
+        f"{DEV_USER_CAP} users: import into Production, or a subset of at most "
+        f"{DEV_USER_CAP} rows",
+    )
+
+
+def _quote(value: str, limit: int = 60) -> str:
+    if len(value) > limit:
+        value = value[: limit - 1] + "…"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _unverified_message(policy: str) -> dict[bool, tuple[str, str]]:
+    """(severity, message) by whether the row has OAuth accounts."""
+    oauth = " (an OAuth user: Auth.js leaves those null although the provider verified the email)"
+    if policy == "refuse":
+        base, severity = "the email is not verified in the export: not imported (policy refuse)", "error"
+    elif policy == "reserved":
+        base = ("the email is not verified in the export: imported as reserved, the user "
+                "verifies it on first sign-in (policy reserved)")
+        severity = "warning"
+    else:
+        base = "the email is not verified in the export: imported as verified (policy verified)"
+        severity = "warning"
+    return {False: (severity, base), True: (severity, base + oauth)}
+
+
+_MSG_MISSING_ID = "no id: every row needs the Auth.js user id (it becomes Clerk's external_id)"
+_MSG_MISSING_IDENTIFIER = "no email and no other identifier (username): Clerk cannot create this user"
+_MSG_PLAINTEXT_REFUSED = (
+    "the password looks like plaintext, not a digest: not imported (policy refuse; "
+    "--plaintext send sends it as a password without Clerk's strength checks)"
+)
+_MSG_PLAINTEXT_SENT = (
+    "the password looks like plaintext: sent as the password, without Clerk's strength "
+    "checks (policy send)"
+)
