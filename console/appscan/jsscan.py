@@ -13,7 +13,6 @@ brings listed in `authjs`; every call/JSX use is reported at its own line.
 
 from __future__ import annotations
 
-import posixpath
 import re
 from dataclasses import dataclass, field
 from typing import Callable

@@ -47,7 +47,7 @@ class Finding:
 @dataclass(frozen=True)
 class Skipped:
     file: str
-    reason: str  # "too large" | "binary" | "undecodable" | "unreadable"
+    reason: str  # "too large" | "binary" | "undecodable" | "unreadable" | "unreadable folder"
 
 
 @dataclass(frozen=True)

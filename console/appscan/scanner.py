@@ -19,7 +19,7 @@ from console.appscan.model import (
     Finding,
     Skipped,
 )
-from console.appscan.walk import DEFAULT_MAX_BYTES, Candidate, read_text, walk
+from console.appscan.walk import DEFAULT_MAX_BYTES, read_text, walk
 
 _APP_SERVER_FILES = {"page", "layout", "template", "default", "not-found", "loading"}
 _CODE_EXT = re.compile(r"\.(?:[cm]?[jt]sx?)$")
@@ -39,7 +39,7 @@ def scan_app(path: Path, *, max_file_bytes: int = DEFAULT_MAX_BYTES) -> AppScanR
         raise AppScanError(f"{path}: not a directory")
 
     candidates, pruned, bad_dirs = walk(root)
-    skipped = [Skipped(d, "unreadable") for d in bad_dirs]
+    skipped = [Skipped(d, "unreadable folder") for d in bad_dirs]
     texts: dict[str, str] = {}
     for cand in candidates:
         text, reason = read_text(cand.path, max_file_bytes)

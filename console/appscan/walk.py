@@ -88,6 +88,8 @@ def read_text(path: Path, max_bytes: int) -> tuple[str | None, str | None]:
 
 def _rel(root: Path, path: Path) -> str:
     try:
-        return path.relative_to(root).as_posix()
+        rel = path.relative_to(root).as_posix()
     except ValueError:
-        return path.as_posix()
+        rel = path.as_posix()
+    # a file name that is not valid UTF-8 must still print and go into JSON
+    return rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")

@@ -175,3 +175,43 @@ def test_symlinked_dir_loop_is_not_followed(tmp_path):
     (tmp_path / "app" / "loop").symlink_to(tmp_path, target_is_directory=True)
     report = scan_app(tmp_path)
     assert found(report) == [("app/page.tsx", 1, "import")]
+
+
+def test_proxy_file_object_matchers_and_session_claims_done(tmp_path):
+    report = scan_app(write(tmp_path, {
+        "src/proxy.ts": (
+            'export { default } from "next-auth/middleware";\n'
+            "export const config = {\n"
+            "  matcher: [\n"
+            '    { source: "/account/:path*" },\n'
+            "    '/billing',\n"
+            "  ],\n"
+            "};\n"
+        ),
+        "app/api/me/route.ts": (
+            'import { auth } from "@clerk/nextjs/server";\n'
+            "export async function GET() { const { sessionClaims } = await auth(); return Response.json(sessionClaims?.userId) }\n"
+        ),
+    }))
+    assert [(r.route, r.file, r.line) for r in report.protected_routes] == [
+        ("/account/:path*", "src/proxy.ts", 4),
+        ("/billing", "src/proxy.ts", 5),
+    ]
+    items = {i.key: i for i in report.checklist}
+    assert items["foreign_keys"].status == DONE
+    assert items["foreign_keys"].evidence == ["app/api/me/route.ts:2 sessionClaims.userId"]
+    assert items["server"].status == DONE
+
+
+def test_odd_file_names_and_crlf(tmp_path, capsys):
+    import os
+
+    from console.cli import main
+
+    name = os.fsdecode(b"bad-\xff-name.ts")
+    (tmp_path / name).write_text('import { useSession } from "next-auth/react";\r\n\r\nuseSession();\r\n')
+    report = scan_app(tmp_path)
+    assert [(f.line, f.construct) for f in report.findings] == [(1, "import"), (3, "useSession")]
+    assert report.findings[0].file == "bad-\ufffd-name.ts"
+    assert main(["scan-app", str(tmp_path), "--json"]) == 0
+    assert "bad-\ufffd-name.ts" in capsys.readouterr().out
