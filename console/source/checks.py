@@ -19,6 +19,7 @@ Codes are stable (the CLI's --json, the report CSV and the journal use them):
 | metadata_invalid | error | a metadata column that is not a JSON object |
 | metadata_too_large | error | metadata over Clerk's size limit |
 | date_invalid | warning | an unparseable / impossible created_at: dropped (Clerk sets now) |
+| username_invalid | error | a (--map'ped) username Clerk refuses: 4-64 letters, digits, _ or - |
 | row_malformed | error | a CSV row with more fields than the header |
 | unknown_column | warning, row 0 | columns no Clerk field takes: "not imported: …" |
 | image_not_imported | warning, row 0 | image URLs (Clerk's create call has no avatar field) |
@@ -54,6 +55,7 @@ METADATA_MAX_BYTES = 8192  # public + private + unsafe, as compact JSON
 EMAIL_MAX_LENGTH = 254
 EMAIL_LOCAL_MAX_LENGTH = 64
 DEV_USER_CAP = 100
+USERNAME_MIN_LENGTH, USERNAME_MAX_LENGTH = 4, 64
 
 ERROR_CODES = (
     "missing_id",
@@ -68,6 +70,7 @@ ERROR_CODES = (
     "metadata_invalid",
     "metadata_too_large",
     "row_malformed",
+    "username_invalid",
     "dev_instance_cap",
 )
 WARNING_CODES = (
@@ -85,14 +88,15 @@ WARNING_CODES = (
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _email_ok = re.compile(
-    _ATEXT + r"(?:\." + _ATEXT + r")*@(?:" + _LABEL + r"\.)+(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})"
+    _ATEXT + r"(?:\." + _ATEXT + r")*@(?:" + _LABEL + r"\.)+[A-Za-z]{2,63}"
 ).fullmatch
 _URL_PREFIXES = ("http://", "https://", "www.")
+_username_ok = re.compile(r"[A-Za-z0-9_-]+").fullmatch
 
 
 def email_is_valid(email: str) -> bool:
     """Syntax Clerk accepts: ASCII `local@domain.tld`, dot-atom local part,
-    DNS labels, an alphabetic (or punycode) top-level domain, RFC lengths."""
+    DNS labels, an alphabetic top-level domain, RFC lengths."""
     if len(email) > EMAIL_MAX_LENGTH or not email.isascii():
         return False
     at = email.find("@")
@@ -190,6 +194,8 @@ class RowChecker:
             plan = self._plan(obj)
         (k_id, k_email, k_verified, k_name, k_first, k_last, k_username, k_password,
          k_hasher, k_created, k_image, k_providers, k_meta, malformed) = plan
+        if malformed:
+            return self._malformed(row, obj, get_id=k_id)
         issues: list[Issue] = []
         get = obj.get
         stats = self.stats
@@ -252,7 +258,18 @@ class RowChecker:
             )
         user.email = email
         if k_username is not _ABSENT:
-            user.username = _text(get(k_username))
+            username = _text(get(k_username))
+            if username is not None and not (
+                USERNAME_MIN_LENGTH <= len(username) <= USERNAME_MAX_LENGTH and _username_ok(username)
+            ):
+                issues.append(
+                    Issue(row, ext, "username", "username_invalid", "error",
+                          f"username {_quote(username)} is not one Clerk accepts ({USERNAME_MIN_LENGTH}-"
+                          f"{USERNAME_MAX_LENGTH} letters, digits, '_' or '-')")
+                )
+                email_error = True  # an identifier was there: not also missing_identifier
+            else:
+                user.username = username
         if email is None and not email_error and user.username is None:
             issues.append(
                 Issue(row, ext, "email", "missing_identifier", "error", _MSG_MISSING_IDENTIFIER)
@@ -351,14 +368,17 @@ class RowChecker:
         if k_meta is not None:
             self._metadata(get, k_meta, user, issues)
 
-        if malformed:  # csv: more fields than the header
-            width = len(obj) - 1
-            issues.append(
-                Issue(row, ext, "", "row_malformed", "error",
-                      f"{width + len(obj[None])} fields where the header has {width}: "
-                      "a separator inside an unquoted value?")
-            )
         return CheckedRow(user, issues)
+
+    def _malformed(self, row: int, obj: dict[Any, Any], get_id: str) -> CheckedRow:
+        """A CSV row with more fields than the header: its values are shifted,
+        so nothing else is read from it (and it claims no id or email)."""
+        ext = _text(obj.get(get_id))
+        width = len(obj) - 1
+        issue = Issue(row, ext, "", "row_malformed", "error",
+                      f"{width + len(obj[None])} fields where the header has {width}: "
+                      "a separator inside an unquoted value? Quote it and re-export")
+        return CheckedRow(SourceUser(row, ext), [issue])
 
     # -- pieces -------------------------------------------------------------
     def _split_name(self, name: Any, user: SourceUser, issues: list[Issue]) -> None:
@@ -538,17 +558,17 @@ def _quote(value: str, limit: int = 60) -> str:
 
 def _unverified_message(policy: str) -> dict[bool, tuple[str, str]]:
     """(severity, message) by whether the row has OAuth accounts."""
-    oauth = " (an OAuth user: Auth.js leaves those null although the provider verified the email)"
     if policy == "refuse":
-        base, severity = "the email is not verified in the export: not imported (policy refuse)", "error"
+        severity, outcome = "error", "not imported (policy refuse)"
     elif policy == "reserved":
-        base = ("the email is not verified in the export: imported as reserved, the user "
-                "verifies it on first sign-in (policy reserved)")
         severity = "warning"
+        outcome = "imported as reserved: the user verifies it on first sign-in (policy reserved)"
     else:
-        base = "the email is not verified in the export: imported as verified (policy verified)"
-        severity = "warning"
-    return {False: (severity, base), True: (severity, base + oauth)}
+        severity, outcome = "warning", "imported as verified (policy verified)"
+    plain = f"the email is not verified in the export: {outcome}"
+    oauth = (f"the email is not verified in the export (an OAuth user: Auth.js leaves those "
+             f"unverified although the provider verified the address): {outcome}")
+    return {False: (severity, plain), True: (severity, oauth)}
 
 
 _MSG_MISSING_ID = "no id: every row needs the Auth.js user id (it becomes Clerk's external_id)"

@@ -16,7 +16,7 @@ _B64 = r"[A-Za-z0-9+/]+={0,2}"
 _B64ISH = r"[A-Za-z0-9+/_\-]+={0,2}"  # base64 or its URL-safe variant
 _HEX = r"[0-9a-fA-F]+"
 _SEG = r"[^$\s]+"  # one non-empty `$`-free segment
-_BCRYPT = r"\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}"
+_BCRYPT = r"\$2[aby]\$(?:0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}"  # cost 04..31
 
 # hasher -> the digest it accepts (full match)
 DIGEST_SHAPES: dict[str, re.Pattern[str]] = {
@@ -25,8 +25,8 @@ DIGEST_SHAPES: dict[str, re.Pattern[str]] = {
         "bcrypt": _BCRYPT,
         "bcrypt_sha256_django": r"bcrypt_sha256\$" + _BCRYPT,
         "bcrypt_peppered": _BCRYPT + r"\$" + _SEG,
-        "argon2i": r"\$argon2i\$(?:v=\d+\$)?m=\d+,t=\d+,p=\d+\$" + _B64 + r"\$" + _B64,
-        "argon2id": r"\$argon2id\$(?:v=\d+\$)?m=\d+,t=\d+,p=\d+\$" + _B64 + r"\$" + _B64,
+        "argon2i": r"\$argon2i\$v=\d+\$m=\d+,t=\d+,p=\d+\$" + _B64 + r"\$" + _B64,
+        "argon2id": r"\$argon2id\$v=\d+\$m=\d+,t=\d+,p=\d+\$" + _B64 + r"\$" + _B64,
         "pbkdf2_sha256": r"pbkdf2_sha256\$\d+\$" + _B64 + r"\$" + _B64,
         "pbkdf2_sha256_django": r"pbkdf2_sha256\$\d+\$" + _SEG + r"\$" + _B64,
         "pbkdf2_sha1": r"pbkdf2_sha1\$\d+\$" + _SEG + r"\$" + _HEX + r"(?:\$\d+)?",
