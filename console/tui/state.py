@@ -140,6 +140,7 @@ class ConsoleState:
     review_confirmed: bool = False
     current: StepId = "setup"
     notes: list[str] = field(default_factory=list)
+    run: Any = None  # part 2: the run folder's journal view (console/tui/runview.py RunView), None before a run
 
     # -- what the steps need -------------------------------------------------
     @property
@@ -220,6 +221,10 @@ class ConsoleState:
             if self.review_confirmed:
                 return StepStatus("done", f"{self.report.importable:,} importable")
             return StepStatus("open", "check the issues")
+        if step in ("import", "failures", "verify", "finish"):  # part 2: read from the run journal
+            from console.tui.runview import part2_step_status
+
+            return part2_step_status(self, step)
         if step == "import":
             blockers = self.import_blockers()
             if blockers:
