@@ -1,0 +1,155 @@
+"""The live panel of an import or retry: one `Progress` snapshot rendered.
+
+`ImportPanel.show(progress, history)` draws a snapshot; it keeps no state of
+its own, so a hand-built `Progress` gives the same screen every time (the
+snapshot tests do that). The figures are the engine's: nothing is computed
+here but percentages and words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.app import ComposeResult, RenderResult
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import ProgressBar, Static
+
+from console.migration.progress import Progress
+from console.tui.runview import duration
+
+STATE_WORDS = {
+    "idle": "Waiting",
+    "starting": "Starting",
+    "reconciling": "Looking up rows left in flight",
+    "running": "Sending",
+    "paused": "Paused",
+    "stopping": "Stopping: finishing the requests in flight",
+    "done": "Done",
+    "stopped": "Stopped",
+}
+
+
+class RateSparkline(Widget):
+    """Created per second, one bar per sample, newest on the right, scaled from
+    zero to the pace (so a steady import is a steady line, not noise)."""
+
+    DEFAULT_CSS = """
+    RateSparkline { height: 1; width: 1fr; color: $primary; }
+    """
+    BARS = " ▁▂▃▄▅▆▇█"
+
+    data: reactive[tuple[float, ...]] = reactive(tuple, layout=False)
+    ceiling: reactive[float] = reactive(1.0, layout=False)
+
+    def render(self) -> RenderResult:
+        width = max(1, self.size.width)
+        samples = self.data[-width:]
+        top = max([self.ceiling, *samples]) or 1.0
+        bars = "".join(self.BARS[min(8, max(0, round(8 * v / top)))] for v in samples)
+        return Text(bars.rjust(width, " "), no_wrap=True)
+
+
+class ImportPanel(Vertical):
+    """Progress bar, counts, rate with its sparkline, ETA, in flight, latency,
+    429s and Retry-After pauses, the last errors. `compact`: the first three lines."""
+
+    DEFAULT_CSS = """
+    ImportPanel { height: auto; }
+    ImportPanel #ip-head { height: 1; }
+    ImportPanel #ip-bar { width: 1fr; height: 1; }
+    ImportPanel #ip-bar Bar { width: 1fr; }
+    ImportPanel #ip-counts { height: auto; }
+    ImportPanel #ip-rate-row { height: 1; }
+    ImportPanel #ip-rate { width: auto; padding-right: 1; }
+    ImportPanel #ip-net { height: auto; color: $text-muted; }
+    ImportPanel #ip-wait { height: auto; }
+    ImportPanel #ip-errors-title { height: 1; margin-top: 1; text-style: bold; color: $text-primary; }
+    ImportPanel #ip-errors { height: auto; max-height: 8; color: $text-error; }
+    ImportPanel.-compact #ip-rate-row, ImportPanel.-compact #ip-net, ImportPanel.-compact #ip-errors-title,
+    ImportPanel.-compact #ip-errors { display: none; }
+    """
+
+    def __init__(self, *, compact: bool = False, id: str | None = None) -> None:
+        super().__init__(id=id, classes="-compact" if compact else "")
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="ip-head")
+        yield ProgressBar(total=1, show_eta=False, id="ip-bar")
+        yield Static("", id="ip-counts")
+        with Horizontal(id="ip-rate-row"):
+            yield Static("", id="ip-rate")
+            yield RateSparkline(id="ip-spark")
+        yield Static("", id="ip-net")
+        yield Static("", id="ip-wait", classes="band band-warning")
+        yield Static("Last errors", id="ip-errors-title")
+        yield Static("", id="ip-errors")
+
+    def show(self, p: Progress, history: Sequence[float] = (), *, kind: str = "import") -> None:
+        what = "Retry" if kind == "retry" else "Import"
+        state = STATE_WORDS.get(p.state, p.state)
+        head = Content.assemble(
+            (f"{what}: {state}", "bold"),
+            f" · {p.done:,} of {p.total:,} rows",
+            f" · {duration(p.elapsed_s)}",
+        )
+        if p.eta_s is not None and p.state in ("running", "reconciling") and p.pending + p.creating:
+            head = head.append(Content.assemble(" · ETA ", (duration(p.eta_s), "bold")))
+        self.query_one("#ip-head", Static).update(head)
+        self.query_one("#ip-bar", ProgressBar).update(total=max(1, p.total), progress=p.done)
+
+        counts = Content.assemble(
+            ("✓ ", "$text-success"),
+            f"created {p.created:,}  ",
+            ("= ", "$text-muted"),
+            f"existed {p.existed:,}  ",
+            ("✗ ", "$text-error" if p.failed else "$text-muted"),
+            (f"failed {p.failed:,}", "$text-error bold" if p.failed else ""),
+            ("  … ", "$text-muted"),
+            f"pending {p.pending + p.creating:,}",
+        )
+        self.query_one("#ip-counts", Static).update(counts)
+
+        self.query_one("#ip-rate", Static).update(
+            Content.assemble(
+                (f"{p.rate_now:,.1f}/s", "bold"), " now · ", f"{p.rate_overall:,.1f}/s", " overall"
+            )
+        )
+        spark = self.query_one("#ip-spark", RateSparkline)
+        spark.ceiling = max(1.0, p.pace)
+        spark.data = tuple(history)
+
+        latency = (
+            f"latency p50 {p.latency_p50_ms:,.0f} ms, p95 {p.latency_p95_ms or 0:,.0f} ms"
+            if p.latency_p50_ms is not None
+            else "latency —"
+        )
+        net = f"in flight {p.in_flight} of {p.concurrency} · {latency}\npace {p.pace:,.1f}/s · 429s {p.rate_limited:,}"
+        if p.retries:
+            net += f" · resends {p.retries:,}"
+        if p.reconciling:
+            net += f" · lookups {p.reconciling:,}"
+        self.query_one("#ip-net", Static).update(net)
+
+        wait = self.query_one("#ip-wait", Static)
+        wait.display = p.paused_for_s > 0
+        if p.paused_for_s > 0:
+            wait.update(
+                f"Clerk answered 429: every request waits {p.paused_for_s:.1f} s more (its Retry-After), "
+                "then the pace resumes lower."
+            )
+
+        errors = self.query_one("#ip-errors", Static)
+        self.query_one("#ip-errors-title").display = errors.display = bool(p.last_errors) and not self.has_class(
+            "-compact"
+        )
+        if p.last_errors:
+            text = Text(no_wrap=True, overflow="ellipsis")
+            for n, line in enumerate(p.last_errors):
+                if n:
+                    text.append("\n")
+                text.append(line)  # engine text: Text, never markup
+            errors.update(text)
