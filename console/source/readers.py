@@ -34,6 +34,7 @@ FORMATS: tuple[str, ...] = ("json", "ndjson", "csv")
 CHUNK = 64 * 1024
 MAX_LINE = 8 * 1024 * 1024  # one NDJSON / CSV record; a user row is a few hundred bytes
 MAX_ITEM = 64 * 1024 * 1024  # one JSON array item, when locating an error
+LONG_ITEM = 1024 * 1024  # past this inside one item, the JSON parser gets bigger reads
 BOM = b"\xef\xbb\xbf"
 
 try:  # the C backend is ~10x faster than the pure-Python one
@@ -72,6 +73,7 @@ class _Tap:
         self._f = fileobj
         self.path = path
         self.bytes_read = 0
+        self.mark = 0  # bytes_read when the parser last finished an item
         self._sha = hashlib.sha256()
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._pending = 0
@@ -90,6 +92,11 @@ class _Tap:
             more = self._f.read(max(size - len(prefix), 0)) if size > len(prefix) else b""
             self._account(more)
             return prefix + more
+        if self.bytes_read - self.mark > LONG_ITEM:
+            # One item has been going on for more than a MiB (a huge string):
+            # yajl's cost grows with the number of reads inside one token, so
+            # read bigger pieces until the next item starts (see _json_records).
+            size = max(size, LONG_ITEM)
         data = self._f.read(size)
         self._account(data)
         return data
@@ -149,6 +156,8 @@ _MAGIC = (
     (b"SQLite format 3\0", "an SQLite database: use `clerk-migrate export-db --db sqlite:///…`"),
     (b"PGDMP", "a PostgreSQL dump: use `clerk-migrate export-db --db postgresql://…`"),
     (b"%PDF", "a PDF document"),
+    (b"\xff\xfe", "UTF-16 text: convert it to UTF-8 (iconv -f utf-16 -t utf-8)"),
+    (b"\xfe\xff", "UTF-16 text: convert it to UTF-8 (iconv -f utf-16 -t utf-8)"),
 )
 
 
@@ -220,6 +229,7 @@ def _json_records(tap: _Tap, path: Path) -> Iterator[tuple[int, dict[str, Any]]]
     try:
         for obj in _ijson.items(tap, "item", use_float=True):
             row += 1
+            tap.mark = tap.bytes_read
             if type(obj) is not dict:
                 raise ExportError(
                     f"{_where(path, row=row)}a JSON {_kind(obj)}: expected a JSON object (one user)"
@@ -273,7 +283,7 @@ def locate_json_error(path: Path, rows_ok: int, exc: Exception | None = None) ->
                 if pos < len(state["buf"]) or state["eof"] or not more():
                     return pos
 
-        def fail(pos: int, row: int, what: str) -> ExportError:
+        def fail(pos: int, row: int | None, what: str) -> ExportError:
             return ExportError(f"{_where(path, row=row, offset=byte_at(pos))}{what}")
 
         more()
@@ -305,8 +315,8 @@ def locate_json_error(path: Path, rows_ok: int, exc: Exception | None = None) ->
                         more()
                         continue
                     if state["eof"] and (len(buf.rstrip()) - err.pos <= 8 or err.msg.startswith("Unterminated")):
-                        return fail(err.pos, row + 1, "the file ends inside the JSON array (truncated "
-                                    f"export?): {err.msg.lower()}")
+                        return fail(pos, row + 1, "the file ends inside this user object (truncated "
+                                    "export?): expected the rest of the object, then ',' or ']'")
                     return fail(err.pos, row + 1, f"invalid JSON ({err.msg.lower()}): expected an array "
                                 "of user objects")
                 row += 1
@@ -331,7 +341,7 @@ def locate_json_error(path: Path, rows_ok: int, exc: Exception | None = None) ->
                     pos = 0
         buf = state["buf"]
         if pos < len(buf):
-            return fail(pos, row + 1, "data after the closing ']': expected the end of the file")
+            return fail(pos, None, "data after the array's closing ']': expected the end of the file")
     first_line = str(exc).strip().splitlines()[0] if exc and str(exc).strip() else "invalid JSON"
     return ExportError(f"{_where(path, row=rows_ok + 1)}invalid JSON ({first_line}): expected an array of user objects")
 
@@ -346,6 +356,7 @@ def _lines(tap: _Tap, path: Path, limit: int = MAX_LINE) -> Iterator[tuple[int, 
     line_no = 0
     read = tap.read
     while True:
+        tap.mark = tap.bytes_read  # lines need no bigger reads
         chunk = read(CHUNK)
         if not chunk:
             break
