@@ -48,6 +48,31 @@ class _Cancelled(Exception):
     """Raised inside a load worker's progress callback once a newer load started."""
 
 
+def first_record_keys(path: Path) -> list[str]:
+    """The keys of an export's first record (a CSV's header), for the column
+    mapping form. Best effort: [] when the file cannot say."""
+    import csv
+    import io
+    import json
+
+    try:
+        from console.source.readers import sniff_format
+
+        fmt = sniff_format(path)
+        with open(path, "rb") as raw:
+            if fmt == "csv":
+                return [c for c in next(csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig")), []) if c]
+            if fmt == "ndjson":
+                first = json.loads(raw.readline().decode("utf-8-sig"))
+            else:
+                import ijson
+
+                first = next(ijson.items(raw, "item"), None)
+        return [str(k) for k in first] if isinstance(first, dict) else []
+    except Exception:
+        return []
+
+
 def default_client_factory(settings: Settings) -> Any:
     from console.clerk.client import ClerkClient
 
@@ -281,7 +306,7 @@ class ConsoleApp(App[int]):
             try:
                 reader = engine.open_export(path, mapping=mapping)
             except engine.export_error as exc:
-                self.post_message(LoadFailed(generation, str(exc), *self._mapping_hint(exc)))
+                self.post_message(LoadFailed(generation, str(exc), *self._mapping_hint(exc, path)))
                 return
             close = getattr(reader, "close", None)
             if callable(close):
@@ -309,11 +334,13 @@ class ConsoleApp(App[int]):
         self.post_message(LoadFinished(generation, report, index, clock() - started, instance_kind))
 
     @staticmethod
-    def _mapping_hint(exc: BaseException) -> tuple[bool, list[str]]:
-        """Whether the reader says the columns need a mapping, and which columns it saw."""
-        columns = getattr(exc, "columns", None)
-        needs = bool(getattr(exc, "needs_mapping", False))
-        return needs, list(columns or [])
+    def _mapping_hint(exc: BaseException, path: Path) -> tuple[bool, list[str]]:
+        """Whether the reader asks for a column mapping (its message names
+        --map), and the columns of the file's first record to map from."""
+        if "--map" not in str(exc):
+            return False, []
+        columns = first_record_keys(path)
+        return bool(columns), columns
 
     def on_load_detected(self, message: LoadDetected) -> None:
         if message.generation != self._load_generation:

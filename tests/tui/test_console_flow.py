@@ -305,3 +305,25 @@ def test_demo_command_runs_and_cleans_up(monkeypatch, tmp_path):
     assert seen["url"].startswith("http://127.0.0.1:")
     assert seen["keys"] == ["production", "development"]
     assert not seen["export"].exists()  # the temporary area is gone
+
+
+async def test_unknown_columns_get_a_mapping_form(sandbox_server, tmp_path):
+    from textual.widgets import Select
+
+    export = tmp_path / "custom.csv"
+    export.write_text("user_key,mail,full_name\nk1,ada@example.com,Ada Lovelace\nk2,bob@example.com,Bob Stone\n")
+    settings = Settings(SecretKey("sk_live_" + "d" * 40), "env", sandbox_server.url)
+    app = make_app(settings, export_path=export, clock=lambda: 0.0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.go_to("load")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.state.load.status == "needs_mapping", what="the mapping form")
+        assert app.state.load.columns == ["user_key", "mail", "full_name"]
+        assert app.query_one("#mapping").display
+        app.query_one("#map-id", Select).value = "user_key"
+        app.query_one("#map-email", Select).value = "mail"
+        app.query_one("#map-name", Select).value = "full_name"
+        app.query_one("#apply-mapping").press()
+        await wait_until(pilot, lambda: app.state.load.status == "loaded", what="the mapped load")
+        assert app.state.load.mapping == {"id": "user_key", "email": "mail", "name": "full_name"}
+        assert app.state.report.shape == "mapped" and app.state.report.importable == 2

@@ -17,6 +17,9 @@ async def wait_until(pilot, condition: Callable[[], bool], timeout: float = 20.0
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
+    # let what the condition set in motion settle (a detail page, a refresh)
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
 
 
 def screen_text(app) -> str:

@@ -9,11 +9,12 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.content import Content
 from textual.suggester import Suggester
 from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
 
+from console.source import FIELDS
 from console.tui.screens.base import StepPane
 from console.tui.screens.modals import BrowseModal
 from console.tui.state import ConsoleState
@@ -25,15 +26,11 @@ SHAPE_WORDS = {
     "clerk_script": "Clerk's older migration-script format",
     "mapped": "your column mapping",
 }
-# The fields a column mapping can fill, in the reader's words (`--map FIELD=COLUMN`).
-MAPPING_FIELDS: tuple[tuple[str, str], ...] = (
-    ("id", "user id (required)"),
-    ("email", "email"),
-    ("emailVerified", "email verified at"),
-    ("name", "name"),
-    ("image", "image URL"),
-    ("createdAt", "created at"),
-    ("password", "password digest"),
+# The fields a column mapping can fill: the reader's own (`--map FIELD=COLUMN`).
+MAPPING_FIELDS: tuple[tuple[str, str], ...] = tuple(
+    (name, name.replace("_", " ") + (" (required)" if name == "id" else ""))
+    for name in FIELDS
+    if not name.endswith("metadata")
 )
 
 
@@ -70,6 +67,7 @@ def human_bytes(n: int) -> str:
 
 class LoadPane(StepPane):
     step = "load"
+    _mapped_columns: list[str] = []
 
     BINDINGS = [
         Binding("ctrl+o", "browse", "Browse files"),
@@ -77,6 +75,10 @@ class LoadPane(StepPane):
 
     def compose(self) -> ComposeResult:
         yield Label("Load: the Auth.js export (JSON, NDJSON or CSV)", classes="pane-title")
+        with VerticalScroll(id="load-body"):
+            yield from self._body()
+
+    def _body(self) -> ComposeResult:
         with Horizontal(classes="row"):
             yield Input(
                 str(self.state.suggested_export or ""),
@@ -94,7 +96,7 @@ class LoadPane(StepPane):
         with Vertical(id="mapping"):
             yield Static(
                 "The columns do not match a known Auth.js shape. Say which column holds what "
-                "(same as --map FIELD=COLUMN), then Apply.",
+                "(the same as --map FIELD=COLUMN), then Apply. An id, and an email or a username, are needed.",
                 classes="note",
             )
             for name, words in MAPPING_FIELDS:
@@ -141,8 +143,9 @@ class LoadPane(StepPane):
             options = [(Text(c), c) for c in load.columns]
             for name, _ in MAPPING_FIELDS:
                 select = self.query_one(f"#map-{name}", Select)
-                if len(select._options) != len(options) + 1:  # refill only when the columns changed
+                if self._mapped_columns != load.columns:
                     select.set_options(options)
+            self._mapped_columns = list(load.columns)
 
         summary = self.query_one("#load-summary", Static)
         report = state.report

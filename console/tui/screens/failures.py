@@ -1,0 +1,435 @@
+"""Failures: the rows Clerk refused, grouped by code; a row's detail and a fix;
+retry a row, a selection, a code group or every retryable row.
+
+Groups come from `journal.failures_by_code`, the table is one keyset page of
+`journal.rows(status="failed", …)` (never every row in a widget), fixes go
+through `journal.set_fix`, retries through `Importer.retry` in the session
+controller. While a retry runs, the rows on the page are re-read by number, so
+the operator sees them turn created as Clerk accepts them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import DataTable, Input, Label, Static
+
+from console.migration.journal import RowRecord
+from console.tui.import_run import RunSession
+from console.tui.runview import RowPage, RunView, read_failed_page, read_rows, set_row_fix
+from console.tui.screens.base import StepPane
+from console.tui.screens.fix_modal import FixRequest, RowFixModal
+from console.tui.state import ConsoleState
+from console.tui.widgets.import_panel import ImportPanel
+
+PAGE_SIZE = 100
+STATUS_STYLE = {
+    "failed": "bold $text-error",
+    "created": "$text-success",
+    "existed": "$text-success",
+    "pending": "$text-warning",
+    "creating": "$text-warning",
+}
+
+
+class FailedPage(Message):
+    def __init__(self, query: tuple, page: RowPage) -> None:
+        super().__init__()
+        self.query = query
+        self.page = page
+
+
+class RowsReread(Message):
+    def __init__(self, run_dir: Path, rows: list[RowRecord]) -> None:
+        super().__init__()
+        self.run_dir = run_dir
+        self.rows = rows
+
+
+class FailuresPane(StepPane):
+    step = "failures"
+
+    DEFAULT_CSS = """
+    FailuresPane #fail-head { height: auto; }
+    FailuresPane #fail-head .pane-title { width: auto; padding: 0 1 0 0; }
+    FailuresPane #fail-summary { width: 1fr; }
+    FailuresPane #fail-empty { height: auto; }
+    FailuresPane #fail-panel { margin-bottom: 1; }
+    FailuresPane #groups { height: auto; max-height: 7; }
+    FailuresPane #fail-filter-row { height: 1; margin-top: 1; }
+    FailuresPane #fail-filter { width: 1fr; }
+    FailuresPane #fail-page-info { width: auto; padding: 0 1; color: $text-muted; }
+    FailuresPane #fail-rows { height: 1fr; min-height: 4; }
+    FailuresPane #fail-note { height: auto; }
+    """
+
+    BINDINGS = [
+        Binding("enter", "detail", "Detail / fix", show=False),
+        Binding("space", "toggle_select", "Select row"),
+        Binding("r", "retry_rows", "Retry selected"),
+        Binding("a", "retry_all", "Retry retryable"),
+        Binding("g", "retry_group", "Retry this code"),
+        Binding("left_square_bracket", "page(-1)", "Prev page"),
+        Binding("right_square_bracket", "page(1)", "Next page"),
+        Binding("ctrl+f", "focus_filter", "Filter rows"),
+        Binding("s", "stop", "Stop safely"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.code: str | None = None  # the group whose rows the table shows (None: every code)
+        self.page_starts: list[int | None] = [None]  # keyset: after_row of each page seen
+        self.page: RowPage | None = None
+        self.rows: list[RowRecord] = []
+        self.selected: set[int] = set()
+        self._query: tuple | None = None
+        self._groups_for: object = None
+        self._rows_for: object = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="fail-head"):
+            yield Label("Failures", classes="pane-title")
+            yield Static("", id="fail-summary")
+        yield Static("", id="fail-empty", classes="note")
+        yield ImportPanel(compact=True, id="fail-panel")
+        yield DataTable(id="groups", cursor_type="row", zebra_stripes=True)
+        with Horizontal(id="fail-filter-row", classes="row"):
+            yield Input(placeholder="filter: external id, email, row", id="fail-filter", compact=True)
+            yield Static("", id="fail-page-info")
+        yield DataTable(id="fail-rows", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="fail-note")
+
+    def on_mount(self) -> None:
+        groups = self.query_one("#groups", DataTable)
+        groups.add_column("Code", key="code")
+        groups.add_column("Rows", key="rows")
+        groups.add_column("Param", key="param")
+        groups.add_column("Retry", key="retry")
+        groups.add_column("What Clerk said", key="example")
+        rows = self.query_one("#fail-rows", DataTable)
+        rows.add_column(" ", key="sel")
+        rows.add_column("Row", key="row")
+        rows.add_column("Status", key="status")
+        rows.add_column("External id", key="external_id")
+        rows.add_column("Email", key="email")
+        rows.add_column("Fix", key="fix")
+        rows.add_column("Clerk said", key="message")
+
+    @property
+    def session(self) -> RunSession:
+        return RunSession.of(self.app)
+
+    # -- rendering -------------------------------------------------------------------
+    def sync(self, state: ConsoleState) -> None:
+        run: RunView | None = state.run
+        has_rows = run is not None and run.sessions > 0 and (run.failed > 0 or self.rows != [])
+        empty = self.query_one("#fail-empty", Static)
+        empty.display = not has_rows
+        for widget_id in ("#groups", "#fail-filter-row", "#fail-rows"):
+            self.query_one(widget_id).display = has_rows
+        if run is None or not run.sessions:
+            empty.update("Nothing here yet: the rows Clerk refuses during the import land here (step 4, Import).")
+        elif not has_rows:
+            empty.update(
+                Content.assemble(("✓ ", "$text-success bold"), "No row failed: every row sent is in Clerk.")
+                if not run.to_send
+                else Content("No row has failed so far.")
+            )
+        self.query_one("#fail-summary", Static).update(self._summary(run))
+        self.show_progress(state)
+        if run is not None and self._groups_for is not run:
+            self._groups_for = run
+            self._fill_groups(run)
+            if self._rows_for != run.run_dir:
+                self._rows_for = run.run_dir
+                self._request_page()
+            elif self.rows:
+                self._reread_rows(run.run_dir, [r.row_no for r in self.rows])
+        self._sync_note()
+        self.refresh_bindings()
+
+    def show_progress(self, state: ConsoleState) -> None:
+        run = state.run
+        panel = self.query_one("#fail-panel", ImportPanel)
+        live = run is not None and run.progress is not None and (self.session.busy or run.kind == "retry")
+        panel.display = live
+        if live:
+            assert run is not None and run.progress is not None
+            panel.show(run.progress, run.rate_history, kind=run.kind or "retry")
+
+    def _summary(self, run: RunView | None) -> Content:
+        if run is None or not run.sessions:
+            return Content("")
+        return Content.assemble(
+            (f"{run.failed:,} failed", "$text-error bold" if run.failed else "$text-success"),
+            f" · {run.retryable:,} retryable as is",
+            f" · {run.in_clerk:,} in Clerk",
+        )
+
+    def _fill_groups(self, run: RunView) -> None:
+        table = self.query_one("#groups", DataTable)
+        keep = self.code
+        table.clear()
+        table.add_row(Text("every code", style="italic"), Text(f"{run.failed:,}", justify="right"), "", "", "", key="*")
+        for group in run.failures:
+            table.add_row(
+                Text(group.code),
+                Text(f"{group.count:,}", justify="right"),
+                Text(group.param or "—"),
+                Text("yes" if group.retryable else "fix", style="$text-success" if group.retryable else ""),
+                Text(group.example or "", no_wrap=True, overflow="ellipsis"),
+                key=group.code,
+            )
+        codes = [g.code for g in run.failures]
+        if keep in codes:
+            table.move_cursor(row=table.get_row_index(keep))  # type: ignore[arg-type]
+
+    def _sync_note(self) -> None:
+        note = self.query_one("#fail-note", Static)
+        run = self.state.run
+        if run is None or not (run.failed or self.rows):
+            note.update("")
+            return
+        if self.session.busy:
+            note.update(Content("A session is running: fixes and retries wait until it ends (s stops it safely).").stylize("$text-muted"))
+            return
+        chosen = f"{len(self.selected)} selected" if self.selected else "the highlighted row"
+        note.update(
+            Content.assemble(
+                ("enter", "bold"), " detail & fix · ", ("space", "bold"), " select · ",
+                ("r", "bold"), f" retry {chosen} · ", ("a", "bold"), f" retry the {run.retryable:,} retryable",
+            ).stylize("$text-muted")
+        )
+
+    # -- the rows table, one keyset page at a time -------------------------------------
+    def _request_page(self) -> None:
+        run = self.state.run
+        if run is None:
+            return
+        search = self.query_one("#fail-filter", Input).value.strip()
+        after = self.page_starts[-1]
+        query = (run.run_dir, self.code, search, after)
+        self._query = query
+        self._read_page(query)
+
+    @work(thread=True, exclusive=True, group="failures-page", exit_on_error=False)
+    def _read_page(self, query: tuple) -> None:
+        run_dir, code, search, after = query
+        self.post_message(FailedPage(query, read_failed_page(run_dir, code=code, search=search, after_row=after, size=PAGE_SIZE)))
+
+    def on_failed_page(self, message: FailedPage) -> None:
+        message.stop()
+        if message.query != self._query:
+            return
+        self.page = message.page
+        self._show_rows(message.page.rows)
+
+    @work(thread=True, exclusive=True, group="failures-reread", exit_on_error=False)
+    def _reread_rows(self, run_dir: Path, row_nos: list[int]) -> None:
+        self.post_message(RowsReread(run_dir, read_rows(run_dir, row_nos)))
+
+    def on_rows_reread(self, message: RowsReread) -> None:
+        message.stop()
+        run = self.state.run
+        if run is None or run.run_dir != message.run_dir:
+            return
+        by_no = {r.row_no: r for r in message.rows}
+        if [r.row_no for r in self.rows] == [r.row_no for r in message.rows]:
+            self._show_rows([by_no[r.row_no] for r in self.rows])
+
+    def _show_rows(self, rows: list[RowRecord]) -> None:
+        table = self.query_one("#fail-rows", DataTable)
+        cursor = table.cursor_row
+        self.rows = rows
+        self.selected &= {r.row_no for r in rows if r.status == "failed"}
+        table.clear()
+        for rec in rows:
+            table.add_row(*self._cells(rec), key=str(rec.row_no))
+        if rows:
+            table.move_cursor(row=min(max(cursor, 0), len(rows) - 1))
+        page = self.page
+        total = page.total if page else 0
+        number = len(self.page_starts)
+        more = " · ] next" if page and page.more else ""
+        back = " · [ prev" if number > 1 else ""
+        self.query_one("#fail-page-info", Static).update(f"{total:,} failed · page {number}{back}{more}")
+        self._sync_note()
+
+    def _cells(self, rec: RowRecord) -> tuple:
+        mark = "●" if rec.row_no in self.selected else " "
+        status = rec.status + (" ✓" if rec.status in ("created", "existed") else "")
+        fix = ", ".join(sorted(rec.fix)) if rec.fix else ""
+        message = rec.error_message or ""
+        if rec.error_code:
+            message = f"{rec.error_code}: {message}" if message else rec.error_code
+        return (
+            Text(mark, style="bold"),
+            Text(str(rec.row_no), justify="right"),
+            Text(status, style=STATUS_STYLE.get(rec.status, "")),
+            Text(rec.external_id or "—", no_wrap=True, overflow="ellipsis"),
+            Text(rec.email or "—", no_wrap=True, overflow="ellipsis"),
+            Text(fix, style="italic"),
+            Text(message, no_wrap=True, overflow="ellipsis"),
+        )
+
+    def _current_row(self) -> RowRecord | None:
+        table = self.query_one("#fail-rows", DataTable)
+        if not self.rows or table.cursor_row < 0 or table.cursor_row >= len(self.rows):
+            return None
+        return self.rows[table.cursor_row]
+
+    # -- events ------------------------------------------------------------------------
+    @on(DataTable.RowHighlighted, "#groups")
+    def _group_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        key = event.row_key.value if event.row_key else None
+        code = None if key in (None, "*") else key
+        if code != self.code:
+            self.code = code
+            self.page_starts = [None]
+            self._request_page()
+
+    @on(DataTable.RowSelected, "#groups")
+    def _group_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.query_one("#fail-rows").focus()
+
+    @on(DataTable.RowSelected, "#fail-rows")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self.action_detail()
+
+    @on(Input.Changed, "#fail-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.page_starts = [None]
+        self._request_page()
+
+    @on(Input.Submitted, "#fail-filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.query_one("#fail-rows").focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.is_mounted:
+            return True
+        busy = self.session.busy
+        if action == "stop":
+            return busy
+        if action in ("retry_rows", "retry_all", "retry_group", "detail", "toggle_select"):
+            return None if busy or not self.rows else True
+        return True
+
+    def action_detail(self) -> None:
+        rec = self._current_row()
+        run = self.state.run
+        if rec is None or run is None:
+            return
+        self.app.push_screen(RowFixModal(run.run_dir, rec, editable=not self.session.busy), self._fix_done)
+
+    def _fix_done(self, request: FixRequest | None) -> None:
+        if request is None:
+            return
+        self._apply_fix(request)
+
+    @work(thread=True, exclusive=True, group="failures-fix", exit_on_error=False)
+    def _apply_fix(self, request: FixRequest) -> None:
+        try:
+            record = set_row_fix(request.run_dir, request.row_no, request.fields)
+        except ValueError as exc:  # the journal refuses the field or the row's status: say it in place
+            self.app.call_from_thread(self._say, str(exc), "error")
+            return
+        self.app.call_from_thread(self._fixed, record, request.retry)
+
+    def _fixed(self, record: RowRecord, retry: bool) -> None:
+        self.rows = [record if r.row_no == record.row_no else r for r in self.rows]
+        self._show_rows(self.rows)
+        if retry:
+            self._retry(row_nos=[record.row_no], what=f"row {record.row_no}")
+        else:
+            self._say(f"Row {record.row_no}: fix saved ({', '.join(sorted(record.fix or {})) or 'cleared'}); r retries it.")
+            RunSession.of(self.app).read()
+
+    def _say(self, words: str, severity: str = "information") -> None:
+        self.app.notify(words, severity=severity)  # type: ignore[arg-type]
+
+    def action_toggle_select(self) -> None:
+        rec = self._current_row()
+        if rec is None or rec.status != "failed":
+            return
+        self.selected ^= {rec.row_no}
+        table = self.query_one("#fail-rows", DataTable)
+        table.update_cell(str(rec.row_no), "sel", Text("●" if rec.row_no in self.selected else " ", style="bold"))
+        if table.cursor_row < len(self.rows) - 1:
+            table.move_cursor(row=table.cursor_row + 1)
+        self._sync_note()
+
+    def action_retry_rows(self) -> None:
+        if self.selected:
+            rows = sorted(self.selected)
+        else:
+            rec = self._current_row()
+            if rec is None or rec.status != "failed":
+                self._say("The highlighted row has not failed: nothing to retry.", "warning")
+                return
+            rows = [rec.row_no]
+        self._retry(row_nos=rows, what=f"{len(rows)} row(s)")
+
+    def action_retry_all(self) -> None:
+        run = self.state.run
+        if run is None:
+            return
+        if not run.retryable:
+            self._say("No row is retryable as is: fix a row first (enter), or retry a code with g.", "warning")
+            return
+        self._retry(what=f"{run.retryable:,} retryable row(s)")
+
+    def action_retry_group(self) -> None:
+        if self.code is None:
+            self._say("Highlight a code in the groups table first.", "warning")
+            return
+        self._retry(codes=[self.code], what=f"every {self.code} row")
+
+    def _retry(self, *, what: str, codes: list[str] | None = None, row_nos: list[int] | None = None) -> None:
+        if self.session.start_retry(codes=codes, row_nos=row_nos):
+            self.selected.clear()
+            self._say(f"Retrying {what}.")
+        else:
+            self._say("A session is running already: wait for it, or stop it (s).", "warning")
+
+    def action_stop(self) -> None:
+        self.session.stop()
+
+    def action_page(self, step: int) -> None:
+        page = self.page
+        if step > 0 and page is not None and page.more and self.rows:
+            self.page_starts.append(self.rows[-1].row_no)
+        elif step < 0 and len(self.page_starts) > 1:
+            self.page_starts.pop()
+        else:
+            return
+        self._request_page()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#fail-filter").focus()
+
+    def on_enter(self) -> None:
+        if self.rows:
+            self.query_one("#fail-rows").focus()
+        elif self.query_one("#groups").display:
+            self.query_one("#groups").focus()
+        else:
+            super().on_enter()
+
+
+__all__ = ["FailuresPane", "PAGE_SIZE"]
+
+_ = Any
