@@ -1,0 +1,497 @@
+"""Undo: delete exactly the Clerk users this run created.
+
+Only rows the journal marks `created` (this run made the user, its id came back
+from the create or from the lookup that settled a lost answer). `existed` rows
+(the user was there before) and users the run never saw are never touched.
+
+    preview = await undo_preview(journal, settings)        # reads them back: who signed in since
+    undoer = Undoer(journal, settings, on_progress=cb)     # cb(UndoProgress), ~10/s and at the end
+    result = await undoer.run()                            # undoer.stop() from any thread
+    # or: result = await undo_run(journal, settings, on_progress=cb)
+
+Resumable: each outcome is committed to the journal's `undo_rows` table
+(row_no, clerk_user_id, outcome deleted | gone | failed, code, message) before
+it is counted; a second run skips rows already `deleted`/`gone` and tries the
+`failed` ones again. A user found absent (by the batched read before each 100
+deletes, or a 404 on the delete) was already deleted: counted as `gone`.
+Every request goes through one RequestBudget for the run's instance; a key for
+another instance is refused before any request (`check_same_instance`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from console.migration.journal import RowRecord, RunJournal
+
+UNDO_TABLE = "undo_rows"
+DONE_OUTCOMES = ("deleted", "gone")
+LOOKUP_PAGE = 100
+DEFAULT_CONCURRENCY = 16
+LISTED_MAX = 1000  # not-deleted rows listed in a result (all are in undo_rows)
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {UNDO_TABLE} (
+    row_no        INTEGER PRIMARY KEY,
+    clerk_user_id TEXT NOT NULL,
+    outcome       TEXT NOT NULL CHECK (outcome IN ('deleted', 'gone', 'failed')),
+    code          TEXT,
+    message       TEXT,
+    signed_in     INTEGER NOT NULL DEFAULT 0,
+    at            REAL NOT NULL
+)
+"""
+
+
+# ----------------------------------------------------------------------------- the table
+def _has_table(journal: RunJournal) -> bool:
+    return journal.connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (UNDO_TABLE,)
+    ).fetchone() is not None
+
+
+def _ensure_table(journal: RunJournal) -> None:
+    conn = journal.connection
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(_SCHEMA)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def undone_filter(journal: RunJournal) -> Callable[[Sequence[int]], set[int]]:
+    """A function row_nos -> those whose user an undo deleted (or found gone).
+    Cheap when no undo ever ran (no table: always the empty set)."""
+    if not _has_table(journal):
+        return lambda row_nos: set()
+    conn = journal.connection
+
+    def undone(row_nos: Sequence[int]) -> set[int]:
+        out: set[int] = set()
+        ids = list(row_nos)
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            q = (f"SELECT row_no FROM {UNDO_TABLE} WHERE outcome IN ('deleted', 'gone')"
+                 f" AND row_no IN ({', '.join('?' * len(part))})")
+            out.update(r[0] for r in conn.execute(q, part))
+        return out
+
+    return undone
+
+
+def undone_count(journal: RunJournal) -> int:
+    if not _has_table(journal):
+        return 0
+    return journal.connection.execute(
+        f"SELECT COUNT(*) FROM {UNDO_TABLE} WHERE outcome IN ('deleted', 'gone')"
+    ).fetchone()[0]
+
+
+def _record(journal: RunJournal, items: Sequence[tuple[int, str, str, str | None, str | None, bool]]) -> None:
+    if not items:
+        return
+    now = time.time()
+    conn = journal.connection
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany(
+            f"INSERT INTO {UNDO_TABLE} (row_no, clerk_user_id, outcome, code, message, signed_in, at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(row_no) DO UPDATE SET clerk_user_id = excluded.clerk_user_id,"
+            " outcome = excluded.outcome, code = excluded.code, message = excluded.message,"
+            " signed_in = MAX(signed_in, excluded.signed_in), at = excluded.at",
+            [(r, uid, outcome, code, msg, 1 if signed else 0, now) for r, uid, outcome, code, msg, signed in items],
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _pages_to_undo(journal: RunJournal, page: int = LOOKUP_PAGE):
+    """Pages of `created` rows whose user is not deleted yet, row order, constant memory."""
+    undone = undone_filter(journal)
+    last: int | None = None
+    while True:
+        rows = journal.rows(status="created", limit=page, after_row=last)
+        if not rows:
+            return
+        last = rows[-1].row_no
+        gone = undone([r.row_no for r in rows])
+        todo = [r for r in rows if r.row_no not in gone and r.clerk_user_id]
+        if todo:
+            yield todo
+
+
+def _iso_ms(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = (getattr(exc, "message", None) or str(exc) or type(exc).__name__).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
+# ----------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class UndoPreview:
+    to_delete: int  # created rows whose user is not deleted yet
+    present: int  # of those, users Clerk still has
+    gone: int  # already absent from Clerk
+    signed_in: int  # present users with last_sign_in_at set: they used the account since the import
+    signed_in_examples: list[dict[str, Any]]  # up to 10: row, external_id, clerk_user_id, email, last_sign_in_at
+    already_undone: int  # deleted (or found gone) by an earlier undo of this run
+    existed_kept: int  # rows whose user was there before: never deleted
+    unsettled: int  # rows still `creating` (an import was interrupted): their users may exist
+    requests: int
+    instance: str | None
+    key_masked: str
+    base_url: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class UndoProgress:
+    total: int  # users to delete in this session
+    deleted: int = 0
+    gone: int = 0
+    failed: int = 0
+    in_flight: int = 0
+    requests: int = 0
+    rate_limited: int = 0
+    pace: float = 0.0
+    elapsed_s: float = 0.0
+    state: str = "running"  # reading, running, stopping, done, stopped
+    message: str = ""
+
+    @property
+    def done(self) -> int:
+        return self.deleted + self.gone
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.total - self.deleted - self.gone - self.failed)
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    to_delete: int  # users this session set out to delete
+    deleted: int
+    gone: int  # already absent (404 / not found by the read): counted as deleted
+    failed: int
+    remaining: int  # not tried (stopped)
+    signed_in: int  # of the users deleted, how many had signed in
+    already_undone: int  # done by earlier sessions
+    existed_kept: int
+    not_deleted: list[dict[str, Any]] = field(default_factory=list)  # row, external_id, clerk_user_id, code, message
+    requests: int = 0
+    rate_limited: int = 0
+    duration_s: float = 0.0
+    exit_code: int = 0  # 0 all deleted, 1 some not deleted, 2 stopped by 401, 130 stopped
+    stop_reason: str | None = None  # None | "stopped" | "unauthorized"
+    message: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+ProgressCallback = Callable[[UndoProgress], None]
+
+
+# ----------------------------------------------------------------------------- the engine
+class Undoer:
+    """One undo session over a run journal. Use it from one event loop; `stop()`
+    may be called from any thread."""
+
+    def __init__(
+        self,
+        journal: RunJournal,
+        settings: Any,
+        *,
+        rate: float | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        on_progress: ProgressCallback | None = None,
+        client: Any = None,
+        timeout: float = 30.0,
+        progress_interval_s: float = 0.1,
+    ) -> None:
+        self.journal = journal
+        self.settings = settings
+        self.rate = rate
+        self.concurrency = max(1, int(concurrency))
+        self.on_progress = on_progress
+        self._client = client
+        self.timeout = timeout
+        self.progress_interval_s = progress_interval_s
+        self._stop = threading.Event()
+        self._progress = UndoProgress(total=0, state="idle")
+        self._last_emit = 0.0
+
+    # --------------------------------------------------------------- controls
+    def stop(self) -> None:
+        """Stop deleting: the deletes in flight finish, the rest stays for the next run."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def progress(self) -> UndoProgress:
+        return self._progress
+
+    # --------------------------------------------------------------- plumbing
+    def _check(self) -> None:
+        from console.migration.run import check_same_instance
+
+        check_same_instance(self.journal, self.settings)
+
+    def _make_client(self):
+        from console.clerk.client import ClerkClient
+        from console.clerk.limiter import RequestBudget
+
+        if self._client is not None:
+            return self._client, False
+        key = self.settings.secret_key
+        kind = self.journal.info.instance_kind or key.instance_kind
+        budget = RequestBudget.for_instance(kind, rate=self.rate)
+        return ClerkClient(key, self.settings.base_url, budget, timeout=self.timeout), True
+
+    def _emit(self, progress: UndoProgress, *, force: bool = False) -> None:
+        self._progress = progress
+        if self.on_progress is None:
+            return
+        now = time.monotonic()
+        if force or now - self._last_emit >= self.progress_interval_s:
+            self._last_emit = now
+            try:
+                self.on_progress(progress)
+            except Exception:  # a display bug never stops an undo
+                pass
+
+    # --------------------------------------------------------------- preview
+    async def preview(self) -> UndoPreview:
+        """Read back the users this run created and not yet deleted (100 per request):
+        how many are still there and how many signed in since the import."""
+        self._check()
+        client, own = self._make_client()
+        counts = self.journal.counts()
+        start_requests = client.budget.requests
+        present = gone = signed = to_delete = 0
+        examples: list[dict[str, Any]] = []
+        try:
+            # 1,000 rows per call: the client sends their 10 reads concurrently (paced by the budget)
+            for page in _pages_to_undo(self.journal, page=1000):
+                to_delete += len(page)
+                found = await client.users_by_ids([r.clerk_user_id for r in page])
+                for rec in page:
+                    user = found.get(rec.clerk_user_id)
+                    if user is None:
+                        gone += 1
+                        continue
+                    present += 1
+                    if user.last_sign_in_at is not None:
+                        signed += 1
+                        if len(examples) < 10:
+                            examples.append({
+                                "row": rec.row_no, "external_id": rec.external_id, "clerk_user_id": rec.clerk_user_id,
+                                "email": rec.email, "last_sign_in_at": _iso_ms(user.last_sign_in_at),
+                            })
+                self._emit(UndoProgress(total=counts["created"], deleted=0, gone=0, state="reading",
+                                        message=f"read {present + gone} of {counts['created']}"))
+        finally:
+            requests = client.budget.requests - start_requests
+            if own:
+                await client.aclose()
+        info = self.journal.info
+        return UndoPreview(
+            to_delete=to_delete, present=present, gone=gone, signed_in=signed, signed_in_examples=examples,
+            already_undone=undone_count(self.journal), existed_kept=counts["existed"], unsettled=counts["creating"],
+            requests=requests, instance=info.instance_kind, key_masked=info.key_masked, base_url=info.base_url,
+        )
+
+    # --------------------------------------------------------------- run
+    async def run(self) -> UndoResult:
+        from console.clerk.errors import AuthenticationError, ClerkError, NotFound
+
+        self._check()
+        _ensure_table(self.journal)
+        client, own = self._make_client()
+        budget = client.budget
+        base_requests, base_limited = budget.requests, budget.rate_limited
+        counts = self.journal.counts()
+        already = undone_count(self.journal)
+        total = max(0, counts["created"] - already)
+        started = time.monotonic()
+        state = {"deleted": 0, "gone": 0, "failed": 0, "signed": 0, "in_flight": 0}
+        not_deleted: list[dict[str, Any]] = []
+        stop_reason: list[str] = []
+        auth_message: list[str] = []
+        errors: list[BaseException] = []
+        queue: asyncio.Queue[tuple[RowRecord, bool] | None] = asyncio.Queue(maxsize=self.concurrency * 2 + LOOKUP_PAGE)
+        self.journal.add_event("undo", f"undo started: {total} user(s) this run created to delete")
+
+        def snapshot(st: str = "running", message: str = "") -> UndoProgress:
+            return UndoProgress(
+                total=total, deleted=state["deleted"], gone=state["gone"], failed=state["failed"],
+                in_flight=state["in_flight"], requests=budget.requests - base_requests,
+                rate_limited=budget.rate_limited - base_limited, pace=budget.current_rate,
+                elapsed_s=time.monotonic() - started,
+                state=("stopping" if self._stop.is_set() and st == "running" else st), message=message,
+            )
+
+        def fail(rec: RowRecord, code: str, message: str) -> None:
+            state["failed"] += 1
+            _record(self.journal, [(rec.row_no, rec.clerk_user_id or "", "failed", code, message, False)])
+            if len(not_deleted) < LISTED_MAX:
+                not_deleted.append({"row": rec.row_no, "external_id": rec.external_id,
+                                    "clerk_user_id": rec.clerk_user_id, "code": code, "message": message})
+
+        async def worker() -> None:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    return
+                if self._stop.is_set() or errors:
+                    continue
+                rec, signed_in = item
+                state["in_flight"] += 1
+                try:
+                    try:
+                        await client.delete_user(rec.clerk_user_id)
+                    except NotFound:
+                        state["gone"] += 1
+                        _record(self.journal, [(rec.row_no, rec.clerk_user_id, "gone", None, None, signed_in)])
+                    except AuthenticationError as exc:
+                        if not stop_reason:
+                            stop_reason.append("unauthorized")
+                            auth_message.append(_one_line(exc))
+                        self._stop.set()
+                        fail(rec, exc.code or "unauthorized", _one_line(exc))
+                    except ClerkError as exc:  # any other answer: this row stays to do
+                        fail(rec, exc.code or type(exc).__name__, _one_line(exc))
+                    else:
+                        state["deleted"] += 1
+                        if signed_in:
+                            state["signed"] += 1
+                        _record(self.journal, [(rec.row_no, rec.clerk_user_id, "deleted", None, None, signed_in)])
+                except Exception as exc:  # noqa: BLE001 - the journal cannot be written: stop
+                    errors.append(exc)
+                    self._stop.set()
+                finally:
+                    state["in_flight"] -= 1
+                self._emit(snapshot())
+
+        workers = [asyncio.create_task(worker()) for _ in range(self.concurrency)]
+        error: BaseException | None = None
+        try:
+            for page in _pages_to_undo(self.journal):
+                if self._stop.is_set():
+                    break
+                try:
+                    found = await client.users_by_ids([r.clerk_user_id for r in page])
+                except AuthenticationError as exc:
+                    if not stop_reason:
+                        stop_reason.append("unauthorized")
+                        auth_message.append(_one_line(exc))
+                    self._stop.set()
+                    break
+                except ClerkError as exc:  # the read failed: delete anyway, a 404 says gone
+                    found = None
+                    self._emit(snapshot(message=f"read failed ({_one_line(exc)}): deleting without it"))
+                gone_now = []
+                for rec in page:
+                    user = found.get(rec.clerk_user_id) if found is not None else None
+                    if found is not None and user is None:
+                        gone_now.append((rec.row_no, rec.clerk_user_id, "gone", None, None, False))
+                        continue
+                    signed_in = bool(user is not None and user.last_sign_in_at is not None)
+                    await queue.put((rec, signed_in))
+                if gone_now:
+                    _record(self.journal, gone_now)
+                    state["gone"] += len(gone_now)
+                self._emit(snapshot())
+            for _ in workers:
+                await queue.put(None)
+            await asyncio.gather(*workers)
+        except BaseException as exc:  # noqa: BLE001
+            error = exc
+            self._stop.set()
+        finally:
+            for task in workers:
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            requests = budget.requests - base_requests
+            limited = budget.rate_limited - base_limited
+            if own:
+                await client.aclose()
+        if error is None and errors:
+            error = errors[0]
+        if error is not None:
+            raise error
+        duration = time.monotonic() - started
+        done = state["deleted"] + state["gone"]
+        remaining = max(0, total - done - state["failed"])
+        if stop_reason and stop_reason[0] == "unauthorized":
+            exit_code, reason = 2, "unauthorized"
+            message = (f"Clerk refused the key ({auth_message[0] if auth_message else '401'}): "
+                       "nothing more was deleted; run undo again with a valid key for this instance")
+        elif remaining and self._stop.is_set():
+            exit_code, reason = 130, "stopped"
+            message = f"stopped: {remaining} user(s) left to delete; run undo again to continue"
+        elif state["failed"] or remaining:
+            exit_code, reason = 1, None
+            message = f"{state['failed'] + remaining} user(s) not deleted; run undo again to retry them"
+        else:
+            exit_code, reason, message = 0, None, None
+        self.journal.add_event(
+            "undo", f"undo: {state['deleted']} deleted, {state['gone']} already gone, {state['failed']} failed,"
+            f" {remaining} left"
+        )
+        self.journal.set_meta("undo_last", {
+            "at": time.time(), "deleted": state["deleted"], "gone": state["gone"], "failed": state["failed"],
+            "remaining": remaining, "exit_code": exit_code,
+        })
+        final = snapshot("stopped" if reason else "done", message or "")
+        self._emit(final, force=True)
+        return UndoResult(
+            to_delete=total, deleted=state["deleted"], gone=state["gone"], failed=state["failed"],
+            remaining=remaining, signed_in=state["signed"], already_undone=already,
+            existed_kept=counts["existed"], not_deleted=not_deleted, requests=requests, rate_limited=limited,
+            duration_s=round(duration, 3), exit_code=exit_code, stop_reason=reason, message=message,
+        )
+
+
+async def undo_preview(journal: RunJournal, settings: Any, **kw: Any) -> UndoPreview:
+    """See Undoer.preview; keywords as Undoer (rate, client, timeout, on_progress)."""
+    return await Undoer(journal, settings, **kw).preview()
+
+
+async def undo_run(journal: RunJournal, settings: Any, **kw: Any) -> UndoResult:
+    """See Undoer.run; keywords as Undoer (rate, concurrency, on_progress, client, timeout)."""
+    return await Undoer(journal, settings, **kw).run()
+
+
+__all__ = [
+    "UNDO_TABLE",
+    "UndoPreview",
+    "UndoProgress",
+    "UndoResult",
+    "Undoer",
+    "undo_preview",
+    "undo_run",
+    "undone_count",
+    "undone_filter",
+]
