@@ -11,8 +11,6 @@ the operator sees them turn created as Clerk accepts them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -20,7 +18,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import DataTable, Input, Label, Static
+from textual.widgets import DataTable, Input, Static
 
 from console.migration.journal import RowRecord
 from console.tui.import_run import RunSession
@@ -58,9 +56,7 @@ class FailuresPane(StepPane):
     step = "failures"
 
     DEFAULT_CSS = """
-    FailuresPane #fail-head { height: auto; }
-    FailuresPane #fail-head .pane-title { width: auto; padding: 0 1 0 0; }
-    FailuresPane #fail-summary { width: 1fr; }
+    FailuresPane #fail-head { height: auto; margin-bottom: 1; }
     FailuresPane #fail-empty { height: auto; }
     FailuresPane #fail-panel { margin-bottom: 1; }
     FailuresPane #groups { height: auto; max-height: 7; }
@@ -72,7 +68,7 @@ class FailuresPane(StepPane):
     """
 
     BINDINGS = [
-        Binding("enter", "detail", "Detail / fix", show=False),
+        Binding("e", "detail", "Detail / fix"),
         Binding("space", "toggle_select", "Select row"),
         Binding("r", "retry_rows", "Retry selected"),
         Binding("a", "retry_all", "Retry retryable"),
@@ -95,9 +91,7 @@ class FailuresPane(StepPane):
         self._rows_for: object = None
 
     def compose(self) -> ComposeResult:
-        with Horizontal(id="fail-head"):
-            yield Label("Failures", classes="pane-title")
-            yield Static("", id="fail-summary")
+        yield Static("", id="fail-head")
         yield Static("", id="fail-empty", classes="note")
         yield ImportPanel(compact=True, id="fail-panel")
         yield DataTable(id="groups", cursor_type="row", zebra_stripes=True)
@@ -143,15 +137,17 @@ class FailuresPane(StepPane):
                 if not run.to_send
                 else Content("No row has failed so far.")
             )
-        self.query_one("#fail-summary", Static).update(self._summary(run))
+        self.query_one("#fail-head", Static).update(
+            Content.assemble(("Failures", "bold $text-accent"), "  ", self._summary(run))
+        )
         self.show_progress(state)
         if run is not None and self._groups_for is not run:
             self._groups_for = run
             self._fill_groups(run)
-            if self._rows_for != run.run_dir:
+            if self._rows_for != run.run_dir or not self.rows:
                 self._rows_for = run.run_dir
                 self._request_page()
-            elif self.rows:
+            else:
                 self._reread_rows(run.run_dir, [r.row_no for r in self.rows])
         self._sync_note()
         self.refresh_bindings()
@@ -175,7 +171,15 @@ class FailuresPane(StepPane):
         )
 
     def _fill_groups(self, run: RunView) -> None:
+        signature = (run.failed, tuple((g.code, g.count, g.param, g.retryable) for g in run.failures))
+        if signature == getattr(self, "_groups_signature", None):
+            return
+        self._groups_signature = signature
         table = self.query_one("#groups", DataTable)
+        with table.prevent(DataTable.RowHighlighted):
+            self._refill_groups(table, run)
+
+    def _refill_groups(self, table: DataTable, run: RunView) -> None:
         keep = self.code
         table.clear()
         table.add_row(Text("every code", style="italic"), Text(f"{run.failed:,}", justify="right"), "", "", "", key="*")
@@ -191,6 +195,9 @@ class FailuresPane(StepPane):
         codes = [g.code for g in run.failures]
         if keep in codes:
             table.move_cursor(row=table.get_row_index(keep))  # type: ignore[arg-type]
+        elif keep is not None and self.rows:
+            # the group emptied (its rows were retried): keep showing the page, its rows updated
+            table.move_cursor(row=0)
 
     def _sync_note(self) -> None:
         note = self.query_one("#fail-note", Static)
@@ -431,5 +438,3 @@ class FailuresPane(StepPane):
 
 
 __all__ = ["FailuresPane", "PAGE_SIZE"]
-
-_ = Any

@@ -68,7 +68,7 @@ class ImportPanel(Vertical):
     ImportPanel #ip-net { height: auto; color: $text-muted; }
     ImportPanel #ip-wait { height: auto; }
     ImportPanel #ip-errors-title { height: 1; margin-top: 1; text-style: bold; color: $text-primary; }
-    ImportPanel #ip-errors { height: auto; max-height: 8; color: $text-error; }
+    ImportPanel #ip-errors { height: auto; max-height: 8; color: $text-error; text-wrap: nowrap; text-overflow: ellipsis; }
     ImportPanel.-compact #ip-rate-row, ImportPanel.-compact #ip-net, ImportPanel.-compact #ip-errors-title,
     ImportPanel.-compact #ip-errors { display: none; }
     """
