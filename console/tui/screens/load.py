@@ -125,6 +125,8 @@ class LoadPane(StepPane):
             )
         elif load.status == "detecting":
             detected.update("Opening the file…")
+        elif state.demo and load.status == "idle":
+            detected.update(Content("The demo's sample export is filled in: press enter to load it.").stylize("$text-muted"))
         else:
             detected.update(Content("Type a path (→ completes it) or Browse (ctrl+o), then Load.").stylize("$text-muted"))
 

@@ -101,12 +101,12 @@ class ReviewPane(StepPane):
     def on_mount(self) -> None:
         summary = self.query_one("#by-code", DataTable)
         summary.add_column("Severity", key="severity")
-        summary.add_column("Code", key="code")
+        summary.add_column("Code", key="code", width=18)
         summary.add_column("Rows", key="rows")
         summary.add_column("Example", key="example")
         detail = self.query_one("#detail", DataTable)
         detail.add_column("Row", key="row")
-        detail.add_column("External id", key="external_id")
+        detail.add_column("External id", key="external_id", width=18)
         detail.add_column("Field", key="field")
         detail.add_column("Message", key="message")
 
@@ -165,7 +165,7 @@ class ReviewPane(StepPane):
             example = index.example(code)
             table.add_row(
                 Text(severity, style="bold" if severity == "error" else ""),
-                Text(code),
+                Text(code, no_wrap=True, overflow="ellipsis"),
                 Text(f"{count:,}", justify="right"),
                 Text(example.message if example else "", no_wrap=True, overflow="ellipsis"),
                 key=code,
@@ -229,7 +229,7 @@ class ReviewPane(StepPane):
         for n, issue in enumerate(issues):
             table.add_row(
                 Text(str(issue.row) if issue.row else "file", justify="right"),
-                Text(issue.external_id or "—"),
+                Text(issue.external_id or "—", no_wrap=True, overflow="ellipsis"),
                 Text(issue.field),
                 Text(issue.message, no_wrap=True, overflow="ellipsis"),
                 key=str(n),

@@ -38,8 +38,7 @@ class SetupPane(StepPane):
     def compose(self) -> ComposeResult:
         yield Label("Setup: the Clerk instance to migrate into", classes="pane-title")
         with VerticalScroll(id="setup-body"):
-            yield Static(PRODUCTION_BAND, id="prod-band", classes="band band-error")
-            yield Label("Secret key", classes="section")
+            yield Label("Secret key", classes="section first")
             yield Static("", id="key-source")
             if self.state.key_choices:
                 with RadioSet(id="demo-keys"):
@@ -60,22 +59,27 @@ class SetupPane(StepPane):
             yield Static("", id="keyring-note", classes="note")
             yield Label("Instance", classes="section")
             yield Static("", id="instance-kind")
+            with Horizontal(classes="row"):
+                yield Static("", id="live")
+                yield Button("Check again", id="live-check", compact=True)
+            yield Static(PRODUCTION_BAND, id="prod-band", classes="band band-error")
             yield Static("", id="dev-guard", classes="band band-warning")
             with Horizontal(id="dev-allow-row", classes="row"):
                 yield Switch(value=self.state.settings.allow_dev_import, id="dev-allow")
                 yield Label("Allow writing to this Development instance (this session)", id="dev-allow-label")
             yield Label("Run folder", classes="section", id="run-title")
             yield Static("", id="run-folder")
-            yield Label("Live check", classes="section")
-            with Horizontal(classes="row"):
-                yield Static("", id="live")
-                yield Button("Check again", id="live-check", compact=True)
 
     def sync(self, state: ConsoleState) -> None:
         kind = state.instance_kind
         self.query_one("#prod-band").display = kind == "production"
         key = state.settings.secret_key
-        if key is None:
+        if key is None and state.key_choices:
+            source = Content.from_markup(
+                "[$text-warning]No key yet.[/] Choose one of the demo sandbox's instances below "
+                "(↑ ↓ then enter), or paste a key."
+            )
+        elif key is None:
             source = Content.from_markup("[$text-warning]No key yet.[/] Paste one below, or set CLERK_SECRET_KEY (environment or .env).")
         elif state.demo and any(c.key == key for c in state.key_choices):
             source = Content(f"{key.masked}: a key of the demo sandbox (choose the instance below)")
@@ -137,18 +141,18 @@ class SetupPane(StepPane):
     def _live_words(self, state: ConsoleState) -> Content:
         live = state.live
         if state.settings.secret_key is None:
-            return Content("Needs a key.").stylize("$text-muted")
+            return Content("Live check: needs a key.").stylize("$text-muted")
         if live.status == "checking":
-            return Content("Asking Clerk…")
+            return Content("Live check: asking Clerk…")
         if live.status == "ok":
             cap = f" of {DEV_USER_CAP}" if state.instance_kind == "development" else ""
             latency = "" if live.latency_ms is None else f" · {live.latency_ms:.0f} ms"
-            return Content.assemble(("✓ ", "$text-success bold"), f"answering · {live.user_count:,}{cap} users{latency}")
+            return Content.assemble(("✓ ", "$text-success bold"), f"Clerk answers: {live.user_count:,}{cap} users{latency}")
         if live.status == "failed":
             return Content.assemble(("✗ ", "$text-error bold"), live.message)
         if live.status == "unavailable":
             return Content.assemble(("– ", "$text-warning"), live.message)
-        return Content("Not run yet (c to check).").stylize("$text-muted")
+        return Content("Live check: not run yet (c to check).").stylize("$text-muted")
 
     def on_enter(self) -> None:
         if self.state.key_choices:

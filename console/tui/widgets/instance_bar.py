@@ -30,8 +30,8 @@ class InstanceBar(Horizontal):
     InstanceBar #badge.development { background: $warning; color: $text; }
     InstanceBar #badge.none { background: $boost; color: $text-muted; }
     InstanceBar #key { color: $text; }
-    InstanceBar #url { color: $text-muted; width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; }
-    InstanceBar #run { color: $text-muted; max-width: 30%; text-wrap: nowrap; text-overflow: ellipsis; }
+    InstanceBar #url { color: $text-muted; width: auto; text-wrap: nowrap; }
+    InstanceBar #run { color: $text-muted; width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; text-align: right; }
     """
 
     def compose(self) -> ComposeResult:
