@@ -129,6 +129,7 @@ class RunSession(Widget):
         self._dirty = False
         self._timer: Timer | None = None
         self._last_read = 0.0
+        self.other: str | None = None  # "verify" / "undo" while one runs (one job on the run at a time)
 
     # -- access ------------------------------------------------------------------
     @classmethod
@@ -146,6 +147,19 @@ class RunSession(Widget):
     @property
     def paused(self) -> bool:
         return self._want_pause
+
+    def claim(self, what: str) -> str | None:
+        """Reserve the run for a verification or an undo: None, or why not."""
+        if self.busy:
+            return f"an {self.kind or 'import'} session is running: wait for it or stop it"
+        if self.other is not None and self.other != what:
+            return f"the {self.other} is running: wait for it or stop it"
+        self.other = what
+        return None
+
+    def release(self, what: str) -> None:
+        if self.other == what:
+            self.other = None
 
     def options(self) -> dict[str, Any]:
         """Importer keywords: the app's `import_options` (tests shorten timeouts)."""
@@ -235,7 +249,7 @@ class RunSession(Widget):
         )
 
     def _start(self, kind: str, **job: Any) -> bool:
-        if self.busy:
+        if self.busy or self.other is not None:
             return False
         self.phase = "preparing"
         self.kind = kind

@@ -41,6 +41,8 @@ class RunView:
     retryable: int = 0
     sessions: int = 0
     last_outcome: str | None = None  # the last session's outcome ("done", "stopped", …)
+    verify_last: dict[str, Any] | None = None  # the last verification's summary (journal meta)
+    undone: int = 0  # users of this run that undo deleted
     # the live session (set by the console's session controller)
     session: SessionState = "idle"
     kind: str | None = None  # "import" | "retry"
@@ -112,6 +114,9 @@ def read_run(run_dir: Path) -> RunView | None:
     """The run folder's journal as a RunView, or None when `run_dir` holds no run."""
     if not is_run_folder(run_dir):
         return None
+    from console.migration.undo import undone_count
+    from console.migration.verify import last_report
+
     with RunJournal.open(run_dir, readonly=True) as journal:
         sessions = journal.sessions()
         return RunView(
@@ -122,6 +127,8 @@ def read_run(run_dir: Path) -> RunView | None:
             retryable=journal.count_retryable(),
             sessions=len(sessions),
             last_outcome=sessions[-1].get("outcome") if sessions else None,
+            verify_last=last_report(journal),
+            undone=undone_count(journal),
         )
 
 
@@ -276,11 +283,17 @@ def part2_step_status(state: "ConsoleState", step: str) -> "StepStatus":
     if not run.import_finished:
         return StepStatus("blocked", "import not finished")
     if step == "verify":
-        verify = run.extras.get("verify")
-        if verify is not None:
-            return StepStatus("done", str(verify))
+        last = run.verify_last
+        if last is not None:
+            if not last.get("complete", True):
+                return StepStatus("open", "stopped early")
+            if last.get("ok"):
+                return StepStatus("done", f"{last.get('checked', 0):,} match")
+            return StepStatus("open", "differences found")
         return StepStatus("open", "read users back")
     if step == "finish":
+        if run.undone:
+            return StepStatus("done", f"{run.undone:,} undone")
         written = run.extras.get("finish")
         if written:
             return StepStatus("done", str(written))

@@ -1,0 +1,409 @@
+"""Verify: read the run's users back from Clerk and compare them with the export.
+
+The engine's `verify_run` does the work in a thread worker (its own loop, its
+own journal connection); its `VerifyProgress` snapshots replace each other on
+the way to the screen. The report's mismatches and missing users are shown a
+page at a time; Clerk's total user count stands beside what the journal
+expects. Re-run on demand, with a sample (the engine's default size) or all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static
+
+from console.tui.import_run import RunSession
+from console.tui.runview import RunView, duration
+from console.tui.screens.base import StepPane
+from console.tui.state import ConsoleState
+
+PAGE_SIZE = 100
+WHAT = (
+    "Reads the users back and compares each with what the export sent: external id, email and its "
+    "verification, names, username, password set, created at."
+)
+
+
+def default_sample() -> int:
+    from console.migration.verify import DEFAULT_SAMPLE
+
+    return DEFAULT_SAMPLE
+
+
+class VerifyProgressed(Message):
+    def __init__(self, progress: Any) -> None:
+        super().__init__()
+        self.progress = progress
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, VerifyProgressed)
+
+
+class VerifyEnded(Message):
+    def __init__(self, report: Any = None, refused: str | None = None) -> None:
+        super().__init__()
+        self.report = report
+        self.refused = refused
+
+
+class VerifyPane(StepPane):
+    step = "verify"
+
+    DEFAULT_CSS = """
+    VerifyPane #verify-what { height: auto; color: $text-muted; }
+    VerifyPane #verify-form { height: 1; margin-top: 1; }
+    VerifyPane #verify-form Label { width: auto; padding-right: 1; }
+    VerifyPane #verify-sample { width: 10; }
+    VerifyPane #verify-form Button { margin-left: 1; }
+    VerifyPane #verify-bar { margin-top: 1; }
+    VerifyPane #verify-bar Bar { width: 1fr; }
+    VerifyPane #verify-figures { height: auto; }
+    VerifyPane #verify-totals { height: auto; margin-top: 1; }
+    VerifyPane #verify-result { height: auto; margin-top: 1; }
+    VerifyPane #verify-page { height: 1; color: $text-muted; }
+    VerifyPane #verify-table { height: 1fr; min-height: 4; }
+    """
+
+    BINDINGS = [
+        Binding("v", "verify(False)", "Verify sample"),
+        Binding("a", "verify(True)", "Verify all"),
+        Binding("s", "stop", "Stop"),
+        Binding("left_square_bracket", "page(-1)", "Prev page"),
+        Binding("right_square_bracket", "page(1)", "Next page"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.report: Any = None
+        self.progress: Any = None
+        self.refused: str | None = None
+        self.running = False
+        self.page = 0
+        self._stop = threading.Event()
+        self._finished = threading.Event()
+        self._finished.set()
+        self._entries: list[tuple[str, dict[str, Any]]] = []
+
+    def compose(self) -> ComposeResult:
+        yield Label("Verify: read the users back from Clerk", classes="pane-title")
+        yield Static(
+            "",
+            id="verify-what",
+        )
+        with Horizontal(id="verify-form", classes="row"):
+            yield Label("Users to check")
+            yield Input(str(default_sample()), id="verify-sample", type="integer", compact=True)
+            yield Button("Verify sample", variant="primary", id="verify-sample-btn", compact=True)
+            yield Button("Verify all", id="verify-all-btn", compact=True)
+        yield ProgressBar(total=1, show_eta=False, id="verify-bar")
+        yield Static("", id="verify-figures")
+        yield Static("", id="verify-totals")
+        yield Static("", id="verify-result")
+        yield Static("", id="verify-page")
+        yield DataTable(id="verify-table", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#verify-table", DataTable)
+        table.add_column("Row", key="row")
+        table.add_column("External id", key="external_id")
+        table.add_column("What", key="what")
+        table.add_column("Expected", key="expected")
+        table.add_column("Clerk has", key="found")
+
+    @property
+    def session(self) -> RunSession:
+        return RunSession.of(self.app)
+
+    # -- rendering -------------------------------------------------------------------
+    def sync(self, state: ConsoleState) -> None:
+        run: RunView | None = state.run
+        ready = run is not None and run.import_finished
+        for widget_id in ("#verify-form",):
+            self.query_one(widget_id).display = ready
+        self.query_one("#verify-sample-btn", Button).disabled = self.running
+        self.query_one("#verify-all-btn", Button).disabled = self.running
+        what = self.query_one("#verify-what", Static)
+        if ready:
+            what.update(WHAT)
+        else:
+            what.update(
+                "Verify comes after the import: every importable row must be settled first "
+                "(step 4, Import; step 5, Failures)."
+            )
+        self._show(run)
+        self.refresh_bindings()
+
+    def _show(self, run: RunView | None) -> None:
+        bar = self.query_one("#verify-bar", ProgressBar)
+        figures = self.query_one("#verify-figures", Static)
+        p = self.progress
+        bar.display = p is not None
+        if p is not None:
+            bar.update(total=max(1, p.total), progress=p.checked)
+            eta = f" · ETA {duration(p.eta_s)}" if p.eta_s is not None and self.running else ""
+            words = {"reading": "reading the export", "counting": "counting Clerk's users"}.get(p.state, p.state)
+            figures.update(
+                Content.assemble(
+                    (f"{p.checked:,} of {p.total:,} checked", "bold"),
+                    f" · {p.matched:,} match · ",
+                    (f"{p.mismatched:,} differ", "$text-error" if p.mismatched else ""),
+                    " · ",
+                    (f"{p.missing:,} missing", "$text-error" if p.missing else ""),
+                    f" · {p.requests:,} requests · {words}{eta}",
+                )
+            )
+        else:
+            figures.update("")
+        self.query_one("#verify-totals", Static).update(self._totals(run))
+        self.query_one("#verify-result", Static).update(self._result(run))
+        table = self.query_one("#verify-table", DataTable)
+        table.display = bool(self._entries)
+        self.query_one("#verify-page").display = bool(self._entries)
+
+    def _totals(self, run: RunView | None) -> Content:
+        summary = self._summary(run)
+        if summary is None or summary.get("clerk_total") is None:
+            return Content("")
+        clerk, expected = summary["clerk_total"], summary["expected_total"]
+        ok = clerk >= expected
+        return Content.assemble(
+            ("✓ " if ok else "✗ ", "$text-success bold" if ok else "$text-error bold"),
+            "Clerk holds ",
+            (f"{clerk:,}", "bold"),
+            " users; this run expects at least ",
+            (f"{expected:,}", "bold"),
+            " (created, or already there" + (f", less {summary.get('undone'):,} undone" if summary.get("undone") else "") + ")."
+            + ("" if ok else " Some are missing."),
+        )
+
+    def _summary(self, run: RunView | None) -> dict[str, Any] | None:
+        if self.report is not None:
+            return self.report.as_json()
+        return run.verify_last if run is not None else None
+
+    def _result(self, run: RunView | None) -> Content:
+        if self.refused:
+            return Content.assemble(("✗ Not verified: ", "$text-error bold"), self.refused)
+        if self.running:
+            return Content.assemble(("s", "bold"), " stops the verification (what was read stays reported)").stylize(
+                "$text-muted"
+            )
+        summary = self._summary(run)
+        if summary is None:
+            if run is not None and run.import_finished:
+                return Content.assemble(
+                    ("v", "bold"), f" checks a random sample of the users (the size above), ",
+                    ("a", "bold"), " checks every one (one request per 100 users).",
+                ).stylize("$text-muted")
+            return Content("")
+        mode = "every user" if summary.get("sample") is None else f"a sample (seed {summary.get('seed')})"
+        head: Content
+        if not summary.get("complete", True):
+            head = Content.assemble(("■ Stopped early: ", "$text-warning bold"))
+        elif summary.get("ok"):
+            head = Content.assemble(("✓ Verified: ", "$text-success bold"))
+        else:
+            head = Content.assemble(("✗ Differences: ", "$text-error bold"))
+        body = Content(
+            f"{summary.get('checked', 0):,} users checked ({mode}), {summary.get('matched', 0):,} match, "
+            f"{summary.get('mismatched_users', 0):,} differ ({summary.get('mismatched_fields', 0):,} fields), "
+            f"{summary.get('missing_count', 0):,} missing."
+        )
+        if self.report is None and run is not None and run.verify_last is not None:
+            body = body.append(Content(" (last verification of this run; v runs it again)").stylize("$text-muted"))
+        return head.append(body)
+
+    def _fill_table(self) -> None:
+        table = self.query_one("#verify-table", DataTable)
+        table.clear()
+        start = self.page * PAGE_SIZE
+        for n, (kind, entry) in enumerate(self._entries[start : start + PAGE_SIZE]):
+            if kind == "missing":
+                held = entry.get("held_by")
+                cells = (
+                    Text("missing", style="bold"),
+                    Text(entry.get("clerk_user_id") or ""),
+                    Text(f"external id now held by {held}" if held else "no user with this id"),
+                )
+            else:
+                cells = (
+                    Text(str(entry.get("field")), style="bold"),
+                    Text(_show(entry.get("expected"))),
+                    Text(_show(entry.get("found"))),
+                )
+            table.add_row(
+                Text(str(entry.get("row")), justify="right"),
+                Text(entry.get("external_id") or "—"),
+                *cells,
+                key=str(start + n),
+            )
+        pages = max(1, -(-len(self._entries) // PAGE_SIZE))
+        more = " (the report lists the first 10,000; all are in the journal)" if self.report and self.report.truncated else ""
+        self.query_one("#verify-page", Static).update(
+            f"{len(self._entries):,} differences and missing users · page {self.page + 1}/{pages}{more}"
+        )
+
+    # -- the verification -------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.is_mounted:
+            return True
+        run = self.state.run
+        if action == "verify":
+            return None if self.running or run is None or not run.import_finished else True
+        if action == "stop":
+            return self.running
+        if action == "page":
+            return bool(self._entries)
+        return True
+
+    def action_verify(self, all_users: bool) -> None:
+        run = self.state.run
+        if run is None or not run.import_finished or self.running:
+            return
+        sample: int | None = None
+        if not all_users:
+            value = self.query_one("#verify-sample", Input).value.strip()
+            try:
+                sample = int(value) if value else default_sample()
+            except ValueError:
+                sample = -1
+            if sample < 1:
+                self.refused = "the sample size must be a whole number, 1 or more"
+                self.sync(self.state)
+                return
+        why = self.session.claim("verify")
+        if why:
+            self.refused = why
+            self.sync(self.state)
+            return
+        self.refused = None
+        self.report = None
+        self.progress = None
+        self._entries = []
+        self.page = 0
+        self.running = True
+        self._stop.clear()
+        self._finished.clear()
+        settings = self.state.settings
+        options = {k: v for k, v in (getattr(self.app, "verify_options", None) or {}).items()}
+        self.run_worker(
+            lambda: self._verify(run.run_dir, settings, sample, options),
+            thread=True,
+            group="verify",
+            exit_on_error=False,
+            name="verify",
+        )
+        self.sync(self.state)
+
+    def _verify(self, run_dir: Any, settings: Any, sample: int | None, options: dict[str, Any]) -> None:
+        from console.clerk.errors import ClerkError
+        from console.migration.journal import JournalError
+        from console.migration.run import RunRefused, open_run
+        from console.migration.verify import verify_run
+
+        try:
+            try:
+                journal = open_run(run_dir)
+            except JournalError as exc:
+                self.post_message(VerifyEnded(refused=str(exc)))
+                return
+            try:
+                report = asyncio.run(
+                    verify_run(
+                        journal,
+                        settings,
+                        sample=sample,
+                        on_progress=lambda p: self.post_message(VerifyProgressed(p)),
+                        stop=self._stop,
+                        **options,
+                    )
+                )
+            except RunRefused as exc:
+                self.post_message(VerifyEnded(refused=exc.message))
+                return
+            except ClerkError as exc:
+                self.post_message(VerifyEnded(refused=f"Clerk answered {exc.status or 'nothing'}: {exc}"))
+                return
+            finally:
+                journal.close()
+            self.post_message(VerifyEnded(report=report))
+        finally:
+            self._finished.set()
+
+    def on_verify_progressed(self, message: VerifyProgressed) -> None:
+        message.stop()
+        self.progress = message.progress
+        self._show(self.state.run)
+
+    def on_verify_ended(self, message: VerifyEnded) -> None:
+        message.stop()
+        self.running = False
+        self.session.release("verify")
+        self.refused = message.refused
+        self.report = message.report
+        if self.report is not None:
+            self._entries = [("missing", e) for e in self.report.missing] + [
+                ("mismatch", e) for e in self.report.mismatched
+            ]
+            self.page = 0
+            self._fill_table()
+        self.session.read()
+        self.sync(self.state)
+        if self._entries:
+            self.query_one("#verify-table").focus()
+        elif self.state.current == "verify":
+            self.query_one("#verify-sample-btn").focus()
+
+    def on_worker_state_changed(self, event: Any) -> None:
+        from textual.worker import WorkerState
+
+        if event.worker.group == "verify" and event.state in (WorkerState.ERROR, WorkerState.CANCELLED) and self.running:
+            self.post_message(VerifyEnded(refused="the verification ended with an error"))
+
+    def action_stop(self) -> None:
+        if self.running:
+            self._stop.set()
+
+    def action_page(self, step: int) -> None:
+        pages = max(1, -(-len(self._entries) // PAGE_SIZE))
+        page = min(max(0, self.page + step), pages - 1)
+        if page != self.page:
+            self.page = page
+            self._fill_table()
+
+    def on_unmount(self) -> None:
+        if not self._finished.is_set():
+            self._stop.set()
+            self._finished.wait(10.0)
+
+    @on(Input.Submitted, "#verify-sample")
+    @on(Button.Pressed, "#verify-sample-btn")
+    def _sample(self, event: Input.Submitted | Button.Pressed) -> None:
+        event.stop()
+        self.action_verify(False)
+
+    @on(Button.Pressed, "#verify-all-btn")
+    def _all(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_verify(True)
+
+    def on_enter(self) -> None:
+        run = self.state.run
+        if run is not None and run.import_finished:
+            self.query_one("#verify-sample-btn").focus()
+        else:
+            super().on_enter()
+
+
+def _show(value: Any) -> str:
+    return "—" if value is None else str(value)
