@@ -1,0 +1,93 @@
+"""`clerk-migrate export-ids --run DIR --out FILE.csv [--sql FILE.sql --fk TABLE.COLUMN … --dialect D] [--json]`:
+the old id -> Clerk id map, and optionally the SQL that rewrites the app's
+foreign-key columns. Needs no key and no network: it reads the journal only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from console.commands.common import CommandError, emit_json, note
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "export-ids",
+        help="write the Auth.js id -> Clerk id map (CSV), and SQL that rewrites foreign keys",
+        description="Write external_id,clerk_user_id,email for every user of the run (created or already there), "
+        "and with --sql a script that rewrites the named foreign-key columns to Clerk ids in one checked "
+        "transaction. Also prints the session-token claim that keeps the old ids instead.",
+    )
+    parser.add_argument("--run", required=True, metavar="DIR", help="the run folder")
+    parser.add_argument("--out", required=True, metavar="FILE.csv", help="where to write the id map")
+    parser.add_argument("--sql", metavar="FILE.sql", default=None, help="also write the foreign-key rewrite script")
+    parser.add_argument("--fk", action="append", default=[], metavar="TABLE.COLUMN",
+                        help="a column holding Auth.js user ids (TABLE.COLUMN or SCHEMA.TABLE.COLUMN, "
+                        "exact spelling); repeatable")
+    parser.add_argument("--dialect", choices=("postgresql", "mysql", "sqlite"), default="postgresql",
+                        help="the SQL dialect (default postgresql)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from console.commands.verify import open_run_or_exit
+    from console.migration.outputs import (
+        FkError,
+        OutputError,
+        app_code_steps,
+        parse_fk,
+        session_claim_snippet,
+        write_fk_sql,
+        write_id_map,
+    )
+
+    fks = []
+    for text in args.fk:
+        try:
+            fks.append(parse_fk(text, args.dialect))
+        except FkError as exc:
+            raise CommandError(str(exc), 2) from None
+    if fks and not args.sql:
+        raise CommandError("--fk needs --sql FILE.sql (where to write the rewrite script)", 2)
+    if args.sql and not fks:
+        raise CommandError("--sql needs at least one --fk TABLE.COLUMN (the columns that hold Auth.js user ids)", 2)
+    journal = open_run_or_exit(args.run)
+    try:
+        counts = journal.counts()
+        try:
+            ids = write_id_map(journal, args.out)
+            sql = write_fk_sql(journal, args.sql, fks, args.dialect) if args.sql else None
+        except (OutputError, FkError) as exc:
+            raise CommandError(str(exc), 2) from None
+        not_in_clerk = counts["pending"] + counts["creating"] + counts["failed"]
+        claim = session_claim_snippet()
+        if args.json:
+            emit_json({
+                "run": str(journal.run_dir),
+                "out": str(args.out),
+                "rows": ids.rows,
+                "created": ids.created,
+                "existed": ids.existed,
+                "skipped": len(ids.skipped),
+                "not_in_clerk": not_in_clerk,
+                "sql": sql.as_dict() if sql else None,
+                "session_claim": claim.as_dict(),
+                "app_code": [s.as_dict() for s in app_code_steps()],
+            })
+        else:
+            print(f"wrote {ids.rows} ids to {args.out} ({ids.created} created, {ids.existed} already there)")
+            if sql:
+                print(f"wrote the {sql.dialect} rewrite of {', '.join(sql.columns)} to {sql.path}")
+                print(f"  run it with: {sql.run_with}")
+            print(claim.text(), file=sys.stderr)
+        if ids.skipped:
+            note(f"clerk-migrate: {len(ids.skipped)} row(s) with a Clerk user but no external id are not in the map "
+                 f"(rows {', '.join(map(str, ids.skipped[:10]))}{'…' if len(ids.skipped) > 10 else ''})")
+        if not_in_clerk:
+            note(f"clerk-migrate: {not_in_clerk} row(s) of the export are not in Clerk yet (pending or failed): "
+                 "their ids are not in the map, and the SQL refuses to run while a column holds one of them")
+        return 0
+    finally:
+        journal.close()

@@ -1,0 +1,150 @@
+"""`clerk-migrate undo --run DIR [--yes] [--json]`: delete the users this run
+created, and only those. Resumable: run it again to continue.
+
+Before deleting it reads those users back and says how many signed in since
+the import, then asks (type `yes`) on a terminal, or needs --yes. Exit 0 every
+user deleted (or already gone), 1 some not deleted, 2 refused (not a run
+folder, newer journal, another instance's key, no terminal and no --yes, not
+confirmed, the key refused by Clerk), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from typing import Any
+
+from console.commands.common import CommandError, emit_json, note
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from console.commands.verify import _positive_float
+
+    parser = sub.add_parser(
+        "undo",
+        help="delete the users this run created (and only those)",
+        description="Delete from Clerk exactly the users this run created (never users that were already there). "
+        "Paced by the instance's budget and resumable. Exit 0 all deleted, 1 some not deleted, 2 refused.",
+    )
+    parser.add_argument("--run", required=True, metavar="DIR", help="the run folder")
+    parser.add_argument("--yes", action="store_true", help="do not ask: delete them")
+    parser.add_argument("--rate", type=_positive_float, default=None, metavar="R",
+                        help="requests per second (default: 90%% of the instance's limit)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.set_defaults(func=run)
+
+
+def _render(p: Any) -> str:
+    parts = [f"undo: {p.deleted + p.gone}/{p.total} deleted"]
+    if p.gone:
+        parts.append(f"{p.gone} already gone")
+    if p.failed:
+        parts.append(f"failed {p.failed}")
+    parts.append(f"{p.requests} requests, pace {p.pace:.1f}/s")
+    if p.rate_limited:
+        parts.append(f"429s {p.rate_limited}")
+    if p.state not in ("running", "done"):
+        parts.append(p.state)
+    return " · ".join(parts)
+
+
+def preview_text(pv: Any) -> str:
+    lines = [
+        f"This run created {pv.to_delete} user(s) still to delete in the {pv.instance or '?'} instance "
+        f"({pv.key_masked}, {pv.base_url}):",
+        f"  {pv.present} still in Clerk, {pv.gone} already gone",
+        f"  {pv.signed_in} of them have signed in since the import"
+        + (": deleting them signs them out and loses what they did since" if pv.signed_in else ""),
+    ]
+    for ex in pv.signed_in_examples[:5]:
+        lines.append(f"    row {ex['row']} {ex['email'] or ex['external_id']} ({ex['clerk_user_id']}), "
+                     f"last sign-in {ex['last_sign_in_at']}")
+    lines.append(f"  {pv.existed_kept} user(s) that were already there are kept (never deleted)")
+    if pv.already_undone:
+        lines.append(f"  {pv.already_undone} user(s) were deleted by an earlier undo of this run")
+    if pv.unsettled:
+        lines.append(f"  warning: {pv.unsettled} row(s) are still `creating` (an import was interrupted): their "
+                     "users may exist; run the import again to settle them, then undo again")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from console.clerk.errors import ClerkError
+    from console.commands.import_ import engine_errors, error_line
+    from console.commands.verify import (
+        LineProgress,
+        clerk_error_line,
+        key_settings,
+        open_run_or_exit,
+        run_stoppable,
+        same_instance_or_exit,
+    )
+    from console.migration.undo import Undoer, undone_count
+
+    journal = open_run_or_exit(args.run)
+    try:
+        settings = key_settings()
+        same_instance_or_exit(journal, settings)
+        interactive = sys.stdin.isatty()
+        if not args.yes and not interactive:
+            raise CommandError("undo deletes users: pass --yes (there is no terminal to ask on)", 2)
+        counts = journal.counts()
+        left = max(0, counts["created"] - undone_count(journal))
+        if left == 0:
+            message = "nothing to undo: this run has no created user left to delete"
+            if args.json:
+                emit_json({"run": str(journal.run_dir), "to_delete": 0, "deleted": 0, "gone": 0, "failed": 0,
+                           "remaining": 0, "existed_kept": counts["existed"], "message": message})
+            else:
+                print(message)
+            return 0
+        stop = threading.Event()
+        progress = LineProgress(_render)
+        last: list[Any] = []
+
+        def on_progress(p: Any) -> None:
+            last[:] = [p]
+            progress(p)
+
+        undoer = Undoer(journal, settings, rate=args.rate, on_progress=on_progress)
+        try:
+            preview = run_stoppable(undoer.preview, stop.set, "undo")
+        except engine_errors() as exc:
+            raise CommandError(error_line(exc), 2) from None
+        except ClerkError as exc:
+            raise CommandError(f"undo could not read the users back: {clerk_error_line(exc)}", 2) from None
+        if stop.is_set():
+            raise CommandError("interrupted before anything was deleted", 130)
+        if progress.tty and last:
+            sys.stderr.write("\n")
+        note(preview_text(preview))
+        if not args.yes:
+            sys.stderr.write(f"Type yes to delete these {preview.to_delete} user(s): ")
+            sys.stderr.flush()
+            answer = sys.stdin.readline().strip()
+            if answer != "yes":
+                raise CommandError("not confirmed: nothing was deleted", 2)
+        last.clear()
+        try:
+            result = run_stoppable(undoer.run, undoer.stop, "undo")
+        except engine_errors() as exc:
+            raise CommandError(error_line(exc), 2) from None
+        except ClerkError as exc:
+            raise CommandError(f"undo stopped: {clerk_error_line(exc)}", 2) from None
+        if last:
+            progress.final(last[0])
+        if args.json:
+            emit_json({"run": str(journal.run_dir), **result.as_dict(), "signed_in_before": preview.signed_in})
+        else:
+            print(f"undo: {result.deleted} deleted, {result.gone} already gone, {result.failed} failed, "
+                  f"{result.remaining} left; {result.existed_kept} pre-existing user(s) kept; "
+                  f"{result.requests} requests, {result.duration_s} s")
+            for item in result.not_deleted[:20]:
+                print(f"  not deleted: row {item['row']} ({item['external_id']}, {item['clerk_user_id']}): "
+                      f"{item['code']}: {item['message']}")
+        if result.message:
+            note(f"clerk-migrate: {result.message}")
+        return result.exit_code
+    finally:
+        journal.close()

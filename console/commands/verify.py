@@ -1,0 +1,290 @@
+"""`clerk-migrate verify --run DIR [--sample N | --all] [--seed S] [--json]`:
+read the run's users back from Clerk and compare them with the export.
+
+Exit 0 every checked user matches (and Clerk holds at least as many users as
+the run created or found), 1 a mismatch or a missing user, 2 refused (not a
+run folder, newer journal, another instance's key, the export missing or
+changed, the key refused by Clerk), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import signal
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from console.commands.common import EXIT_INTERRUPTED, CommandError, emit_json, note
+
+SHOWN = 20  # mismatches / missing users printed in the human output
+PLAIN_EVERY_S = 5.0
+
+
+# ----------------------------------------------------------------- shared by verify / undo
+def open_run_or_exit(run_dir: str):
+    from console.commands.import_ import engine_errors, error_line
+    from console.migration.run import open_run
+
+    try:
+        return open_run(run_dir)
+    except engine_errors() as exc:
+        raise CommandError(error_line(exc), 2) from None
+
+
+def key_settings():
+    from console.commands.import_ import load_key_settings
+
+    return load_key_settings()
+
+
+def same_instance_or_exit(journal: Any, settings: Any) -> None:
+    from console.migration.run import RunRefused, check_same_instance
+
+    try:
+        check_same_instance(journal, settings)
+    except RunRefused as exc:
+        raise CommandError(exc.message, 2) from None
+
+
+def clerk_error_line(exc: BaseException) -> str:
+    code = getattr(exc, "code", None)
+    msg = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    status = getattr(exc, "status", None)
+    where = f"Clerk answered {status}" if status else "Clerk could not be reached"
+    return f"{where} ({code}): {msg}" if code else f"{where}: {msg}"
+
+
+def run_stoppable(make: Callable[[], Awaitable[Any]], stop: Callable[[], None], what: str) -> Any:
+    """Run a coroutine on a fresh loop; the first Ctrl-C / SIGTERM calls `stop`
+    (the engine finishes what is in flight), a second one quits at once."""
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        presses = [0]
+
+        def on_signal() -> None:
+            presses[0] += 1
+            if presses[0] == 1:
+                note(f"clerk-migrate: stopping {what}: finishing the requests in flight (Ctrl-C again to quit now)")
+                stop()
+            elif task is not None:
+                task.cancel()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, on_signal)
+            except (NotImplementedError, RuntimeError):  # pragma: no cover - not the main thread
+                pass
+        try:
+            return await make()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.remove_signal_handler(sig)
+                except (NotImplementedError, RuntimeError):  # pragma: no cover
+                    pass
+
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:
+        raise CommandError(f"interrupted: run the same command again to {what} again", EXIT_INTERRUPTED) from None
+
+
+class LineProgress:
+    """One progress line on stderr: rewritten in place on a terminal, else printed every few seconds."""
+
+    def __init__(self, render: Callable[[Any], str], *, every_s: float = PLAIN_EVERY_S) -> None:
+        self.render = render
+        self.every_s = every_s
+        self.tty = sys.stderr.isatty()
+        self._last = 0.0
+        self._last_text = ""
+        self._width = 0
+
+    def __call__(self, p: Any) -> None:
+        text = self.render(p)
+        if self.tty:
+            pad = " " * max(0, self._width - len(text))
+            sys.stderr.write("\r" + text + pad)
+            sys.stderr.flush()
+            self._width = len(text)
+            self._last_text = text
+            return
+        now = time.monotonic()
+        if now - self._last >= self.every_s:
+            self._last = now
+            self._last_text = text
+            note(text)
+
+    def final(self, p: Any) -> None:
+        if p is None:
+            return
+        text = self.render(p)
+        if self.tty:
+            self(p)
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+        elif text != self._last_text:
+            note(text)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+
+
+# ----------------------------------------------------------------- verify
+def _render(p: Any) -> str:
+    parts = [f"verify: {p.checked}/{p.total} checked", f"matched {p.matched}"]
+    if p.mismatched:
+        parts.append(f"mismatched {p.mismatched}")
+    if p.missing:
+        parts.append(f"missing {p.missing}")
+    parts.append(f"{p.requests} requests")
+    if p.rate_limited:
+        parts.append(f"429s {p.rate_limited}")
+    if p.eta_s is not None and p.checked < p.total:
+        parts.append(f"ETA {_duration(p.eta_s)}")
+    if p.state not in ("running", "done"):
+        parts.append(p.state)
+    return " · ".join(parts)
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
+    return value
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from console.migration.verify import DEFAULT_SAMPLE
+
+    parser = sub.add_parser(
+        "verify",
+        help="read the run's users back from Clerk and compare them with the export",
+        description="Read the users of a run back from Clerk (100 per request, paced) and compare them with "
+        "the export: external id, primary email, verification, names, password set, created_at. "
+        "Exit 0 all match, 1 mismatches or missing users, 2 refused.",
+    )
+    parser.add_argument("--run", required=True, metavar="DIR", help="the run folder")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--sample", type=_non_negative_int, default=None, metavar="N",
+                       help=f"check N random created rows plus every existed row (default {DEFAULT_SAMPLE})")
+    which.add_argument("--all", action="store_true", help="check every created and existed row")
+    parser.add_argument("--seed", type=int, default=None, metavar="S",
+                        help="the sample's random seed (default: a random one, printed)")
+    parser.add_argument("--rate", type=_positive_float, default=None, metavar="R",
+                        help="requests per second (default: 90%% of the instance's limit)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from console.clerk.errors import ClerkError
+    from console.commands.import_ import engine_errors, error_line
+    from console.migration.run import check_same_export
+    from console.migration.verify import DEFAULT_SAMPLE, verify_run
+
+    if args.seed is not None and args.all:
+        raise CommandError("--seed goes with a sample, not with --all", 2)
+    journal = open_run_or_exit(args.run)
+    try:
+        settings = key_settings()
+        same_instance_or_exit(journal, settings)
+        try:
+            check_same_export(journal)  # before anything is printed: one line when it changed
+        except engine_errors() as exc:
+            raise CommandError(error_line(exc), 2) from None
+        sample = None if args.all else (DEFAULT_SAMPLE if args.sample is None else args.sample)
+        seed = args.seed
+        if sample is not None and seed is None:
+            seed = random.SystemRandom().randrange(1, 2**31)
+        counts = journal.counts()
+        if sample is None:
+            note(f"clerk-migrate: verifying every user of the run ({counts['created']} created, "
+                 f"{counts['existed']} existed)")
+        else:
+            note(f"clerk-migrate: verifying a sample of {min(sample, counts['created'])} created rows "
+                 f"(seed {seed}) and the {counts['existed']} existed row(s)")
+        stop = threading.Event()
+        progress = LineProgress(_render)
+        last: list[Any] = []
+
+        def on_progress(p: Any) -> None:
+            last[:] = [p]
+            progress(p)
+
+        try:
+            report = run_stoppable(
+                lambda: verify_run(journal, settings, sample=sample, seed=seed, on_progress=on_progress,
+                                   rate=args.rate, stop=stop),
+                stop.set, "verify",
+            )
+        except engine_errors() as exc:
+            raise CommandError(error_line(exc), 2) from None
+        except ClerkError as exc:
+            raise CommandError(f"verify could not finish: {clerk_error_line(exc)}", 2) from None
+        if last:
+            progress.final(last[0])
+        if args.json:
+            emit_json({"run": str(journal.run_dir), **report.as_json()})
+        else:
+            print(human_report(report))
+        if report.message:
+            note(f"clerk-migrate: {report.message}")
+        return report.exit_code
+    finally:
+        journal.close()
+
+
+def human_report(r: Any) -> str:
+    what = "every row" if r.sample is None else f"sample of {r.sample} created rows (seed {r.seed}) + existed rows"
+    lines = [
+        f"verify ({what}): checked {r.checked}, matched {r.matched}, "
+        f"mismatched {r.mismatched_users} user(s) / {r.mismatched_fields} field(s), missing {r.missing_count}",
+        f"  Clerk holds {r.clerk_total if r.clerk_total is not None else '?'} users; this run expects at least "
+        f"{r.expected_total} (created + existed{', less undone' if r.undone else ''})"
+        + ("  <- fewer than expected" if r.total_short else ""),
+        f"  {r.requests} requests, {r.duration_s} s" + (f", {r.rate_limited} rate-limited" if r.rate_limited else ""),
+    ]
+    for m in r.mismatched[:SHOWN]:
+        lines.append(f"  mismatch  row {m['row']} ({m['external_id']}, {m['clerk_user_id']}): {m['field']}: "
+                     f"expected {m['expected']!r}, Clerk has {m['found']!r}")
+    if r.mismatched_fields > SHOWN:
+        lines.append(f"  … {r.mismatched_fields - SHOWN} more mismatched field(s): see --json or {r.report_path}")
+    for m in r.missing[:SHOWN]:
+        held = f"; external id now held by {m['held_by']}" if m.get("held_by") else ""
+        lines.append(f"  missing   row {m['row']} ({m['external_id']}): no Clerk user {m['clerk_user_id']}{held}")
+    if r.missing_count > SHOWN:
+        lines.append(f"  … {r.missing_count - SHOWN} more missing user(s): see --json or {r.report_path}")
+    if r.report_path:
+        lines.append(f"  results: {r.report_path}")
+    if r.ok:
+        lines.append("  all checked users match")
+    return "\n".join(lines)
