@@ -137,6 +137,58 @@ class _ExportCursor:
         return out
 
 
+class _Slots:
+    """Send slots: at most `limit` holders, none while paused; wakes one waiter per
+    freed slot (no thundering herd), everyone when the run stops."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self.active = 0
+        self.paused = False
+        self.closed = False
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self) -> bool:
+        while not self.closed and (self.paused or self.active >= self.limit):
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(fut)
+            try:
+                await fut
+            finally:
+                if not fut.done():
+                    fut.cancel()
+        if self.closed:
+            return False
+        self.active += 1
+        return True
+
+    def release(self) -> None:
+        self.active -= 1
+        self._wake(1)
+
+    def set_limit(self, limit: int) -> None:
+        grew = limit > self.limit
+        self.limit = max(1, limit)
+        if grew:
+            self._wake(limit)
+
+    def set_paused(self, paused: bool) -> None:
+        self.paused = paused
+        if not paused:
+            self._wake(self.limit)
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake(len(self._waiters))
+
+    def _wake(self, n: int) -> None:
+        while n > 0 and self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                n -= 1
+
+
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:300]
@@ -279,7 +331,7 @@ class Importer:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._reset_state()
-        self._wake_event = asyncio.Event()
+        self._slots = _Slots(self.max_concurrency)
         self._done_event = asyncio.Event()
         self._lookup_event = asyncio.Event()
         self._queue: asyncio.Queue[_Item] = asyncio.Queue()
@@ -437,9 +489,11 @@ class Importer:
             self._done_event.set()
 
     def _wake(self) -> None:
-        ev = getattr(self, "_wake_event", None)
-        if ev is not None:
-            ev.set()
+        slots = getattr(self, "_slots", None)
+        if slots is not None:
+            slots.set_paused(self._paused)
+            if self._stopping:
+                slots.close()
         if self._stopping:
             le = getattr(self, "_lookup_event", None)
             if le is not None:
@@ -511,22 +565,17 @@ class Importer:
             self._check_done()
 
     async def _worker(self, idx: int, client: ClerkClient) -> None:
-        while True:
-            while (self._paused or idx >= self._limit) and not self._stopping:
-                self._wake_event.clear()
-                await self._wake_event.wait()
-            if self._stopping:
-                return
+        while not self._stopping:
             item = await self._queue.get()
             self._space.set()
-            # paused (or this worker put out of use) while it waited: hold the row, still pending
-            while (self._paused or idx >= self._limit) and not self._stopping:
-                self._wake_event.clear()
-                await self._wake_event.wait()
-            if self._stopping:
-                self._finish_item()  # never marked creating: stays pending
+            # a send slot: at most `limit` creates in flight, none while paused
+            if not await self._slots.acquire():
+                self._finish_item()  # stopping: never marked creating, stays pending
                 return
-            await self._send(item, client)
+            try:
+                await self._send(item, client)
+            finally:
+                self._slots.release()
 
     async def _send(self, item: _Item, client: ClerkClient) -> None:
         # committed before the request leaves: a crash from here on leaves `creating`,
@@ -788,10 +837,8 @@ class Importer:
             wanted = max(1, min(self.max_concurrency, math.ceil(budget.current_rate * lat * 1.5)))
         wanted = max(1, min(self.max_concurrency, wanted + 1))
         if wanted != self._limit:
-            grew = wanted > self._limit
             self._limit = wanted
-            if grew:
-                self._wake()
+            self._slots.set_limit(wanted)
 
     def _snapshot(self) -> Progress:
         now = time.monotonic()
