@@ -40,6 +40,7 @@ from typing import Any
 from console.clerk.models import PASSWORD_HASHERS
 from console.source.model import CheckedRow, Issue, Policies, SourceUser
 from console.source.passwords import (
+    PASSWORD_MAX_BYTES,
     PASSWORD_MIN_LENGTH,
     PLAINTEXT_HASHER_WORDS,
     detect_hasher,
@@ -472,6 +473,11 @@ class RowChecker:
                 Issue(row, ext, "password", "plaintext_password", "error",
                       f"a plaintext password shorter than {PASSWORD_MIN_LENGTH} characters: "
                       "Clerk refuses it")
+            )
+        elif len(value.encode("utf-8")) > PASSWORD_MAX_BYTES:
+            issues.append(
+                Issue(row, ext, "password", "plaintext_password", "error",
+                      f"a plaintext password longer than {PASSWORD_MAX_BYTES} bytes: Clerk refuses it")
             )
         else:
             user.password = value

@@ -55,6 +55,8 @@ PLAINTEXT_HASHER_WORDS = frozenset({"plaintext", "plain", "cleartext", "none", "
 # Clerk refuses plaintext passwords shorter than this (defensive: even with
 # skip_password_checks).
 PASSWORD_MIN_LENGTH = 8
+# ... and longer than this (bcrypt's limit; counted in UTF-8 bytes, the stricter reading)
+PASSWORD_MAX_BYTES = 72
 
 _bcrypt = DIGEST_SHAPES["bcrypt"].fullmatch
 _bcrypt_peppered = DIGEST_SHAPES["bcrypt_peppered"].fullmatch

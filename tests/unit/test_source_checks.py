@@ -175,6 +175,15 @@ def test_short_plaintext_refused_even_with_send(tmp_path):
     assert "shorter than 8" in c.issues[0].message
 
 
+def test_long_plaintext_refused_even_with_send(tmp_path):
+    c = one(tmp_path, dict(OK, password="x" * 80, passwordHasher="plaintext"),
+            policies=Policies(plaintext_password="send"))
+    assert codes(c) == [("plaintext_password", "error")] and "longer than 72 bytes" in c.issues[0].message
+    c = one(tmp_path, dict(OK, password="é" * 40, passwordHasher="plaintext"),
+            policies=Policies(plaintext_password="send"))
+    assert codes(c) == [("plaintext_password", "error")]
+
+
 def test_hasher_column_saying_plaintext(tmp_path):
     c = one(tmp_path, dict(OK, password="long enough pw", passwordHasher="plaintext"),
             policies=Policies(plaintext_password="send"))
