@@ -9,8 +9,11 @@ in workers and applies what they report to `ConsoleState`, then re-renders.
 
 from __future__ import annotations
 
+import gc
+import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,34 @@ from console.tui.widgets.instance_bar import InstanceBar
 from console.tui.widgets.step_rail import StepRail
 
 Clock = Callable[[], float]
+
+
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+
+
+@contextmanager
+def gc_paused():
+    """No cyclic garbage collection while a load builds its report.
+
+    A big export makes the report hold hundreds of thousands of issues; each
+    full collection then walks all of them with the GIL held, which froze the
+    event loop for 0.4-0.8 s at a time on 1,000,000 rows. The reader makes no
+    reference cycles worth collecting, so collection waits until the load ends,
+    and the finished report is frozen (`gc.freeze`) out of later collections.
+    """
+    global _gc_pausers
+    with _gc_lock:
+        _gc_pausers += 1
+        gc.disable()
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0:
+                gc.freeze()
+                gc.enable()
 
 
 class _Cancelled(Exception):
@@ -322,15 +353,16 @@ class ConsoleApp(App[int]):
             self.post_message(LoadProgress(generation, rows, bytes_read, size_bytes, clock() - started))
 
         try:
-            report = engine.validate_export(
-                path, policies=policies, mapping=mapping, instance_kind=instance_kind, on_progress=on_progress
-            )
+            with gc_paused():
+                report = engine.validate_export(
+                    path, policies=policies, mapping=mapping, instance_kind=instance_kind, on_progress=on_progress
+                )
+                index = IssueIndex(report.issues)
         except _Cancelled:
             return
         except engine.export_error as exc:
             self.post_message(LoadFailed(generation, str(exc)))
             return
-        index = IssueIndex(report.issues)
         self.post_message(LoadFinished(generation, report, index, clock() - started, instance_kind))
 
     @staticmethod

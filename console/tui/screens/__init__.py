@@ -6,7 +6,7 @@ from __future__ import annotations
 from console.tui.screens.base import StepPane
 from console.tui.screens.failures import FailuresPane
 from console.tui.screens.import_ import ImportPane
-from console.tui.screens.later import FinishPane
+from console.tui.screens.finish import FinishPane
 from console.tui.screens.verify import VerifyPane
 from console.tui.screens.load import LoadPane
 from console.tui.screens.review import ReviewPane
