@@ -267,6 +267,8 @@ def part2_step_status(state: "ConsoleState", step: str) -> "StepStatus":
             if run.to_send:
                 return StepStatus("open", f"{run.to_send:,} to send")
             if run.sessions:
+                if run.undone:
+                    return StepStatus("done", f"{run.undone:,} undone")
                 return StepStatus("done", f"{run.in_clerk:,} in Clerk")
         blockers = state.import_blockers()
         if blockers:

@@ -86,12 +86,13 @@ class FinishPane(StepPane):
     FinishPane TabPane { padding: 0; }
     FinishPane .finish-scroll { height: 1fr; }
     FinishPane .section { margin-top: 1; }
-    FinishPane .form-row { height: 1; margin-top: 1; }
+    FinishPane .form-row { height: 1; }
     FinishPane .form-label { width: 9; color: $text-muted; }
     FinishPane .form-row Input { width: 1fr; }
     FinishPane .form-row Button { margin-left: 1; }
     FinishPane #fk-dialect { width: 1fr; }
-    FinishPane .outcome { height: auto; margin-top: 1; }
+    FinishPane .outcome { height: auto; }
+    FinishPane .note { margin-bottom: 1; }
     FinishPane #claim { height: auto; }
     FinishPane #checklist { height: auto; max-height: 12; margin-top: 1; }
     FinishPane #step-detail { height: auto; margin-top: 1; }
@@ -181,8 +182,10 @@ class FinishPane(StepPane):
         table.add_column("Status", key="status")
         table.add_column("Step", key="step")
         table.add_column("What is left", key="detail")
-        self._guide_checklist()
         self.query_one("#undo-bar").display = False
+        for box in self.query(".outcome"):
+            box.display = False
+        self._guide_checklist()
 
     @property
     def session(self) -> RunSession:
@@ -236,9 +239,10 @@ class FinishPane(StepPane):
         table.clear()
         for n, step in enumerate(app_code_steps()):
             table.add_row(Text("?", style="$text-muted"), Text(step.auth_js), Text(step.clerk), key=str(n))
-        self.query_one("#scan-outcome", Static).update(
+        self._outcome(
+            "#scan-outcome",
             Content("Name the app's folder and Scan: each step of the guide is then marked done or to do, with "
-                    "the files and lines still using Auth.js.").stylize("$text-muted")
+                    "the files and lines still using Auth.js.").stylize("$text-muted"),
         )
 
     # -- the id map and the SQL ------------------------------------------------------------
@@ -322,7 +326,9 @@ class FinishPane(StepPane):
     def _outcome(self, target: str, words: Content | None, error: str | None = None) -> None:
         if error is not None:
             words = Content.assemble(("✗ ", "$text-error bold"), error)
-        self.query_one(target, Static).update(words or "")
+        box = self.query_one(target, Static)
+        box.update(words or "")
+        box.display = bool(words)
 
     # -- the app's code -------------------------------------------------------------------
     def action_scan(self) -> None:
@@ -330,7 +336,7 @@ class FinishPane(StepPane):
         if not value:
             self._outcome("#scan-outcome", None, "name the app's folder (the one with package.json)")
             return
-        self.query_one("#scan-outcome", Static).update("Scanning…")
+        self._outcome("#scan-outcome", Content("Scanning…"))
         self._scan(Path(value).expanduser())
 
     @work(thread=True, exclusive=True, group="finish-scan", exit_on_error=False)
@@ -398,7 +404,7 @@ class FinishPane(StepPane):
         run = self.state.run
         if run is None or self.undoing:
             return
-        self.query_one("#undo-preview-outcome", Static).update("Reading the users back from Clerk…")
+        self._outcome("#undo-preview-outcome", Content("Reading the users back from Clerk…"))
         self._preview(run.run_dir, self.state.settings, dict(getattr(self.app, "undo_options", None) or {}))
 
     @work(thread=True, exclusive=True, group="undo-preview", exit_on_error=False)
@@ -465,7 +471,7 @@ class FinishPane(StepPane):
         self.undo_progress = None
         self.undo_result = None
         self._undo_finished.clear()
-        self.query_one("#undo-outcome", Static).update("Deleting…  (s stops: the deletes in flight finish, the rest stays)")
+        self._outcome("#undo-outcome", Content("Deleting…  (s stops: the deletes in flight finish, the rest stays)"))
         self._undo(run.run_dir, self.state.settings, dict(getattr(self.app, "undo_options", None) or {}))
         self.sync(self.state)
 
@@ -501,7 +507,8 @@ class FinishPane(StepPane):
         bar = self.query_one("#undo-bar", ProgressBar)
         bar.display = True
         bar.update(total=max(1, p.total), progress=p.done + p.failed)
-        self.query_one("#undo-outcome", Static).update(
+        self._outcome(
+            "#undo-outcome",
             Content.assemble(
                 (f"{p.deleted:,} deleted", "bold"),
                 f" · {p.gone:,} already gone · ",
@@ -513,6 +520,8 @@ class FinishPane(StepPane):
     def on_undo_ended(self, message: UndoEnded) -> None:
         message.stop()
         self.undoing = False
+        self.preview = None
+        self._outcome("#undo-preview-outcome", None)
         self.session.release("undo")
         if message.error:
             self._outcome("#undo-outcome", None, message.error)
