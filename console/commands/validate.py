@@ -93,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError(str(exc), EXIT_REFUSED) from None
     except ValueError as exc:  # a bad --map field
         raise CommandError(str(exc), EXIT_REFUSED) from None
+    except OSError as exc:  # the file went away or the disk failed mid-read
+        if progress:
+            progress.clear()
+        raise CommandError(f"{args.export}: cannot read: {exc.strerror or exc}", EXIT_REFUSED) from None
     if progress:
         progress.clear()
     if args.report:

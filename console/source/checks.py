@@ -121,6 +121,8 @@ def _text(value: Any) -> str | None:
 
 
 _ABSENT = "\x00absent"  # a key no row has: get() answers None
+_MAX_PLANS = 256
+_MAX_UNKNOWN_LISTED = 30
 _META_FIELDS = ("public_metadata", "private_metadata", "unsafe_metadata")
 _INVALID = DateNormaliser.INVALID
 _MIN_ISO = "1970-01-01T00:00:00.000Z"
@@ -179,13 +181,16 @@ class RowChecker:
         unknown = self.stats.unknown_columns
         for name in obj:
             if name is not None and name not in self.shape.known and name not in unknown:
+                if len(unknown) > 10_000:  # a file whose keys are data: enough to say so
+                    break
                 unknown[name] = None
         plan = (
             key("id"), key("email"), key("email_verified"), key("name"), key("first_name"),
             key("last_name"), key("username"), key("password"), key("password_hasher"),
             key("created_at"), key("image"), key("providers"), meta or None, None in present,
         )
-        self._plans[tuple(obj)] = plan
+        if len(self._plans) < _MAX_PLANS:  # rows whose keys all differ: no cache, no growth
+            self._plans[tuple(obj)] = plan
         return plan
 
     # -- one row ------------------------------------------------------------
@@ -502,7 +507,14 @@ class RowChecker:
                 )
                 continue
             if value:
-                total += len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+                try:
+                    size = len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+                except (RecursionError, ValueError):  # nested beyond reason
+                    issues.append(
+                        Issue(row, ext, name, "metadata_invalid", "error", f"{name} is nested too deeply")
+                    )
+                    continue
+                total += size
                 setattr(user, name, value)
         if total > METADATA_MAX_BYTES:
             issues.append(
@@ -516,7 +528,10 @@ class RowChecker:
         stats = self.stats
         out: list[Issue] = []
         if stats.unknown_columns:
-            names = ", ".join(stats.unknown_columns)
+            listed = list(stats.unknown_columns)[:_MAX_UNKNOWN_LISTED]
+            names = ", ".join(str(n) for n in listed)
+            if len(stats.unknown_columns) > len(listed):
+                names += f" and {len(stats.unknown_columns) - len(listed)} more"
             out.append(
                 Issue(0, None, "", "unknown_column", "warning",
                       f"not imported: {names} (no Clerk field takes them; "

@@ -411,3 +411,19 @@ def test_sample_export_problems_are_all_found(tmp_path):
         assert "plaintext_password" in by_row[row]
     for row in plan.bad_digest:
         assert by_row[row] & {"hasher_unknown", "digest_invalid"}
+
+
+def test_deeply_nested_metadata(tmp_path):
+    path = tmp_path / "deep.json"
+    deep = "[" * 5_000 + "]" * 5_000  # json.dumps gives up at ~1,000 levels
+    path.write_text('[{"id":"c1","email":"a@example.com","emailVerified":true,"publicMetadata":{"a":' + deep + "}}]")
+    (c,) = list(open_export(path).rows())
+    assert codes(c) == [("metadata_invalid", "error")]
+
+
+def test_rows_with_ever_changing_keys(tmp_path):
+    rows = [dict(OK, id=f"c{i}", email=f"u{i}@example.com", **{f"k{i}": i}) for i in range(400)]
+    checked, reader = check(tmp_path, *rows)
+    assert all(c.importable for c in checked)
+    (note,) = [i for i in reader.file_issues if i.code == "unknown_column"]
+    assert note.message.startswith("not imported: k0, k1,") and "and 370 more" in note.message
