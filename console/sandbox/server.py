@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
+import json
 import threading
 from typing import Any
 
@@ -193,7 +193,7 @@ class SandboxServer:
         store = self._core.store
         with store.lock:
             inst = store.peek(key)
-            return copy.deepcopy(list(inst.users.values())) if inst else []
+            return _copy(list(inst.users.values())) if inst else []
 
     def create_requests(self, key: str) -> int:
         """How many POST /v1/users reached the instance (past auth and the rate
@@ -231,8 +231,13 @@ class SandboxServer:
             inst = store.instance(key, kind)
             user = store.create(inst, spec)
             inst.stats["created"] -= 1
-            return copy.deepcopy(user)
+            return _copy(user)
 
     def reset(self) -> None:
         """Forget every instance (users, windows, counters) and re-seed."""
         self._core.reset()
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of JSON data (faster than copy.deepcopy)."""
+    return json.loads(json.dumps(value))

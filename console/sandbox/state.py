@@ -159,7 +159,7 @@ class Store:
             return self.instances.get(key)
 
     def new_id(self, prefix: str) -> str:
-        return prefix + "".join(self._id_rng.choice(BASE62) for _ in range(27))
+        return prefix + "".join(self._id_rng.choices(BASE62, k=27))
 
     # --- users -------------------------------------------------------------
     def create(self, inst: Instance, spec: CreateSpec) -> dict[str, Any]:
