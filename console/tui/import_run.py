@@ -168,7 +168,8 @@ class RunSession(Widget):
     # -- startup: an existing run folder -----------------------------------------
     def on_mount(self) -> None:
         if self.console.state.run_dir is not None:
-            self.read(startup=True)
+            # after the first refresh: every pane has its widgets by then
+            self.call_after_refresh(self.read, startup=True)
 
     def read(self, *, startup: bool = False) -> None:
         run_dir = self.console.state.run_dir

@@ -54,6 +54,7 @@ class RowsReread(Message):
 
 class FailuresPane(StepPane):
     step = "failures"
+    _ready = False
 
     DEFAULT_CSS = """
     FailuresPane #fail-head { height: auto; margin-bottom: 1; }
@@ -102,7 +103,15 @@ class FailuresPane(StepPane):
         yield Static("", id="fail-note")
 
     def on_mount(self) -> None:
+        self._columns()
+        self._ready = True
+        self.sync(self.state)
+
+    def _columns(self) -> None:
+        """The tables' columns (before the first fill, whichever comes first)."""
         groups = self.query_one("#groups", DataTable)
+        if groups.columns:
+            return
         groups.add_column("Code", key="code")
         groups.add_column("Rows", key="rows")
         groups.add_column("Param", key="param")
@@ -123,6 +132,8 @@ class FailuresPane(StepPane):
 
     # -- rendering -------------------------------------------------------------------
     def sync(self, state: ConsoleState) -> None:
+        if not self._ready:  # the app re-renders before every pane has its widgets
+            return
         run: RunView | None = state.run
         has_rows = run is not None and run.sessions > 0 and (run.failed > 0 or self.rows != [])
         empty = self.query_one("#fail-empty", Static)
@@ -171,6 +182,7 @@ class FailuresPane(StepPane):
         )
 
     def _fill_groups(self, run: RunView) -> None:
+        self._columns()
         signature = (run.failed, tuple((g.code, g.count, g.param, g.retryable) for g in run.failures))
         if signature == getattr(self, "_groups_signature", None):
             return
@@ -253,6 +265,7 @@ class FailuresPane(StepPane):
             self._show_rows([by_no[r.row_no] for r in self.rows])
 
     def _show_rows(self, rows: list[RowRecord]) -> None:
+        self._columns()
         table = self.query_one("#fail-rows", DataTable)
         cursor = table.cursor_row
         self.rows = rows

@@ -80,6 +80,7 @@ class UndoEnded(Message):
 
 class FinishPane(StepPane):
     step = "finish"
+    _ready = False
 
     DEFAULT_CSS = """
     FinishPane #finish-tabs { height: 1fr; }
@@ -186,6 +187,8 @@ class FinishPane(StepPane):
         for box in self.query(".outcome"):
             box.display = False
         self._guide_checklist()
+        self._ready = True
+        self.sync(self.state)
 
     @property
     def session(self) -> RunSession:
@@ -193,6 +196,8 @@ class FinishPane(StepPane):
 
     # -- rendering -----------------------------------------------------------------
     def sync(self, state: ConsoleState) -> None:
+        if not self._ready:  # the app re-renders before every pane has its widgets
+            return
         run: RunView | None = state.run
         ready = run is not None and run.sessions > 0
         self.query_one("#finish-empty").display = not ready

@@ -29,6 +29,7 @@ CONFIRM_WORD = "production"
 
 class ImportPane(StepPane):
     step = "import"
+    _ready = False
 
     DEFAULT_CSS = """
     ImportPane #import-body { height: 1fr; }
@@ -71,12 +72,18 @@ class ImportPane(StepPane):
             yield Static("", id="import-result")
         yield RunSession()
 
+    def on_mount(self) -> None:
+        self._ready = True
+        self.sync(self.state)
+
     @property
     def session(self) -> RunSession:
         return self.query_one(RunSession)
 
     # -- rendering -----------------------------------------------------------------
     def sync(self, state: ConsoleState) -> None:
+        if not self._ready:  # the app re-renders before every pane has its widgets
+            return
         session = self.session
         run: RunView | None = state.run
         busy = session.busy

@@ -58,6 +58,7 @@ class VerifyEnded(Message):
 
 class VerifyPane(StepPane):
     step = "verify"
+    _ready = False
 
     DEFAULT_CSS = """
     VerifyPane #verify-what { height: auto; color: $text-muted; }
@@ -113,7 +114,14 @@ class VerifyPane(StepPane):
         yield DataTable(id="verify-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
+        self._columns()
+        self._ready = True
+        self.sync(self.state)
+
+    def _columns(self) -> None:
         table = self.query_one("#verify-table", DataTable)
+        if table.columns:
+            return
         table.add_column("Row", key="row")
         table.add_column("External id", key="external_id")
         table.add_column("What", key="what")
@@ -126,6 +134,8 @@ class VerifyPane(StepPane):
 
     # -- rendering -------------------------------------------------------------------
     def sync(self, state: ConsoleState) -> None:
+        if not self._ready:  # the app re-renders before every pane has its widgets
+            return
         run: RunView | None = state.run
         ready = run is not None and run.import_finished
         for widget_id in ("#verify-form",):
@@ -224,6 +234,7 @@ class VerifyPane(StepPane):
         return head.append(body)
 
     def _fill_table(self) -> None:
+        self._columns()
         table = self.query_one("#verify-table", DataTable)
         table.clear()
         start = self.page * PAGE_SIZE

@@ -1,0 +1,231 @@
+"""Pilot tests of the console's part 2 against the sandbox: the whole demo flow
+(import -> a failure fixed and retried -> verify -> finish), closing the app
+mid-import and resuming from the run folder, pause and resume, and a Production
+import refusing to start without the typed word. Assertions are on the engine's
+state (the journal, the sandbox's users), waits are on conditions."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from console.commands.demo import make_demo_app
+from console.migration.journal import RunJournal, is_run_folder
+from console.sandbox import make_key
+from console.tui.screens.fix_modal import RowFixModal
+
+from part2_support import (
+    counts,
+    export_rows,
+    fresh_area,
+    session,
+    start_import,
+    up_to_import,
+    wait_for,
+    wait_settled,
+)
+from tui_support import FIXED_URL, screen_text, wait_until
+
+PROD = make_key("production", "demo")
+FAST = {"rate": 400, "timeout": 5.0, "backoff_base_s": 0.05, "backoff_cap_s": 0.4, "lookup_wait_s": 0.05}
+
+
+@pytest.fixture
+def area(tmp_path):
+    return fresh_area(tmp_path / "demo")
+
+
+def build(sandbox, area, **options):
+    app = make_demo_app(sandbox.url, area, url_label=FIXED_URL, clock=lambda: 0.0)
+    app.import_options = {**FAST, **options}
+    return app
+
+
+def assert_no_duplicate(sandbox, run_dir: Path) -> dict[str, int]:
+    users = sandbox.users(PROD)
+    ids = [u.get("external_id") for u in users]
+    assert len(ids) == len(set(ids)), "an external id was created twice"
+    c = counts(run_dir)
+    return {"users": len(users), **c}
+
+
+async def test_demo_flow_import_fix_retry_verify_finish(sandbox, area):
+    # someone signed up in Clerk already with the address of export row 5
+    victim = export_rows(area)[4]
+    sandbox.seed_user(PROD, {"email_address": [victim["email"]], "external_id": "signed-up-early",
+                             "skip_password_requirement": True})
+    app = build(sandbox, area)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await up_to_import(pilot)
+        assert "about 3 s" in screen_text(app) or "Estimate" in screen_text(app)
+        await start_import(pilot)
+        await wait_settled(pilot)
+        run = app.state.run
+        assert run.counts["failed"] == 1 and run.counts["created"] == 287
+        assert run.result_code == 1
+        assert app.state.step_status("failures").reason == "1 failed"
+
+        # Failures: the group, the row, its detail; fix the email and retry that row
+        await pilot.press("ctrl+n")
+        assert app.state.current == "failures"
+        pane = app.pane("failures")
+        await wait_until(pilot, lambda: len(pane.rows) == 1, what="the failed rows")
+        assert pane.rows[0].row_no == 5 and pane.rows[0].error_code == "form_identifier_exists"
+        assert app.focused is app.query_one("#fail-rows")
+        text = screen_text(app)
+        assert "form_identifier_exists" in text and "email_address" in text
+        await pilot.press("enter")
+        assert isinstance(app.screen, RowFixModal)
+        await wait_until(pilot, lambda: "external_id" in str(app.screen.query_one("#fix-sent").render()), what="the body")
+        sent = str(app.screen.query_one("#fix-sent").render())
+        assert victim["id"] in sent and "not shown" in sent
+        assert "$2" not in sent  # the digest never shows
+        await pilot.press(*"nancy.nguyen@example.org")
+        await pilot.press("enter")  # save and retry
+        await wait_until(pilot, lambda: not isinstance(app.screen, RowFixModal), what="the modal to close")
+        await wait_until(
+            pilot, lambda: app.state.run.counts["failed"] == 0 and not session(app).busy, timeout=30, what="the retry"
+        )
+        await wait_until(pilot, lambda: pane.rows and pane.rows[0].status == "created", what="the row to turn created")
+        users = {u["external_id"]: u for u in sandbox.users(PROD)}
+        fixed = users[victim["id"]]
+        assert [e["email_address"] for e in fixed["email_addresses"]] == ["nancy.nguyen@example.org"]
+        assert app.state.step_status("failures").mark == "done"
+
+        # Verify: every user, Clerk's total beside the expectation
+        await pilot.press("ctrl+n")
+        assert app.state.current == "verify"
+        await pilot.press("a")
+        verify = app.pane("verify")
+        await wait_until(pilot, lambda: verify.report is not None or verify.refused, timeout=30, what="the verification")
+        assert verify.refused is None
+        assert verify.report.ok and verify.report.checked == 288
+        assert verify.report.clerk_total == 289 and verify.report.expected_total == 288
+        assert "Clerk holds 289 users" in screen_text(app)
+        assert app.state.step_status("verify").mark == "done"
+
+        # Finish: the id map and the foreign-key SQL
+        await pilot.press("ctrl+n")
+        assert app.state.current == "finish"
+        assert app.focused is app.query_one("#map-path")
+        await pilot.press("enter")
+        finish = app.pane("finish")
+        await wait_until(pilot, lambda: finish.map_result is not None, what="the map")
+        with open(area.run_dir / "id-map.csv", newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert len(rows) == 288 and {r["external_id"] for r in rows} == set(users) - {"signed-up-early"}
+        app.query_one("#fk-columns").focus()
+        await pilot.press(*"Post.authorId, Comment.userId", "enter")
+        await wait_until(pilot, lambda: finish.sql_result is not None, what="the SQL")
+        sql = (area.run_dir / "rewrite-user-ids.sql").read_text()
+        assert '"Post"' in sql and '"authorId"' in sql and "COMMIT" in sql
+        assert (area.run_dir / "rewrite-user-ids.sql").stat().st_mode & 0o777 == 0o600
+        assert app.state.step_status("finish").mark == "done"
+
+
+async def test_closed_mid_import_then_resumed_without_duplicates(sandbox, area):
+    app = build(sandbox, area, rate=60)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await up_to_import(pilot)
+        await start_import(pilot)
+        await wait_for(pilot, lambda: counts(area.run_dir).get("created", 0) >= 40, what="40 rows created")
+        assert session(app).busy
+    # the app closed mid-run: the importer was stopped, in-flight requests finished
+    left = counts(area.run_dir)
+    assert left["pending"] > 0 and left["creating"] == 0, left
+    before = assert_no_duplicate(sandbox, area.run_dir)
+    assert before["users"] == left["created"] + left["existed"]
+
+    reopened = build(sandbox, area)
+    async with reopened.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: reopened.state.run is not None, what="the run to be read")
+        await pilot.pause()
+        # the run's key was offered by the demo: chosen; the Import step says where the run stands
+        assert reopened.state.current == "import"
+        assert reopened.state.settings.secret_key.reveal() == PROD
+        text = screen_text(reopened)
+        assert f"{left['pending']:,} still to send" in text
+        assert "Resume import" in text
+        reopened.query_one("#prod-word").focus()
+        await start_import(pilot)
+        await wait_settled(pilot)
+        assert reopened.state.run.to_send == 0
+    after = assert_no_duplicate(sandbox, area.run_dir)
+    assert after["pending"] == 0 and after["creating"] == 0
+    assert after["users"] == after["created"] + after["existed"] == 288
+    assert sandbox.create_requests(PROD) == 288  # each row sent once
+
+
+async def test_pause_and_resume(sandbox, area):
+    app = build(sandbox, area, rate=60)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await up_to_import(pilot)
+        await start_import(pilot)
+        await wait_for(pilot, lambda: counts(area.run_dir).get("created", 0) >= 20, what="20 created")
+        assert app.focused is app.query_one("#pause")
+        await pilot.press("p")
+        assert str(app.query_one("#pause").label) == "Resume"
+        await wait_for(
+            pilot,
+            lambda: app.state.run.progress.state == "paused" and app.state.run.progress.in_flight == 0,
+            what="the pause",
+        )
+        held = counts(area.run_dir)
+        # a paused import sends nothing: several snapshots later the journal has not moved
+        seen = app.state.run.progress
+        for _ in range(5):
+            await wait_for(pilot, lambda: app.state.run.progress is not seen, what="a new snapshot")
+            seen = app.state.run.progress
+            assert seen.state == "paused"
+        assert counts(area.run_dir) == held
+        assert "Paused" in screen_text(app)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: counts(area.run_dir)["created"] > held["created"], what="sending again")
+        await wait_settled(pilot)
+        assert app.state.run.result_code == 0
+    assert assert_no_duplicate(sandbox, area.run_dir)["users"] == 288
+
+
+async def test_production_import_refuses_without_the_typed_word(sandbox, area):
+    app = build(sandbox, area)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await up_to_import(pilot)
+        assert "type the word production" in screen_text(app).lower().replace("\n", " ") or "Type the word" in screen_text(app)
+        await start_import(pilot, word="yes")
+        await pilot.pause()
+        assert not session(app).busy
+        assert "type the word production" in str(app.query_one("#import-result").render())
+        app.query_one("#prod-word").value = ""
+        await pilot.press("ctrl+r")  # the Start binding, with nothing typed
+        await pilot.pause()
+        assert not session(app).busy
+        assert not is_run_folder(area.run_dir)  # no journal, nothing sent
+        assert sandbox.users(PROD) == [] and sandbox.create_requests(PROD) == 0
+
+
+async def test_a_run_left_in_flight_is_looked_up_before_resending(sandbox, area):
+    """Rows left `creating` by a killed session: the reopened run says so, and the
+    resume settles them by lookup (the user made by the lost create is kept)."""
+    from part2_support import synthetic_run
+
+    rows = export_rows(area)
+    synthetic_run(area, sandbox.url, pending={3, 4}, creating={2})
+    # the lost create of row 2 did reach Clerk
+    sandbox.seed_user(PROD, {"external_id": rows[1]["id"], "email_address": [rows[1]["email"]],
+                             "skip_password_requirement": True})
+    app = build(sandbox, area)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_until(pilot, lambda: app.state.run is not None, what="the run")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "3 still to send" in text and "in flight when the last session ended" in text
+        app.query_one("#prod-word").focus()
+        await start_import(pilot)
+        await wait_settled(pilot)
+        with RunJournal.open(area.run_dir, readonly=True) as journal:
+            assert journal.get_row(2).status == "created"
+            assert journal.get_row(3).status == "created"
+    ext = [u["external_id"] for u in sandbox.users(PROD)]
+    assert ext.count(rows[1]["id"]) == 1
