@@ -80,6 +80,7 @@ _LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 EMAIL_RE = re.compile(rf"^{_LOCAL}@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$")
 EMAIL_MAX = 254
+EMAIL_LOCAL_MAX = 64
 PHONE_RE = re.compile(r"^\+[1-9][0-9]{6,14}$")  # E.164
 WEB3_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -211,7 +212,8 @@ def parse_rfc3339_ms(value: str) -> int | None:
 
 
 def email_ok(address: str) -> bool:
-    return len(address) <= EMAIL_MAX and bool(EMAIL_RE.match(address))
+    return (len(address) <= EMAIL_MAX and 0 < address.find("@") <= EMAIL_LOCAL_MAX
+            and bool(EMAIL_RE.match(address)))
 
 
 def digest_ok(hasher: str, digest: str) -> bool:

@@ -161,6 +161,8 @@ def test_argon2_and_plain_passwords_are_accepted(api):
         ({"email_address": ["not-an-email"]}, 422, "form_param_format_invalid", "email_address"),
         ({"email_address": ["a b@example.com"]}, 422, "form_param_format_invalid", "email_address"),
         ({"email_address": ["josé@example.com"]}, 422, "form_param_format_invalid", "email_address"),
+        ({"email_address": ["x" * 65 + "@example.com"]}, 422, "form_param_format_invalid", "email_address"),
+        ({"email_address": ["a@" + "b" * 250 + ".com"]}, 422, "form_param_format_invalid", "email_address"),
         ({"phone_number": ["555-1234"]}, 422, "form_param_format_invalid", "phone_number"),
         ({"password_hasher": ...}, 422, "form_param_missing", "password_hasher"),
         ({"password_digest": ...}, 422, "form_param_missing", "password_digest"),
