@@ -315,11 +315,11 @@ class RowChecker:
 
         # names
         if k_first is not _ABSENT or k_last is not _ABSENT:
-            first_raw, last_raw = get(k_first), get(k_last)
-            if first_raw is not None or last_raw is not None:
-                user.first_name = self._name_part(_text(first_raw), row, ext, "first_name", issues)
-                user.last_name = self._name_part(_text(last_raw), row, ext, "last_name", issues)
-            else:
+            first_text, last_text = _text(get(k_first)), _text(get(k_last))
+            if first_text is not None or last_text is not None:
+                user.first_name = self._name_part(first_text, row, ext, "first_name", issues)
+                user.last_name = self._name_part(last_text, row, ext, "last_name", issues)
+            else:  # empty first/last columns: the name column, if any
                 self._split_name(get(k_name), user, issues)
         else:
             raw = get(k_name)

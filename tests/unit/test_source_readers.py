@@ -288,3 +288,11 @@ def test_policies_are_per_pass(tmp_path):
     assert all(c.importable for c in reader.rows(Policies()))
     refused = [c for c in reader.rows(Policies(unverified_email="refuse")) if not c.importable]
     assert [c.user.external_id for c in refused] == ["cl2"]
+
+
+def test_empty_first_and_last_name_columns_fall_back_to_name(tmp_path):
+    path = tmp_path / "n.csv"
+    path.write_text("id,email,name,firstName,lastName\r\n1,a@example.com,Ada Lovelace,,\r\n"
+                    "2,b@example.com,Ignored Name,Grace,Hopper\r\n")
+    got = users(path)
+    assert [(u.first_name, u.last_name) for u in got] == [("Ada", "Lovelace"), ("Grace", "Hopper")]
