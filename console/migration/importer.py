@@ -90,7 +90,7 @@ class _Item:
     uncertain: bool
     sends: int = 0  # creates sent for this row in this session
     conflict: ClerkError | None = None  # the 422 form_identifier_exists being settled
-    sent_at: float = 0.0  # wall clock of the last send
+    first_sent_at: float = 0.0  # wall clock of this session's first send
 
 
 class _ExportChanged(Exception):
@@ -454,9 +454,7 @@ class Importer:
         """A row left creating whose user is in Clerk: did this run create it?"""
         if rec.error_code == "form_identifier_exists" and not rec.uncertain:
             return "existed"  # Clerk said it was there before our (only) create
-        if user.updated_at is not None and rec.updated_at and user.updated_at / 1000.0 < rec.updated_at - EXISTED_MARGIN_S:
-            return "existed"  # untouched since long before our send
-        return "created"
+        return _created_or_existed(user, rec.updated_at)
 
     # ------------------------------------------------------------ the pipeline
     async def _send_pending(self, client: ClerkClient) -> None:
@@ -583,7 +581,8 @@ class Importer:
         self.journal.mark_creating([item.row_no])
         self._move("pending", "creating")
         item.sends += 1
-        item.sent_at = time.time()
+        if not item.first_sent_at:
+            item.first_sent_at = time.time()
         if item.sends > 1:
             self._retries += 1
         self._in_flight += 1
@@ -732,7 +731,7 @@ class Importer:
             user = by_ext.get(item.external_id) if item.external_id else by_email.get((item.email or "").lower())
             if purpose == "unknown":
                 if user is not None:
-                    outcomes.append(("created", item.row_no, user.id))
+                    outcomes.append((_created_or_existed(user, item.first_sent_at), item.row_no, user.id))
                     finished.append(item)
                 elif item.sends >= self.max_attempts or self._stopping:
                     if self._stopping:
@@ -937,6 +936,14 @@ class Importer:
         else:
             code = 0
         return ImportResult(summary=summary, exit_code=code, stop_reason=reason, message=self._stop_message)
+
+
+def _created_or_existed(user: User, sent_at: float | None) -> str:
+    """A user found after a create whose answer was lost: ours, unless Clerk shows it
+    untouched since well before we sent (it was there already; the lost answer was a 422)."""
+    if user.updated_at is not None and sent_at and user.updated_at / 1000.0 < sent_at - EXISTED_MARGIN_S:
+        return "existed"
+    return "created"
 
 
 def _clerk_message(exc: ClerkError | None) -> str:
