@@ -31,6 +31,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def _refuse_clobbering(journal, out: str, sql: str | None) -> None:
+    """Never write the map or the script over the run's journal or its export."""
+    import os
+    from pathlib import Path
+
+    from console.migration.journal import journal_path
+
+    jp = journal_path(journal.run_dir)
+    protected = {os.path.realpath(str(jp) + suffix): "the run's journal" for suffix in ("", "-wal", "-shm")}
+    protected[os.path.realpath(journal.info.export_path)] = "the run's export"
+    targets = [("--out", out)] + ([("--sql", sql)] if sql else [])
+    for flag, path in targets:
+        what = protected.get(os.path.realpath(path))
+        if what:
+            raise CommandError(f"{flag} {path}: that is {what}; give another file name", 2)
+    if sql and os.path.realpath(sql) == os.path.realpath(out):
+        raise CommandError(f"--out and --sql are the same file ({Path(out)}); give two names", 2)
+
+
 def run(args: argparse.Namespace) -> int:
     from console.commands.verify import open_run_or_exit
     from console.migration.outputs import (
@@ -55,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--sql needs at least one --fk TABLE.COLUMN (the columns that hold Auth.js user ids)", 2)
     journal = open_run_or_exit(args.run)
     try:
+        _refuse_clobbering(journal, args.out, args.sql)
         counts = journal.counts()
         try:
             ids = write_id_map(journal, args.out)

@@ -36,6 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _render(p: Any) -> str:
+    if p.state == "reading":
+        return f"undo: reading the users back: {p.message}"
     parts = [f"undo: {p.deleted + p.gone}/{p.total} deleted"]
     if p.gone:
         parts.append(f"{p.gone} already gone")

@@ -156,6 +156,14 @@ def test_bad_input(tmp_path: Path, sandbox, prod_key, monkeypatch, capsys):
     assert code == 2 and "newer" in err and len(err.strip().splitlines()) == 1
     code, _, err = cli(capsys, "export-ids", "--run", str(run_dir), "--out", str(tmp_path / "no" / "dir" / "m.csv"))
     assert code == 2 and "cannot write" in err
+    # never over the journal or the export
+    journal_bytes = (run_dir / "journal.sqlite").read_bytes()
+    for target in (run_dir / "journal.sqlite", tmp_path / "run-users.json"):
+        code, _, err = cli(capsys, "export-ids", "--run", str(run_dir), "--out", str(target))
+        assert code == 2 and "that is the run's" in err
+    assert (run_dir / "journal.sqlite").read_bytes() == journal_bytes
+    code, _, err = cli(capsys, *base[:5], "--sql", str(tmp_path / "m.csv"), "--fk", "a.b")
+    assert code == 2 and "same file" in err
 
 
 # ----------------------------------------------------------------------------- PostgreSQL

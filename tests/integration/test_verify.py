@@ -58,6 +58,8 @@ def test_all_match_cli_json(tmp_path: Path, sandbox, prod_key, monkeypatch, caps
     saved = json.loads((run_dir / "verify.json").read_text())
     assert saved["checked"] == 228 and saved["exit_code"] == 0
     assert stat.S_IMODE(os.stat(run_dir / "verify.json").st_mode) == 0o600
+    blob = b"".join(f.read_bytes() for f in run_dir.iterdir() if f.is_file())
+    assert prod_key.encode() not in blob and prod_key[8:].encode() not in blob  # never the key
     journal = RunJournal.open(run_dir)
     try:
         runs = journal.connection.execute("SELECT mode, checked, matched, complete, exit_code FROM verify_runs").fetchall()
