@@ -9,11 +9,20 @@ import pytest
 
 from tui_support import wait_until
 
+def steady(app) -> None:
+    """No blinking cursor: a snapshot must not depend on when it was taken."""
+    from textual.widgets import Input
+
+    for box in app.query(Input):
+        box.cursor_blink = False
+
+
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
 
 
 async def _choose(pilot, index: int) -> None:
     app = pilot.app
+    steady(app)
     radio = app.query_one("#demo-keys")
     radio.focus()
     await pilot.pause()
@@ -38,7 +47,7 @@ async def _review(pilot) -> None:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_setup_first_screen(snap_compare, relative_demo, size):
-    assert snap_compare(relative_demo(), terminal_size=size)
+    assert snap_compare(relative_demo(), terminal_size=size, run_before=lambda pilot: steady(pilot.app))
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -104,4 +113,6 @@ def test_import_blocked(snap_compare, relative_demo, size):
 
 @pytest.mark.parametrize("size", SIZES)
 def test_help(snap_compare, relative_demo, size):
-    assert snap_compare(relative_demo(), terminal_size=size, press=["f1"])
+    assert snap_compare(
+        relative_demo(), terminal_size=size, press=["f1"], run_before=lambda pilot: steady(pilot.app)
+    )
