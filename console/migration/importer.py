@@ -68,7 +68,8 @@ DEFAULT_MAX_ATTEMPTS = 6
 FEED_PAGE = 500
 RATE_WINDOW_S = 10.0
 LAST_ERRORS = 8
-EXISTED_MARGIN_S = 300.0  # a user last updated this long before our send was there before us
+EXISTED_MARGIN_S = 300.0
+MAX_LOOKUP_FAILURES = 3  # each already retried inside the client with backoff  # a user last updated this long before our send was there before us
 
 ProgressCallback = Callable[[Progress], None]
 
@@ -259,6 +260,7 @@ class Importer:
         self._outstanding = 0
         self._feeder_done = False
         self._lookups: list[tuple[_Item, str]] = []
+        self._lookup_failures = 0  # consecutive lookup batches that failed (after the client's retries)
         self._timers: dict[asyncio.TimerHandle, int] = {}
         self._retries = 0
         self._session_created = 0
@@ -321,8 +323,10 @@ class Importer:
     # ------------------------------------------------------------ entry points
     async def retry(self, *, codes: Sequence[str] | None = None, row_nos: Sequence[int] | None = None) -> ImportResult:
         """Failed rows (the given ones, or those with the given codes, or every retryable
-        one) back to pending, then run."""
-        check_key_guards(self.settings, confirmed_production=self.confirmed_production)
+        one) back to pending, then run. The Production confirmation is not asked again:
+        the run was confirmed when import created it."""
+        self.confirmed_production = True
+        check_key_guards(self.settings, confirmed_production=True)
         check_same_instance(self.journal, self.settings)
         self.journal.reset_for_retry(codes=codes, row_nos=row_nos)
         return await self.run()
@@ -387,6 +391,8 @@ class Importer:
             if session is not None:
                 self._close_session(session)
         result = self._result()
+        with self._req_lock:
+            self._requested_stop = False  # a stop ends this session, not the next one
         self._state = "stopped" if result.stop_reason else "done"
         self._publish(final=True)
         return result
@@ -674,15 +680,18 @@ class Importer:
                 self._lookup_event.clear()
                 await self._lookup_event.wait()
                 continue
-            if len(self._lookups) < LOOKUP_BATCH and not self._stopping and not self._feeder_done_and_idle():
-                # gather a batch: more unknown outcomes tend to come together
+            # gather a batch for up to lookup_wait_s: unknown outcomes tend to come together
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + self.lookup_wait_s
+            while len(self._lookups) < LOOKUP_BATCH and not self._stopping and not self._feeder_done_and_idle():
+                left = deadline - loop.time()
+                if left <= 0:
+                    break
                 self._lookup_event.clear()
                 try:
-                    await asyncio.wait_for(self._lookup_event.wait(), self.lookup_wait_s)
+                    await asyncio.wait_for(self._lookup_event.wait(), left)
                 except asyncio.TimeoutError:
-                    pass
-                if len(self._lookups) < LOOKUP_BATCH and not self._stopping:
-                    pass
+                    break
             batch, self._lookups = self._lookups[:LOOKUP_BATCH], self._lookups[LOOKUP_BATCH:]
             self._lookup_busy = True
             try:
@@ -712,6 +721,13 @@ class Importer:
             return
         except ClerkError as exc:
             self._note_error(f"lookup failed: {exc}")
+            self._lookup_failures += 1
+            if not self._stopping and self._lookup_failures >= MAX_LOOKUP_FAILURES:
+                self._begin_stop(
+                    "lookup_failed",
+                    f"Clerk did not answer {self._lookup_failures} lookups in a row ({exc}); "
+                    "the rows in doubt stay in the journal and are looked up first next time",
+                )
             if self._stopping:
                 for _ in batch:
                     self._finish_item()  # left creating: looked up by the next session
@@ -724,6 +740,7 @@ class Importer:
             self._schedule(self._backoff(2), len(batch), again)
             return
 
+        self._lookup_failures = 0
         outcomes: list[tuple] = []
         finished: list[_Item] = []
         resend: list[_Item] = []
