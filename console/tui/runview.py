@@ -260,7 +260,8 @@ def part2_step_status(state: "ConsoleState", step: str) -> "StepStatus":
                 p = run.progress
                 if run.session == "preparing":
                     return StepStatus("open", "writing the journal…")
-                done = f"{100 * p.done / p.total:.0f}%" if p and p.total else "starting"
+                # in steps of 10%: the rail re-renders when its words change
+                done = f"{100 * p.done // p.total // 10 * 10}%" if p and p.total else "starting"
                 return StepStatus("open", f"{run.kind or 'import'} {done}")
             if not run.info.rows_loaded:
                 return StepStatus("open", "journal not loaded")

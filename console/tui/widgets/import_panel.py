@@ -62,10 +62,10 @@ class ImportPanel(Vertical):
     ImportPanel #ip-head { height: 1; }
     ImportPanel #ip-bar { width: 1fr; height: 1; }
     ImportPanel #ip-bar Bar { width: 1fr; }
-    ImportPanel #ip-counts { height: auto; }
+    ImportPanel #ip-counts { height: 1; }
     ImportPanel #ip-rate-row { height: 1; }
-    ImportPanel #ip-rate { width: auto; padding-right: 1; }
-    ImportPanel #ip-net { height: auto; color: $text-muted; }
+    ImportPanel #ip-rate { width: 30; }
+    ImportPanel #ip-net { height: 2; color: $text-muted; }
     ImportPanel #ip-wait { height: auto; }
     ImportPanel #ip-errors-title { height: 1; margin-top: 1; text-style: bold; color: $text-primary; }
     ImportPanel #ip-errors { height: auto; max-height: 8; color: $text-error; text-wrap: nowrap; text-overflow: ellipsis; }
@@ -88,39 +88,66 @@ class ImportPanel(Vertical):
         yield Static("Last errors", id="ip-errors-title")
         yield Static("", id="ip-errors")
 
+    def on_mount(self) -> None:
+        self._last: dict[str, object] = {}
+
+    def _put(self, selector: str, key: object, make, *, layout: bool = False) -> None:
+        """Update one line only when its figures changed; fixed-size lines skip the layout."""
+        last = getattr(self, "_last", None)
+        if last is None:
+            last = self._last = {}
+        if last.get(selector) == key:
+            return
+        last[selector] = key
+        self.query_one(selector, Static).update(make(), layout=layout)
+
     def show(self, p: Progress, history: Sequence[float] = (), *, kind: str = "import") -> None:
         what = "Retry" if kind == "retry" else "Import"
         state = STATE_WORDS.get(p.state, p.state)
-        head = Content.assemble(
-            (f"{what}: {state}", "bold"),
-            f" · {p.done:,} of {p.total:,} rows",
-            f" · {duration(p.elapsed_s)}",
-        )
-        if p.eta_s is not None and p.state in ("running", "reconciling") and p.pending + p.creating:
-            head = head.append(Content.assemble(" · ETA ", (duration(p.eta_s), "bold")))
-        self.query_one("#ip-head", Static).update(head)
-        self.query_one("#ip-bar", ProgressBar).update(total=max(1, p.total), progress=p.done)
+        eta = p.eta_s if p.eta_s is not None and p.state in ("running", "reconciling") and p.pending + p.creating else None
 
-        counts = Content.assemble(
-            ("✓ ", "$text-success"),
-            f"created {p.created:,}  ",
-            ("= ", "$text-muted"),
-            f"existed {p.existed:,}  ",
-            ("✗ ", "$text-error" if p.failed else "$text-muted"),
-            (f"failed {p.failed:,}", "$text-error bold" if p.failed else ""),
-            ("  … ", "$text-muted"),
-            f"pending {p.pending + p.creating:,}",
-        )
-        self.query_one("#ip-counts", Static).update(counts)
-
-        self.query_one("#ip-rate", Static).update(
-            Content.assemble(
-                (f"{p.rate_now:,.1f}/s", "bold"), " now · ", f"{p.rate_overall:,.1f}/s", " overall"
+        def head() -> Content:
+            line = Content.assemble(
+                (f"{what}: {state}", "bold"),
+                f" · {p.done:,} of {p.total:,} rows",
+                f" · {duration(p.elapsed_s)}",
             )
+            if eta is not None:
+                line = line.append(Content.assemble(" · ETA ", (duration(eta), "bold")))
+            return line
+
+        self._put("#ip-head", (what, state, p.done, p.total, duration(p.elapsed_s), duration(eta) if eta else None), head)
+        bar = self.query_one("#ip-bar", ProgressBar)
+        if (bar.total, bar.progress) != (max(1, p.total), p.done):
+            bar.update(total=max(1, p.total), progress=p.done)
+
+        self._put(
+            "#ip-counts",
+            (p.created, p.existed, p.failed, p.pending + p.creating),
+            lambda: Content.assemble(
+                ("✓ ", "$text-success"),
+                f"created {p.created:,}  ",
+                ("= ", "$text-muted"),
+                f"existed {p.existed:,}  ",
+                ("✗ ", "$text-error" if p.failed else "$text-muted"),
+                (f"failed {p.failed:,}", "$text-error bold" if p.failed else ""),
+                ("  … ", "$text-muted"),
+                f"pending {p.pending + p.creating:,}",
+            ),
+        )
+        now, overall = f"{p.rate_now:,.1f}", f"{p.rate_overall:,.1f}"
+        self._put(
+            "#ip-rate",
+            (now, overall),
+            lambda: Content.assemble((f"{now}/s", "bold"), " now · ", f"{overall}/s", " overall"),
         )
         spark = self.query_one("#ip-spark", RateSparkline)
-        spark.ceiling = max(1.0, p.pace)
-        spark.data = tuple(history)
+        ceiling = max(1.0, p.pace)
+        data = tuple(history)
+        if spark.data != data:
+            spark.data = data
+        if spark.ceiling != ceiling:
+            spark.ceiling = ceiling
 
         latency = (
             f"latency p50 {p.latency_p50_ms:,.0f} ms, p95 {p.latency_p95_ms or 0:,.0f} ms"
@@ -132,24 +159,36 @@ class ImportPanel(Vertical):
             net += f" · resends {p.retries:,}"
         if p.reconciling:
             net += f" · lookups {p.reconciling:,}"
-        self.query_one("#ip-net", Static).update(net)
+        self._put("#ip-net", net, lambda: Content(net))
 
+        waiting = p.paused_for_s > 0
         wait = self.query_one("#ip-wait", Static)
-        wait.display = p.paused_for_s > 0
-        if p.paused_for_s > 0:
-            wait.update(
-                f"Clerk answered 429: every request waits {p.paused_for_s:.1f} s more (its Retry-After), "
-                "then the pace resumes lower."
+        if wait.display != waiting:
+            wait.display = waiting
+        if waiting:
+            self._put(
+                "#ip-wait",
+                f"{p.paused_for_s:.1f}",
+                lambda: Content(
+                    f"Clerk answered 429: every request waits {p.paused_for_s:.1f} s more (its Retry-After), "
+                    "then the pace resumes lower."
+                ),
+                layout=True,
             )
 
-        errors = self.query_one("#ip-errors", Static)
-        self.query_one("#ip-errors-title").display = errors.display = bool(p.last_errors) and not self.has_class(
-            "-compact"
-        )
+        shown = bool(p.last_errors) and not self.has_class("-compact")
+        title = self.query_one("#ip-errors-title")
+        if title.display != shown:
+            title.display = shown
+            self.query_one("#ip-errors").display = shown
         if p.last_errors:
-            text = Text(no_wrap=True, overflow="ellipsis")
-            for n, line in enumerate(p.last_errors):
-                if n:
-                    text.append("\n")
-                text.append(line)  # engine text: Text, never markup
-            errors.update(text)
+
+            def errors() -> Text:
+                text = Text(no_wrap=True, overflow="ellipsis")
+                for n, line in enumerate(p.last_errors):
+                    if n:
+                        text.append("\n")
+                    text.append(line)  # engine text: Text, never markup
+                return text
+
+            self._put("#ip-errors", p.last_errors, errors, layout=True)
