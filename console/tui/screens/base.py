@@ -43,9 +43,9 @@ class StepPane(Vertical):
         """The operator opened this step: focus where work starts."""
         for widget in self.query("*"):
             if widget.focusable and widget.display and widget.visible:
-                widget.focus()
+                self.screen.set_focus(widget)  # now, not after the next key
                 return
-        self.app.query_one("#rail").focus()  # nothing to work on here: the rail keeps the keys live
+        self.screen.set_focus(self.app.query_one("#rail"))  # nothing to work on here: the rail keeps the keys live
 
     def leave_forward(self) -> None:
         """The operator moves on to the next step from here."""

@@ -182,7 +182,7 @@ class LoadPane(StepPane):
             figures.update("")
 
     def on_enter(self) -> None:
-        self.query_one("#export-path", Input).focus()
+        self.screen.set_focus(self.query_one("#export-path", Input))
 
     # -- events --------------------------------------------------------------
     @on(Input.Submitted, "#export-path")

@@ -315,9 +315,9 @@ class ReviewPane(StepPane):
 
     def on_enter(self) -> None:
         if self.state.report is not None:
-            self.query_one("#by-code").focus()
+            self.screen.set_focus(self.query_one("#by-code"))
         else:
-            self.app.query_one("#rail").focus()
+            self.screen.set_focus(self.app.query_one("#rail"))
 
     def leave_forward(self) -> None:
         if self.state.report is not None:

@@ -156,11 +156,11 @@ class SetupPane(StepPane):
 
     def on_enter(self) -> None:
         if self.state.key_choices:
-            self.query_one("#demo-keys").focus()
+            self.screen.set_focus(self.query_one("#demo-keys"))
         elif self.state.settings.secret_key is None:
-            self.query_one("#key-input").focus()
+            self.screen.set_focus(self.query_one("#key-input"))
         else:
-            self.query_one("#live-check").focus()
+            self.screen.set_focus(self.query_one("#live-check"))
 
     # -- events --------------------------------------------------------------
     @on(RadioSet.Changed, "#demo-keys")
