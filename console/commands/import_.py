@@ -112,30 +112,28 @@ def load_key_settings():
 
 # ----------------------------------------------------------------- progress on stderr
 def format_progress(p: Progress) -> str:
-    parts = [
-        f"{p.created + p.existed}/{p.total} done",
-        f"created {p.created}",
-    ]
+    """One line, most important first (a terminal cuts the end, never wraps)."""
+    parts = [f"{p.created + p.existed}/{p.total}", f"created {p.created}"]
     if p.existed:
         parts.append(f"existed {p.existed}")
     if p.failed:
         parts.append(f"failed {p.failed}")
     parts.append(f"pending {p.pending + p.creating}")
-    parts.append(f"{p.rate_now:.1f}/s now, {p.rate_overall:.1f}/s overall")
+    parts.append(f"{p.rate_now:.1f}/s (avg {p.rate_overall:.1f})")
     if p.eta_s is not None and p.pending + p.creating:
         parts.append(f"ETA {_duration(p.eta_s)}")
+    if p.paused_for_s > 0:
+        parts.append(f"429: waiting {p.paused_for_s:.1f}s")
+    if p.state not in ("running", "done"):
+        parts.append(p.state)
     parts.append(f"in flight {p.in_flight}")
     if p.latency_p50_ms is not None:
-        parts.append(f"p50 {p.latency_p50_ms:.0f} ms p95 {p.latency_p95_ms or 0:.0f} ms")
+        parts.append(f"p50/p95 {p.latency_p50_ms:.0f}/{p.latency_p95_ms or 0:.0f} ms")
     parts.append(f"pace {p.pace:.1f}/s")
     if p.rate_limited:
         parts.append(f"429s {p.rate_limited}")
-    if p.paused_for_s > 0:
-        parts.append(f"waiting {p.paused_for_s:.1f}s (Retry-After)")
     if p.retries:
         parts.append(f"resends {p.retries}")
-    if p.state not in ("running", "done"):
-        parts.append(p.state)
     return " · ".join(parts)
 
 
@@ -172,7 +170,7 @@ class StderrProgress:
     def __call__(self, p: Progress) -> None:
         text = format_progress(p)
         if self._live is not None:
-            self._live.update(self._Text(text))
+            self._live.update(self._Text(text, no_wrap=True, overflow="ellipsis"))
             return
         now = time.monotonic()
         if now - self._last >= self.every_s:
@@ -185,7 +183,7 @@ class StderrProgress:
             return
         text = format_progress(p)
         if self._live is not None:
-            self._live.update(self._Text(text))
+            self._live.update(self._Text(text, no_wrap=True, overflow="ellipsis"))
         elif text != self._last_text:
             note(text)
 

@@ -900,7 +900,7 @@ class Importer:
             elapsed_s=elapsed,
             state=self._state,
             last_errors=tuple(self._last_errors),
-            in_flight=self._in_flight,
+            in_flight=max(0, self._in_flight - (budget.waiting if budget is not None else 0)),
             concurrency=self._limit,
             reconciling=len(self._lookups),
             stop_reason=self._stop_reason,
