@@ -386,3 +386,20 @@ def test_clerk_unreachable_stops_and_keeps_rows_in_doubt(tmp_path: Path, sandbox
     assert again.exit_code == 0
     assert_guarantees(journal, server, prod_key)
     journal.close()
+
+
+def test_a_second_run_folder_finds_every_user_existed(tmp_path: Path, sandbox, prod_key):
+    export = write_export(tmp_path / "users.json", 30, bad={9})
+    settings = settings_for(sandbox.url, prod_key)
+    first, result = import_run(tmp_path / "run1", export, settings)
+    assert result.exit_code == 0
+    ids = {r.external_id: r.clerk_user_id for r in first.iter_rows(status="created")}
+    first.close()
+    second, result = import_run(tmp_path / "run2", export, settings)
+    assert result.exit_code == 0
+    assert second.counts()["existed"] == 29 and second.counts()["created"] == 0
+    assert {r.external_id: r.clerk_user_id for r in second.iter_rows(status="existed")} == ids
+    # one create per row, then the conflicts were looked up in batches (not one lookup per row)
+    assert result.summary["requests"] < 29 + 29
+    assert_guarantees(second, sandbox, prod_key)
+    second.close()
