@@ -540,22 +540,22 @@ class RowChecker:
         if stats.images:
             out.append(
                 Issue(0, None, "image", "image_not_imported", "warning",
-                      f"{stats.images} rows have an image URL: Clerk's create call has no avatar "
+                      f"{stats.images:,} rows have an image URL: Clerk's create call has no avatar "
                       "field, so images are not imported (an OAuth sign-in brings the provider's)")
             )
         if stats.with_providers:
             by_name = ", ".join(
-                f"{name} {count}"
+                f"{name} {count:,}"
                 for name, count in sorted(stats.providers.items(), key=lambda kv: (-kv[1], kv[0]))
             )
             text = (
-                f"{stats.with_providers} rows have OAuth accounts ({by_name}): OAuth connections "
+                f"{stats.with_providers:,} rows have OAuth accounts ({by_name}): OAuth connections "
                 "cannot be imported; Clerk links them on the user's first OAuth sign-in when the "
                 "email is verified"
             )
             if stats.unverified_with_oauth:
                 text += (
-                    f" ({stats.unverified_with_oauth} of them are unverified in the export; "
+                    f" ({stats.unverified_with_oauth:,} of them are unverified in the export; "
                     f"policy: {self.policies.unverified_email})"
                 )
             out.append(Issue(0, None, "providers", "oauth_not_imported", "warning", text))
@@ -565,7 +565,7 @@ class RowChecker:
 def dev_cap_blocker(importable: int) -> Issue:
     return Issue(
         0, None, "", "dev_instance_cap", "error",
-        f"{importable} importable rows but a Development instance holds at most "
+        f"{importable:,} importable rows but a Development instance holds at most "
         f"{DEV_USER_CAP} users: import into Production, or a subset of at most "
         f"{DEV_USER_CAP} rows",
     )
