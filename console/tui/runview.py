@@ -284,7 +284,7 @@ def part2_step_status(state: "ConsoleState", step: str) -> "StepStatus":
             return StepStatus("open", "none yet")
         return StepStatus("done", "none")
     if not run.import_finished:
-        return StepStatus("blocked", "import not finished")
+        return StepStatus("blocked", "after the import")
     if step == "verify":
         last = run.verify_last
         if last is not None:

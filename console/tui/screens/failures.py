@@ -275,6 +275,9 @@ class FailuresPane(StepPane):
             table.add_row(*self._cells(rec), key=str(rec.row_no))
         if rows:
             table.move_cursor(row=min(max(cursor, 0), len(rows) - 1))
+            focused = self.app.focused
+            if self.state.current == "failures" and (focused is None or self not in focused.ancestors):
+                table.focus()  # the rows arrived after the step opened: work starts here
         page = self.page
         total = page.total if page else 0
         number = len(self.page_starts)
@@ -442,8 +445,9 @@ class FailuresPane(StepPane):
         self.query_one("#fail-filter").focus()
 
     def on_enter(self) -> None:
-        if self.rows:
-            self.query_one("#fail-rows").focus()
+        run = self.state.run
+        if self.rows or (run is not None and run.failed):
+            self.query_one("#fail-rows").focus()  # the page may still be on its way
         elif self.query_one("#groups").display:
             self.query_one("#groups").focus()
         else:

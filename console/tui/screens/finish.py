@@ -181,8 +181,7 @@ class FinishPane(StepPane):
         self.query_one("#claim", Static).update(_claim_text(session_claim_snippet()))
         table = self.query_one("#checklist", DataTable)
         table.add_column("Status", key="status")
-        table.add_column("Step", key="step")
-        table.add_column("What is left", key="detail")
+        table.add_column("Step of the guide", key="step")
         self.query_one("#undo-bar").display = False
         for box in self.query(".outcome"):
             box.display = False
@@ -243,7 +242,7 @@ class FinishPane(StepPane):
         table = self.query_one("#checklist", DataTable)
         table.clear()
         for n, step in enumerate(app_code_steps()):
-            table.add_row(Text("?", style="$text-muted"), Text(step.auth_js), Text(step.clerk), key=str(n))
+            table.add_row(Text("?", style="$text-muted"), Text(f"{step.auth_js} → {step.clerk}"), key=str(n))
         self._outcome(
             "#scan-outcome",
             Content("Name the app's folder and Scan: each step of the guide is then marked done or to do, with "
@@ -363,7 +362,7 @@ class FinishPane(StepPane):
         table.clear()
         for item in report.checklist:
             mark, style = STATUS_MARK.get(item.status, (item.status, ""))
-            table.add_row(Text(mark, style=style), Text(item.title), Text(item.detail), key=item.key)
+            table.add_row(Text(mark, style=style), Text(item.title), key=item.key)
         todo = sum(1 for i in report.checklist if i.status == "to do")
         self._outcome(
             "#scan-outcome",
@@ -393,6 +392,9 @@ class FinishPane(StepPane):
         text = Text()
         if item is not None:
             text.append(item.title, style="bold")
+            if item.detail:
+                text.append("\n  ")
+                text.append(item.detail)
             for line in item.evidence[:5]:
                 text.append("\n  ✓ ")
                 text.append(line)

@@ -71,12 +71,12 @@ class RowFixModal(ModalScreen[FixRequest | None]):
     def compose(self) -> ComposeResult:
         rec = self.record
         with Vertical(classes="dialog fix-dialog"):
-            title = Text(f"Row {rec.row_no}")
-            title.append("  external id ")
-            title.append(rec.external_id or "—", style="bold")
-            title.append(f"  {rec.status}, {rec.attempts} attempt(s)")
+            title = Text(f"Row {rec.row_no} · {rec.status} after {rec.attempts} attempt(s)")
             yield Label(title, classes="dialog-title")
             with VerticalScroll(id="fix-body"):
+                who = Text("external id ", style="dim")
+                who.append(rec.external_id or "—", style="bold")
+                yield Static(who, id="fix-who")
                 yield Static(self._answer(), id="fix-answer")
                 yield Label("Fix (blank: as exported)" if self.editable else "Fix", classes="fix-section")
                 for name, words, _ in FIX_FIELDS:
@@ -109,6 +109,7 @@ class RowFixModal(ModalScreen[FixRequest | None]):
         return text
 
     def on_mount(self) -> None:
+        self.query_one("#fix-error").display = False
         self._read_body()
         if self.editable:
             self.query_one("#fix-email", Input).focus()
@@ -153,7 +154,9 @@ class RowFixModal(ModalScreen[FixRequest | None]):
             from console.source import email_is_valid
 
             if not email_is_valid(email):
-                self.query_one("#fix-error", Static).update(Text(f"{email} is not an email address Clerk accepts."))
+                error = self.query_one("#fix-error", Static)
+                error.update(Text(f"{email} is not an email address Clerk accepts."))
+                error.display = True
                 self.query_one("#fix-email", Input).focus()
                 return
         self.dismiss(FixRequest(self.run_dir, self.record.row_no, fields or None, retry))

@@ -46,7 +46,7 @@ class ImportPane(StepPane):
     """
 
     BINDINGS = [
-        Binding("ctrl+r", "start", "Start import", tooltip="Start (or resume) sending the rows to Clerk"),
+        Binding("ctrl+r", "start", "Start/resume", tooltip="Start (or resume) sending the rows to Clerk"),
         Binding("p", "pause", "Pause/resume", tooltip="Stop taking new rows; in-flight requests finish"),
         Binding("s", "stop", "Stop safely", tooltip="Finish the requests in flight, leave the rest pending"),
     ]
@@ -182,7 +182,7 @@ class ImportPane(StepPane):
             Content.assemble(
                 ("Estimate  ", "$text-muted"),
                 (f"about {duration(rows / pace) if pace else '—'}", "bold"),
-                " (429s slow it down; nothing is lost)",
+                " at that pace",
             ),
         ]
         plan_figures.update(Content("\n").join(lines))

@@ -216,7 +216,7 @@ class VerifyPane(StepPane):
                     ("a", "bold"), " checks every one (one request per 100 users).",
                 ).stylize("$text-muted")
             return Content("")
-        mode = "every user" if summary.get("sample") is None else f"a sample (seed {summary.get('seed')})"
+        mode = "every user" if summary.get("sample") is None else f"a sample, seed {summary.get('seed')}"
         head: Content
         if not summary.get("complete", True):
             head = Content.assemble(("■ Stopped early: ", "$text-warning bold"))
