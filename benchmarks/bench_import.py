@@ -79,7 +79,7 @@ def run_import(export: Path, run: Path, url: str, key: str, *extra: str) -> dict
     if proc.returncode not in (0, 1):
         raise SystemExit(f"import exited {proc.returncode}: {proc.stderr[-3000:]}")
     summary = json.loads(proc.stdout)
-    last_line = [line for line in proc.stderr.splitlines() if "done" in line][-1:] or [""]
+    last_line = [line for line in proc.stderr.splitlines() if " · created " in line][-1:] or [""]
     return {"summary": summary, "wall_s": wall, "cpu_s": cpu, "rc": proc.returncode, "last_progress": last_line[0]}
 
 

@@ -542,12 +542,15 @@ class Importer:
                 if not page:
                     break
                 last = page[-1].row_no
-                if cursor is None:
-                    cursor = await asyncio.to_thread(_ExportCursor, self.journal.info, self.policies)
                 try:
+                    if cursor is None:
+                        cursor = await asyncio.to_thread(_ExportCursor, self.journal.info, self.policies)
                     items = await asyncio.to_thread(cursor.take, page)
                 except _ExportChanged as exc:
                     self._begin_stop("export_changed", f"the export changed under the run: {exc}")
+                    break
+                except Exception as exc:  # ExportError: truncated or rewritten while the run reads it
+                    self._begin_stop("export_changed", f"the export cannot be read any more: {_one_line(exc)}")
                     break
                 for rec, body, problem in items:
                     if self._stopping:
