@@ -81,6 +81,11 @@ def test_refusals_are_one_line_exit_2(tmp_path: Path, sandbox, prod_key, dev_key
     err = capsys.readouterr().err
     assert "bad.json" in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+    # a folder that holds something else is not taken over
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.txt").write_text("x")
+    assert main(["import", str(export), "--run", str(tmp_path / "busy"), "--yes"]) == 2
+    assert "not a run folder" in capsys.readouterr().err
     # status of something that is not a run folder
     assert main(["status", "--run", str(tmp_path / "nowhere")]) == 2
     assert "no such run folder" in capsys.readouterr().err
