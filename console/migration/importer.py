@@ -57,7 +57,14 @@ from console.clerk.limiter import RequestBudget
 from console.clerk.models import User
 from console.migration.journal import RowRecord, RunInfo, RunJournal
 from console.migration.progress import Progress
-from console.migration.run import RunRefused, check_key_guards, check_same_export, check_same_instance, run_policies
+from console.migration.run import (
+    RunRefused,
+    check_key_guards,
+    check_same_export,
+    check_same_instance,
+    run_lock,
+    run_policies,
+)
 from console.migration.summary import run_summary
 from console.settings import Settings
 from console.source.model import Policies
@@ -328,10 +335,16 @@ class Importer:
         self.confirmed_production = True
         check_key_guards(self.settings, confirmed_production=True)
         check_same_instance(self.journal, self.settings)
-        self.journal.reset_for_retry(codes=codes, row_nos=row_nos)
-        return await self.run()
+        with run_lock(self.journal.run_dir, self.kind):
+            self.journal.reset_for_retry(codes=codes, row_nos=row_nos)
+            return await self._run()
 
     async def run(self) -> ImportResult:
+        """One session; RunRefused if a guard says no or another session holds the run."""
+        with run_lock(self.journal.run_dir, self.kind):
+            return await self._run()
+
+    async def _run(self) -> ImportResult:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._reset_state()

@@ -10,12 +10,13 @@ differs when they are not.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -130,6 +131,45 @@ def check_same_export(journal: RunJournal, export_path: str | os.PathLike[str] |
 def open_run(run_dir: str | os.PathLike[str], *, readonly: bool = False) -> RunJournal:
     """An existing run folder (NotARunFolder / NewerJournal otherwise)."""
     return RunJournal.open(run_dir, readonly=readonly)
+
+
+LOCK_NAME = "run.lock"
+
+
+@contextlib.contextmanager
+def run_lock(run_dir: str | os.PathLike[str], what: str = "import") -> Iterator[None]:
+    """Hold the run folder for one writer (an import, retry or undo session). A second one
+    is refused (RunRefused code "busy") instead of sending the same rows twice. The lock
+    is an flock on DIR/run.lock: the kernel drops it when the holder dies, even by kill -9."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not a POSIX host
+        yield
+        return
+    path = Path(run_dir) / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "another process"
+            raise RunRefused(
+                f"{run_dir}: another clerk-migrate session is working on this run ({holder}); "
+                "wait for it to end or stop it",
+                code="busy",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{what}, pid {os.getpid()}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            try:
+                os.ftruncate(fd, 0)
+            except OSError:  # pragma: no cover
+                pass
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 # ---------------------------------------------------------------- prepare
@@ -314,5 +354,6 @@ __all__ = [
     "file_sha256",
     "open_run",
     "prepare_run",
+    "run_lock",
     "run_policies",
 ]

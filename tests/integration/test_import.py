@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import stat
 import threading
 import time
 from pathlib import Path
@@ -403,3 +404,19 @@ def test_a_second_run_folder_finds_every_user_existed(tmp_path: Path, sandbox, p
     assert result.summary["requests"] < 29 + 29
     assert_guarantees(second, sandbox, prod_key)
     second.close()
+
+
+def test_a_second_session_on_the_same_run_is_refused(tmp_path: Path, sandbox, prod_key):
+    from console.migration.run import run_lock
+
+    export = write_export(tmp_path / "users.json", 5)
+    settings = settings_for(sandbox.url, prod_key)
+    journal = prepare_run(tmp_path / "run", export, settings, confirmed_production=True)
+    with run_lock(tmp_path / "run", "undo"):
+        with pytest.raises(RunRefused, match=r"another clerk-migrate session.*undo, pid"):
+            asyncio.run(Importer(journal, settings, confirmed_production=True).run())
+    assert sandbox.create_requests(prod_key) == 0
+    result = asyncio.run(Importer(journal, settings, confirmed_production=True, rate=200).run())
+    assert result.exit_code == 0
+    assert stat.S_IMODE((tmp_path / "run" / "run.lock").stat().st_mode) == 0o600
+    journal.close()
