@@ -47,6 +47,15 @@ def app_for(sandbox, area):
     return make_demo_app(sandbox.url, area, url_label=FIXED_URL, clock=lambda: 0.0)
 
 
+async def steady(pilot) -> None:
+    """No blinking cursor in a snapshot (its phase depends on timing)."""
+    from textual.widgets import Input
+
+    for box in pilot.app.screen.query(Input):
+        box.cursor_blink = False
+    await pilot.pause()
+
+
 async def reopened(pilot, step: str) -> None:
     app = pilot.app
     await wait_for(pilot, lambda: app.state.run is not None and app.state.live.status == "ok", what="the run")
@@ -58,6 +67,7 @@ async def reopened(pilot, step: str) -> None:
 def test_import_plan_production(snap_compare, sandbox, area, size):
     async def run_before(pilot):
         await up_to_import(pilot)
+        await steady(pilot)
 
     assert snap_compare(app_for(sandbox, area), terminal_size=size, run_before=run_before)
 
@@ -89,6 +99,7 @@ def test_import_mid_run(snap_compare, sandbox, area, size):
         app.refresh_views()
         app.pane("import").on_enter()
         await pilot.pause()
+        await steady(pilot)
 
     assert snap_compare(app_for(sandbox, area), terminal_size=size, run_before=run_before)
 
@@ -99,6 +110,7 @@ def test_import_reopened_to_resume(snap_compare, sandbox, area, size):
 
     async def run_before(pilot):
         await reopened(pilot, "import")
+        await steady(pilot)
 
     assert snap_compare(app_for(sandbox, area), terminal_size=size, run_before=run_before)
 
@@ -113,6 +125,7 @@ def test_failures_grouped(snap_compare, sandbox, area, size):
         await wait_for(pilot, lambda: len(pane.rows) == 3, what="the failed rows")
         await pilot.press("space")  # select row 5
         await pilot.pause()
+        await steady(pilot)
 
     assert snap_compare(app_for(sandbox, area), terminal_size=size, run_before=run_before)
 
@@ -130,6 +143,7 @@ def test_failures_row_detail(snap_compare, sandbox, area, size):
         await wait_for(pilot, lambda: "external_id" in str(app.screen.query_one("#fix-sent").render()), what="the body")
         await pilot.press(*"nancy@example.org")
         await pilot.pause()
+        await steady(pilot)
 
     assert snap_compare(app_for(sandbox, area), terminal_size=size, run_before=run_before)
 
@@ -161,6 +175,7 @@ def test_verify_differences(snap_compare, sandbox, area, size):
         pane._fill_table()
         pane.sync(pilot.app.state)
         await pilot.pause()
+        await steady(pilot)
 
     assert snap_compare(app_for(sandbox, area), terminal_size=size, run_before=run_before)
 
@@ -180,6 +195,7 @@ def test_finish_map_and_sql(snap_compare, sandbox, area, size):
         await pilot.press(*"Post.authorId, Comment.userId", "enter")
         await wait_for(pilot, lambda: pane.sql_result is not None, what="the SQL")
         await pilot.pause()
+        await steady(pilot)
 
     assert snap_compare(app_for(sandbox, area), terminal_size=size, run_before=run_before)
 
@@ -202,6 +218,7 @@ def test_finish_app_checklist(snap_compare, sandbox, area, size):
         app.query_one("#checklist").focus()
         await pilot.press("down", "down")
         await pilot.pause()
+        await steady(pilot)
 
     assert snap_compare(app_for(sandbox, area), terminal_size=size, run_before=run_before)
 
@@ -219,5 +236,6 @@ def test_finish_undo_confirmation(snap_compare, sandbox, area, size):
         app.query_one("#undo-word").focus()
         await pilot.press(*"und", "enter")  # not the word: refused in place
         await pilot.pause()
+        await steady(pilot)
 
     assert snap_compare(app_for(sandbox, area), terminal_size=size, run_before=run_before)
