@@ -270,19 +270,31 @@ class ImportPane(StepPane):
         busy = self.session.busy if self.is_mounted else False
         if action == "start":
             run = self.state.run
-            return not busy and not (run is not None and run.import_finished)
+            if busy or (run is not None and run.import_finished):
+                return False
+            return None if self._problems() else True  # shown dim while something blocks it
         if action in ("pause", "stop"):
             return busy
         return True
+
+    def _problems(self) -> list[str]:
+        """What blocks a start now: the engine's guards for a run to resume, else the
+        console's blockers (no key, no export, the Development guard or cap)."""
+        state, run = self.state, self.state.run
+        if run is not None and run.info.rows_loaded and run.to_send > 0:
+            return self._resume_problems(state, run)
+        return [reason for _, reason in state.import_blockers()]
 
     def action_start(self) -> None:
         state = self.state
         run = state.run
         if self.session.busy:
             return
+        if self.session.other:
+            self._refuse(f"the {self.session.other} is running: wait for it to end")
+            return
         kind = run.info.instance_kind if run is not None and run.info.rows_loaded else state.instance_kind
-        resuming = run is not None and run.info.rows_loaded and run.to_send > 0
-        problems = self._resume_problems(state, run) if resuming and run else [r for _, r in state.import_blockers()]
+        problems = self._problems()
         if problems:
             self._refuse(problems[0])
             return
