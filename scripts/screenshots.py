@@ -89,6 +89,131 @@ async def shoot(url: str, area: DemoArea, out: Path, size: tuple[int, int], kind
         save("help")
 
 
+# -- part 2: Import, Failures, Verify, Finish, from a real import ----------------------
+async def shoot_part2(server: SandboxServer, out: Path) -> None:
+    """Real imports at full pace, each into a fresh sandbox instance where someone
+    already signed up with the address of export row 5 (one failure to fix)."""
+    import shutil
+
+    shutil.copytree(ROOT / "tests/fixtures/apps/app-router", "my-app")
+    await _shoot_part2_once(_part2_area(server, "demo2"), out, (120, 36), {
+        "plan": "4-import-plan.svg",
+        "running": "4-import-running.svg",
+        "done": "4-import-done.svg",
+        "failures": "5-failures.svg",
+        "fix": "5-failures-fix.svg",
+        "verify": "6-verify.svg",
+        "finish": "7-finish.svg",
+        "claim": "7-finish-claim.svg",
+        "app": "7-finish-app.svg",
+        "undo": "7-finish-undo.svg",
+    }, server.url, "demo")
+    await _shoot_part2_once(_part2_area(server, "demo3", "demo-narrow"), out, (80, 24), {
+        "running": "4-import-running-80x24.svg",
+        "failures": "5-failures-80x24.svg",
+    }, server.url, "demo-narrow")
+
+
+def _part2_area(server: SandboxServer, folder: str, key_name: str = "demo") -> DemoArea:
+    import json
+
+    from console.sandbox import make_key
+
+    prepared = prepare_area(3000, 1, Path(folder))
+    victim = json.loads(prepared.export.read_text())[4]
+    server.seed_user(make_key("production", key_name), {"email_address": [victim["email"]],
+                                                         "external_id": "signed-up-early",
+                                                         "skip_password_requirement": True})
+    return DemoArea(Path(folder), Path(folder) / prepared.export.name, Path(folder) / "run")
+
+
+async def _shoot_part2_once(
+    area: DemoArea, out: Path, size: tuple[int, int], shots: dict[str, str], url: str, key_name: str
+) -> None:
+    from console.sandbox import make_key
+    from console.settings import SecretKey
+    from console.tui.state import KeyChoice
+
+    app = make_demo_app(url, area)
+    if key_name != "demo":  # another instance of the sandbox: a key of its own
+        app.state.key_choices[0] = KeyChoice("Production-style", SecretKey(make_key("production", key_name)))
+
+    async def until(pilot, condition, timeout: float = 300.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise SystemExit("timed out driving the console")
+            await asyncio.sleep(0.05)
+        await pilot.pause()
+
+    def save(moment: str) -> None:
+        if moment in shots:
+            still(app)
+            app.save_screenshot(shots[moment], path=str(out))
+            print(f"wrote {out / shots[moment]}", file=sys.stderr)
+
+    async with app.run_test(size=size) as pilot:
+        app.query_one("#demo-keys").focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: app.state.live.status == "ok")
+        await pilot.press("ctrl+n", "enter")
+        await until(pilot, lambda: app.state.load.status == "loaded")
+        await pilot.press("ctrl+n", "ctrl+n")
+        await pilot.press(*"producti")
+        save("plan")
+        await pilot.press(*"on", "enter")
+        session = app.query_one("#run-session")
+        await until(pilot, lambda: app.state.run is not None and app.state.run.progress is not None
+                    and app.state.run.progress.created >= 1200)
+        await asyncio.sleep(0.3)
+        save("running")
+        await until(pilot, lambda: not session.busy and app.state.run.result_code is not None)
+        await until(pilot, lambda: app.state.run.to_send == 0)
+        save("done")
+        await pilot.press("ctrl+n")
+        failures = app.pane("failures")
+        await until(pilot, lambda: len(failures.rows) >= 1)
+        save("failures")
+        if "fix" not in shots:
+            return
+        await pilot.press("enter")
+        await until(pilot, lambda: "external_id" in str(app.screen.query_one("#fix-sent").render()))
+        await pilot.press(*"nancy.nguyen@example.org")
+        save("fix")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.state.run.counts["failed"] == 0 and not session.busy)
+        await pilot.press("ctrl+n", "a")
+        verify = app.pane("verify")
+        await until(pilot, lambda: verify.report is not None or verify.refused is not None)
+        save("verify")
+        await pilot.press("ctrl+n", "enter")
+        finish = app.pane("finish")
+        await until(pilot, lambda: finish.map_result is not None)
+        app.query_one("#fk-columns").focus()
+        await pilot.press(*"Post.authorId, Comment.userId", "enter")
+        await until(pilot, lambda: finish.sql_result is not None)
+        save("finish")
+        tabs = app.query_one("#finish-tabs")
+        tabs.active = "tab-claim"
+        await pilot.pause()
+        save("claim")
+        tabs.active = "tab-app"
+        await pilot.pause()
+        app.query_one("#app-path").focus()
+        await pilot.press(*"my-app", "enter")
+        await until(pilot, lambda: finish.scan is not None)
+        app.query_one("#checklist").focus()
+        await pilot.press("down", "down")
+        save("app")
+        tabs.active = "tab-undo"
+        await pilot.pause()
+        app.query_one("#undo-preview").focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: finish.preview is not None)
+        app.query_one("#undo-word").focus()
+        save("undo")
+
+
 async def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="clerk-migrate-shots-") as tmp, SandboxServer() as server:
@@ -103,9 +228,6 @@ async def main(out: Path) -> None:
             "review": "3-review.svg",
             "row": "3-review-row.svg",
             "policies": "3-review-policies.svg",
-            "failures": "5-failures.svg",
-            "verify": "6-verify.svg",
-            "finish": "7-finish.svg",
             "help": "help.svg",
         })
         await shoot(server.url, area, out, wide, 1, {
@@ -117,6 +239,7 @@ async def main(out: Path) -> None:
             "load": "2-load-80x24.svg",
             "review": "3-review-80x24.svg",
         })
+        await shoot_part2(server, out)
 
 
 if __name__ == "__main__":

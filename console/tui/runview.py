@@ -275,6 +275,11 @@ def part2_step_status(state: "ConsoleState", step: str) -> "StepStatus":
         if blockers:
             return StepStatus("blocked", blockers[0][0])
         return StepStatus("open", "ready")
+    if run is not None and run.running:
+        failed = run.progress.failed if run.progress is not None else run.failed
+        if step == "failures" and failed:
+            return StepStatus("open", f"{failed:,} so far")
+        return StepStatus("blocked", "after the import")
     if run is None or not run.sessions:
         return StepStatus("blocked", "after an import")
     if step == "failures":

@@ -69,6 +69,7 @@ class ImportPanel(Vertical):
     ImportPanel #ip-wait { height: auto; }
     ImportPanel #ip-errors-title { height: 1; margin-top: 1; text-style: bold; color: $text-primary; }
     ImportPanel #ip-errors { height: auto; max-height: 8; color: $text-error; text-wrap: nowrap; text-overflow: ellipsis; }
+    ImportPanel.-narrow #ip-head, ImportPanel.-narrow #ip-counts { height: 2; }
     ImportPanel.-compact #ip-rate-row, ImportPanel.-compact #ip-net, ImportPanel.-compact #ip-errors-title,
     ImportPanel.-compact #ip-errors { display: none; }
     """
@@ -90,6 +91,10 @@ class ImportPanel(Vertical):
 
     def on_mount(self) -> None:
         self._last: dict[str, object] = {}
+
+    def on_resize(self) -> None:
+        # narrow terminals (80 columns) wrap the two longest lines onto two rows
+        self.set_class(self.size.width < 64, "-narrow")
 
     def _put(self, selector: str, key: object, make, *, layout: bool = False) -> None:
         """Update one line only when its figures changed; fixed-size lines skip the layout."""
