@@ -454,6 +454,10 @@ class RunSession(Widget):
         self._preparing_rows = 0
         self.read()
         self._changed()
+        # the Pause button that held the focus is gone: put it where work goes on
+        app = self.console
+        if app.state.current in ("import", "failures"):
+            app.pane(app.state.current).on_enter()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # an unexpected error in the session's thread: the app shows it in a

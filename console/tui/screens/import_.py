@@ -40,6 +40,7 @@ class ImportPane(StepPane):
     ImportPane #run-dir-label { width: auto; color: $text-muted; }
     ImportPane #start-row { margin-top: 1; }
     ImportPane #prod-word { width: 1fr; }
+    ImportPane #start { width: 15; }
     ImportPane #import-controls { margin-top: 1; }
     ImportPane #import-controls Button { margin: 0 1 0 0; }
     ImportPane #import-result { margin-top: 1; }
@@ -245,7 +246,8 @@ class ImportPane(StepPane):
             f"{run.to_send:,} still to send."
         )
         if run.to_send:
-            nxt = "\nResume with ctrl+r (the journal knows every row's state)."
+            how = f"type {CONFIRM_WORD} and press enter" if run.info.instance_kind == "production" else "press ctrl+r"
+            nxt = f"\nTo resume, {how}: the journal knows every row's state."
         elif run.failed:
             nxt = "\nNext: Failures (ctrl+n) to fix and retry the failed rows."
         else:
