@@ -80,6 +80,28 @@ def make_demo_app(url: str, area: DemoArea, **kwargs):
     )
 
 
+def seed_early_signup(server, area: DemoArea, nth: int = 5) -> str | None:
+    """Part 2 of the console: someone already signed up in the Production-style
+    instance with the address of the export's `nth` importable row, as happens on a
+    live app, so the import fails that row and the Failures step has one to fix.
+    Returns the address (None when the export has no such row)."""
+    from console.sandbox import make_key
+    from console.source import open_export
+
+    seen = 0
+    for checked in open_export(area.export).rows():
+        if checked.importable and checked.user.email:
+            seen += 1
+            if seen == nth:
+                email = checked.user.email
+                server.seed_user(make_key("production", "demo"), {
+                    "email_address": [email], "external_id": "signed-up-before-the-migration",
+                    "skip_password_requirement": True,
+                })
+                return email
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     if args.rows < 1:
         raise CommandError("--rows must be at least 1", 2)
@@ -92,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     server = SandboxServer(SandboxConfig(latency_ms=args.latency_ms))
     try:
         url = server.start()
+        seed_early_signup(server, area)  # one row for the Failures step to fix
         app = make_demo_app(url, area)
         app.run()
     finally:
