@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from console.tui.state import ConsoleState, StepStatus
 
 SessionState = Literal["idle", "preparing", "running", "stopping"]
+MAP_NAME = "id-map.csv"  # the id map's default file name in the run folder
 RATE_HISTORY = 240  # samples of the created/s sparkline (one a second: four minutes)
 SECRET_FIELDS = frozenset({"password", "password_digest"})
 
@@ -43,6 +44,7 @@ class RunView:
     last_outcome: str | None = None  # the last session's outcome ("done", "stopped", …)
     verify_last: dict[str, Any] | None = None  # the last verification's summary (journal meta)
     undone: int = 0  # users of this run that undo deleted
+    map_written: bool = False  # DIR/id-map.csv (the Finish step's default name) exists
     # the live session (set by the console's session controller)
     session: SessionState = "idle"
     kind: str | None = None  # "import" | "retry"
@@ -129,6 +131,7 @@ def read_run(run_dir: Path) -> RunView | None:
             last_outcome=sessions[-1].get("outcome") if sessions else None,
             verify_last=last_report(journal),
             undone=undone_count(journal),
+            map_written=(Path(run_dir) / MAP_NAME).is_file(),
         )
 
 
@@ -302,7 +305,7 @@ def part2_step_status(state: "ConsoleState", step: str) -> "StepStatus":
     if step == "finish":
         if run.undone:
             return StepStatus("done", f"{run.undone:,} undone")
-        written = run.extras.get("finish")
+        written = run.extras.get("finish") or ("map written" if run.map_written else None)
         if written:
             return StepStatus("done", str(written))
         return StepStatus("open", "id map, SQL, app")

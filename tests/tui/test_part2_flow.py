@@ -229,3 +229,39 @@ async def test_a_run_left_in_flight_is_looked_up_before_resending(sandbox, area)
             assert journal.get_row(3).status == "created"
     ext = [u["external_id"] for u in sandbox.users(PROD)]
     assert ext.count(rows[1]["id"]) == 1
+
+
+async def test_undo_of_a_rehearsal_behind_the_typed_word(sandbox, area):
+    """Finish › Undo: a preview, a refusal without the word, then only the users this
+    run created are deleted (the early sign-up stays)."""
+    rows = export_rows(area)
+    sandbox.seed_user(PROD, {"external_id": rows[0]["id"], "email_address": [rows[0]["email"]],
+                             "skip_password_requirement": True})  # row 1: there before the run
+    app = build(sandbox, area)
+    app.undo_options = {"rate": 400}
+    async with app.run_test(size=(120, 36)) as pilot:
+        await up_to_import(pilot)
+        await start_import(pilot)
+        await wait_settled(pilot)
+        assert app.state.run.counts["existed"] == 1 and app.state.run.counts["created"] == 287
+        app.go_to("finish")
+        await pilot.pause()
+        await pilot.press("ctrl+t", "ctrl+t", "ctrl+t")
+        assert app.query_one("#finish-tabs").active == "tab-undo"
+        assert app.focused is app.query_one("#undo-preview")
+        await pilot.press("enter")
+        finish = app.pane("finish")
+        await wait_until(pilot, lambda: finish.preview is not None, what="the preview")
+        assert finish.preview.present == 287 and finish.preview.existed_kept == 1
+        app.query_one("#undo-word").focus()
+        await pilot.press(*"yes", "enter")
+        await pilot.pause()
+        assert not finish.undoing and "type the word undo" in str(app.query_one("#undo-outcome").render())
+        assert len(sandbox.users(PROD)) == 288
+        app.query_one("#undo-word").value = ""
+        await pilot.press(*"undo", "enter")
+        await wait_for(pilot, lambda: finish.undo_result is not None, what="the undo")
+        assert finish.undo_result.deleted == 287 and finish.undo_result.exit_code == 0
+        await wait_for(pilot, lambda: app.state.run.undone == 287, what="the journal re-read")
+        assert app.state.step_status("finish").reason == "287 undone"
+    assert [u["external_id"] for u in sandbox.users(PROD)] == [rows[0]["id"]]

@@ -29,7 +29,7 @@ from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static, TabbedContent, TabPane
 
 from console.tui.import_run import RunSession
-from console.tui.runview import RunView
+from console.tui.runview import MAP_NAME, RunView
 from console.tui.screens.base import StepPane
 from console.tui.state import ConsoleState
 
@@ -102,6 +102,7 @@ class FinishPane(StepPane):
     """
 
     BINDINGS = [
+        Binding("ctrl+t", "next_tab", "Next tab", tooltip="Id map & SQL → Keep old ids → App code → Undo"),
         Binding("ctrl+o", "write_map", "Write id map"),
         Binding("ctrl+s", "write_sql", "Write SQL"),
         Binding("s", "stop_undo", "Stop undo"),
@@ -151,7 +152,7 @@ class FinishPane(StepPane):
                         yield Button("Write SQL", variant="primary", id="write-sql", compact=True)
                     yield Static("", id="sql-outcome", classes="outcome")
             with TabPane("Keep old ids", id="tab-claim"):
-                with VerticalScroll(classes="finish-scroll"):
+                with VerticalScroll(classes="finish-scroll", id="claim-scroll"):
                     yield Static("", id="claim")
             with TabPane("App code", id="tab-app"):
                 with VerticalScroll(classes="finish-scroll"):
@@ -172,6 +173,7 @@ class FinishPane(StepPane):
                         yield Label("Confirm", classes="form-label")
                         yield Input(placeholder=f"type {UNDO_WORD}", id="undo-word", compact=True)
                         yield Button("Undo", variant="error", id="undo-go", compact=True)
+                        yield Button("Stop", variant="warning", id="undo-stop", compact=True)
                     yield ProgressBar(total=1, show_eta=False, id="undo-bar")
                     yield Static("", id="undo-outcome", classes="outcome")
 
@@ -207,7 +209,7 @@ class FinishPane(StepPane):
         assert run is not None
         if self._defaults_for != run.run_dir:
             self._defaults_for = run.run_dir
-            self.query_one("#map-path", Input).value = str(run.run_dir / "id-map.csv")
+            self.query_one("#map-path", Input).value = str(run.run_dir / MAP_NAME)
             self.query_one("#sql-path", Input).value = str(run.run_dir / "rewrite-user-ids.sql")
         self._sync_undo(run)
         self.refresh_bindings()
@@ -222,7 +224,7 @@ class FinishPane(StepPane):
             f": {left:,} still to delete",
             f" ({run.undone:,} already undone)" if run.undone else "",
             f". The {run.counts.get('existed', 0):,} that were in Clerk before are never touched. "
-            "It is for a rehearsal: run the import, check the app, undo, run it again.",
+            "It is for a rehearsal: import, check the app, undo, then import again into a new run folder.",
         )
         if production:
             words = words.append(
@@ -233,6 +235,8 @@ class FinishPane(StepPane):
         busy = self.undoing or self.session.busy
         self.query_one("#undo-preview", Button).disabled = busy or left == 0
         self.query_one("#undo-go", Button).disabled = busy or left == 0
+        self.query_one("#undo-go").display = self.query_one("#undo-word").display = not self.undoing
+        self.query_one("#undo-stop").display = self.undoing
         self.query_one("#undo-confirm-row").display = left > 0 or self.undoing
 
     def _guide_checklist(self) -> None:
@@ -481,6 +485,7 @@ class FinishPane(StepPane):
         self._outcome("#undo-outcome", Content("Deleting…  (s stops: the deletes in flight finish, the rest stays)"))
         self._undo(run.run_dir, self.state.settings, dict(getattr(self.app, "undo_options", None) or {}))
         self.sync(self.state)
+        self.query_one("#undo-stop").focus()  # s (or enter here) stops it
 
     @work(thread=True, exclusive=True, group="undo", exit_on_error=False)
     def _undo(self, run_dir: Path, settings: Any, options: dict[str, Any]) -> None:
@@ -547,6 +552,8 @@ class FinishPane(StepPane):
             self._outcome("#undo-outcome", words)
         self.session.read()
         self.sync(self.state)
+        if self.state.current == "finish":
+            self.query_one("#finish-tabs").query_one("Tabs").focus()  # the Stop button is gone
 
     def action_stop_undo(self) -> None:
         with self._undo_lock:
@@ -559,10 +566,27 @@ class FinishPane(StepPane):
             self._undo_finished.wait(10.0)
 
     # -- keys and buttons ------------------------------------------------------------------
+    TAB_FOCUS = {"tab-ids": "#map-path", "tab-claim": "#claim-scroll", "tab-app": "#app-path", "tab-undo": "#undo-preview"}
+
+    def action_next_tab(self) -> None:
+        """ctrl+t: the next tab, with the focus in it (an Input keeps ctrl+t free)."""
+        tabs = self.query_one("#finish-tabs", TabbedContent)
+        if not tabs.display:
+            return
+        order = list(self.TAB_FOCUS)
+        tabs.active = order[(order.index(tabs.active) + 1) % len(order)] if tabs.active in order else order[0]
+        target = self.query_one(self.TAB_FOCUS[tabs.active])
+        if target.focusable and not target.disabled:
+            target.focus()
+        else:
+            tabs.query_one("Tabs").focus()
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if not self.is_mounted:
             return True
         run = self.state.run
+        if action == "next_tab":
+            return run is not None and run.sessions > 0
         if action in ("write_map", "write_sql"):
             return run is not None and run.sessions > 0
         if action == "stop_undo":
@@ -592,6 +616,11 @@ class FinishPane(StepPane):
     def _preview_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         self.action_undo_preview()
+
+    @on(Button.Pressed, "#undo-stop")
+    def _stop_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_stop_undo()
 
     @on(Input.Submitted, "#undo-word")
     @on(Button.Pressed, "#undo-go")

@@ -251,7 +251,7 @@ class ImportPane(StepPane):
         elif run.failed:
             nxt = "\nNext: Failures (ctrl+n) to fix and retry the failed rows."
         else:
-            nxt = "\nNext: Verify (ctrl+n) reads the users back from Clerk."
+            nxt = "\nNext: Verify (step 6) reads the users back from Clerk; ctrl+n goes step by step."
         return head.append(body).append(Content(nxt).stylize("$text-muted"))
 
     # -- focus and keys --------------------------------------------------------------
