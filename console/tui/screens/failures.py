@@ -221,10 +221,11 @@ class FailuresPane(StepPane):
             note.update(Content("A session is running: fixes and retries wait until it ends (s stops it safely).").stylize("$text-muted"))
             return
         chosen = f"{len(self.selected)} selected" if self.selected else "the highlighted row"
+        every = f" retry the {run.retryable:,} retryable" if run.retryable else " retry all (none retryable as is)"
         note.update(
             Content.assemble(
                 ("enter", "bold"), " detail & fix · ", ("space", "bold"), " select · ",
-                ("r", "bold"), f" retry {chosen} · ", ("a", "bold"), f" retry the {run.retryable:,} retryable",
+                ("r", "bold"), f" retry {chosen} · ", ("a", "bold"), every,
             ).stylize("$text-muted")
         )
 
@@ -279,11 +280,10 @@ class FailuresPane(StepPane):
             if self.state.current == "failures" and (focused is None or self not in focused.ancestors):
                 table.focus()  # the rows arrived after the step opened: work starts here
         page = self.page
-        total = page.total if page else 0
         number = len(self.page_starts)
         more = " · ] next" if page and page.more else ""
         back = " · [ prev" if number > 1 else ""
-        self.query_one("#fail-page-info", Static).update(f"{total:,} failed · page {number}{back}{more}")
+        self.query_one("#fail-page-info", Static).update(f"page {number}{back}{more}")
         self._sync_note()
 
     def _cells(self, rec: RowRecord) -> tuple:

@@ -112,11 +112,9 @@ class ImportPanel(Vertical):
         eta = p.eta_s if p.eta_s is not None and p.state in ("running", "reconciling") and p.pending + p.creating else None
 
         def head() -> Content:
-            line = Content.assemble(
-                (f"{what}: {state}", "bold"),
-                f" · {p.done:,} of {p.total:,} rows",
-                f" · {duration(p.elapsed_s)}",
-            )
+            # a retry sends a few rows, but its snapshot counts the whole run
+            rows = f" · run {p.done:,} of {p.total:,} settled" if kind == "retry" else f" · {p.done:,} of {p.total:,} rows"
+            line = Content.assemble((f"{what}: {state}", "bold"), rows, f" · {duration(p.elapsed_s)}")
             if eta is not None:
                 line = line.append(Content.assemble(" · ETA ", (duration(eta), "bold")))
             return line
