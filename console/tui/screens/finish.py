@@ -139,7 +139,7 @@ class FinishPane(StepPane):
                         yield Input(id="map-path", compact=True)
                         yield Button("Write map", variant="primary", id="write-map", compact=True)
                     yield Static("", id="map-outcome", classes="outcome")
-                    yield Label("Foreign keys: rewrite the columns that hold Auth.js user ids", classes="section")
+                    yield Label("Foreign keys: columns holding Auth.js ids", classes="section")
                     with Horizontal(classes="form-row"):
                         yield Label("Dialect", classes="form-label")
                         yield Select(DIALECT_CHOICES, value="postgresql", allow_blank=False, id="fk-dialect", compact=True)
