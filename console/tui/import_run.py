@@ -162,8 +162,11 @@ class RunSession(Widget):
             self.other = None
 
     def options(self) -> dict[str, Any]:
-        """Importer keywords: the app's `import_options` (tests shorten timeouts)."""
-        return dict(getattr(self.app, "import_options", None) or {})
+        """Importer keywords: the app's `import_options` (tests shorten timeouts).
+        Snapshots come as often as the panel is redrawn: more would be dropped anyway."""
+        options = dict(getattr(self.app, "import_options", None) or {})
+        options.setdefault("progress_interval_s", RENDER_EVERY_S)
+        return options
 
     # -- startup: an existing run folder -----------------------------------------
     def on_mount(self) -> None:
