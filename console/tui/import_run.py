@@ -457,8 +457,10 @@ class RunSession(Widget):
         self._preparing_rows = 0
         self.read()
         self._changed()
-        # the Pause button that held the focus is gone: put it where work goes on
         app = self.console
+        if message.refused and app.state.current != "import":  # the Import pane says it in place
+            app.notify(message.refused, title="Not started", severity="error")
+        # the Pause button that held the focus is gone: put it where work goes on
         if app.state.current in ("import", "failures"):
             app.pane(app.state.current).on_enter()
 
