@@ -459,7 +459,7 @@ class RunSession(Widget):
         self._changed()
         app = self.console
         if message.refused and app.state.current != "import":  # the Import pane says it in place
-            app.notify(message.refused, title="Not started", severity="error")
+            app.notify(message.refused, title="Not started", severity="error", markup=False)
         # the Pause button that held the focus is gone: put it where work goes on
         if app.state.current in ("import", "failures"):
             app.pane(app.state.current).on_enter()

@@ -382,7 +382,7 @@ class FailuresPane(StepPane):
             RunSession.of(self.app).read()
 
     def _say(self, words: str, severity: str = "information") -> None:
-        self.app.notify(words, severity=severity)  # type: ignore[arg-type]
+        self.app.notify(words, severity=severity, markup=False)  # type: ignore[arg-type]
 
     def action_toggle_select(self) -> None:
         rec = self._current_row()
