@@ -265,3 +265,29 @@ async def test_undo_of_a_rehearsal_behind_the_typed_word(sandbox, area):
         await wait_for(pilot, lambda: app.state.run.undone == 287, what="the journal re-read")
         assert app.state.step_status("finish").reason == "287 undone"
     assert [u["external_id"] for u in sandbox.users(PROD)] == [rows[0]["id"]]
+
+
+async def test_plain_console_asks_for_a_run_folder(sandbox, area):
+    """`clerk-migrate` without --run: the Import plan offers a run folder beside the
+    export, and the import creates it there."""
+    from console.settings import SecretKey, Settings
+    from console.tui.app import make_app
+
+    settings = Settings(SecretKey(PROD), "env", sandbox.url, False)
+    app = make_app(settings, export_path=area.export, clock=lambda: 0.0, url_label=FIXED_URL)
+    app.import_options = dict(FAST)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.state.live.status == "ok", what="the live check")
+        app.go_to("load")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.state.load.status == "loaded", what="the load")
+        app.go_to("import")
+        await pilot.pause()
+        box = app.query_one("#run-dir")
+        expected = Path(area.export).parent / "clerk-migrate-run"
+        assert box.display and box.value == str(expected)
+        app.query_one("#prod-word").focus()
+        await start_import(pilot)
+        await wait_settled(pilot)
+        assert app.state.run_dir == expected and is_run_folder(expected)
+        assert counts(expected)["created"] == 288
