@@ -179,6 +179,16 @@ def write_report_csv(report: ValidationReport, out: str | Path) -> Path:
         writer = csv.writer(f)
         writer.writerow(REPORT_COLUMNS)
         writer.writerows(
-            (i.row, i.external_id or "", i.field, i.code, i.severity, i.message) for i in report.issues
+            (i.row, _cell(i.external_id or ""), i.field, i.code, i.severity, _cell(i.message))
+            for i in report.issues
         )
     return out
+
+
+_FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: str) -> str:
+    """The report is opened in spreadsheets: a cell from export data that
+    starts like a formula is prefixed with ' so it stays text (CSV injection)."""
+    return "'" + value if value.startswith(_FORMULA_LEADS) else value

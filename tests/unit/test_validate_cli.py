@@ -151,3 +151,14 @@ def test_python_dash_m_console(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
     assert json.loads(proc.stdout)["importable"] == 1
+
+
+def test_report_csv_keeps_formula_like_values_as_text(capsys, tmp_path):
+    # a spreadsheet must not evaluate export data: =HYPERLINK(...) stays text
+    rows = [OK, dict(OK, id="=HYPERLINK(\"x\")", email="not-an-email")]
+    report = tmp_path / "report.csv"
+    run(capsys, export(tmp_path, rows), "--report", report)
+    with open(report, newline="", encoding="utf-8") as f:
+        cells = [cell for row in csv.reader(f) for cell in row]
+    assert "'=HYPERLINK(\"x\")" in cells
+    assert not any(cell.startswith(("=", "+", "@")) for cell in cells)

@@ -147,7 +147,7 @@ class SetupPane(StepPane):
         if live.status == "ok":
             cap = f" of {DEV_USER_CAP}" if state.instance_kind == "development" else ""
             latency = "" if live.latency_ms is None else f" · {live.latency_ms:.0f} ms"
-            return Content.assemble(("✓ ", "$text-success bold"), f"Clerk answers: {live.user_count:,}{cap} users{latency}")
+            return Content.assemble(("✓ ", "$text-success bold"), f"Clerk answers: {live.user_count:,}{cap} {'user' if live.user_count == 1 and not cap else 'users'}{latency}")
         if live.status == "failed":
             return Content.assemble(("✗ ", "$text-error bold"), live.message)
         if live.status == "unavailable":
