@@ -35,7 +35,7 @@ import email.utils
 import math
 import time
 from collections import deque
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import Protocol
 
 WINDOW_S = 10.0

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 EXIT_OK = 0
@@ -30,3 +33,49 @@ def emit_json(obj: Any) -> None:
 def note(message: str) -> None:
     """Diagnostics and progress go to stderr."""
     print(message, file=sys.stderr, flush=True)
+
+
+def run_stoppable(
+    make: Callable[[], Awaitable[Any]],
+    stop: Callable[[], None],
+    *,
+    stopping: str,
+    interrupted: str,
+) -> Any:
+    """Run an engine coroutine on a fresh loop. The first Ctrl-C / SIGTERM calls
+    `stop` (the engine finishes the requests in flight, the journal stays
+    consistent) and prints `stopping`; a second one cancels at once, which ends
+    as a CommandError(`interrupted`, 130)."""
+
+    async def main() -> Any:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        presses = 0
+
+        def on_signal() -> None:
+            nonlocal presses
+            presses += 1
+            if presses == 1:
+                note(f"clerk-migrate: {stopping} (Ctrl-C again to quit now)")
+                stop()
+            elif task is not None:
+                task.cancel()
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, on_signal)
+            except (NotImplementedError, RuntimeError):  # pragma: no cover - not the main thread
+                pass
+        try:
+            return await make()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.remove_signal_handler(sig)
+                except (NotImplementedError, RuntimeError):  # pragma: no cover
+                    pass
+
+    try:
+        return asyncio.run(main())
+    except asyncio.CancelledError:
+        raise CommandError(interrupted, EXIT_INTERRUPTED) from None

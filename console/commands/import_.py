@@ -10,14 +10,12 @@ journal stays consistent either way).
 from __future__ import annotations
 
 import argparse
-import asyncio
-import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from console.commands.common import EXIT_INTERRUPTED, CommandError, emit_json, note
+from console.commands.common import EXIT_INTERRUPTED, CommandError, emit_json, note, run_stoppable
 from console.migration.progress import Progress
 
 PLAIN_EVERY_S = 5.0
@@ -200,39 +198,12 @@ def load_progress(rows: int, read: int, size: int) -> None:
 
 def drive(importer: Any, make: Callable[[], Awaitable[Any]]) -> Any:
     """Run the importer on a fresh loop with Ctrl-C / SIGTERM = stop, a second Ctrl-C = quit now."""
-
-    async def main() -> Any:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        presses = 0
-
-        def on_signal() -> None:
-            nonlocal presses
-            presses += 1
-            if presses == 1:
-                note("clerk-migrate: stopping: waiting for the requests in flight (Ctrl-C again to quit now)")
-                importer.stop()
-            elif task is not None:
-                task.cancel()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, on_signal)
-            except (NotImplementedError, RuntimeError):  # pragma: no cover - not the main thread
-                pass
-        try:
-            return await make()
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                try:
-                    loop.remove_signal_handler(sig)
-                except (NotImplementedError, RuntimeError):  # pragma: no cover
-                    pass
-
-    try:
-        return asyncio.run(main())
-    except asyncio.CancelledError:
-        raise CommandError("interrupted: the journal is consistent; run the same command to resume", EXIT_INTERRUPTED) from None
+    return run_stoppable(
+        make,
+        importer.stop,
+        stopping="stopping: waiting for the requests in flight",
+        interrupted="interrupted: the journal is consistent; run the same command to resume",
+    )
 
 
 def report(result: Any, *, as_json: bool) -> int:

@@ -10,16 +10,15 @@ changed, the key refused by Clerk), 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import random
-import signal
 import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from console.commands.common import EXIT_INTERRUPTED, CommandError, emit_json, note
+from console.commands import common
+from console.commands.common import CommandError, emit_json, note
 
 SHOWN = 20  # mismatches / missing users printed in the human output
 PLAIN_EVERY_S = 5.0
@@ -60,40 +59,13 @@ def clerk_error_line(exc: BaseException) -> str:
 
 
 def run_stoppable(make: Callable[[], Awaitable[Any]], stop: Callable[[], None], what: str) -> Any:
-    """Run a coroutine on a fresh loop; the first Ctrl-C / SIGTERM calls `stop`
-    (the engine finishes what is in flight), a second one quits at once."""
-
-    async def main() -> Any:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        presses = [0]
-
-        def on_signal() -> None:
-            presses[0] += 1
-            if presses[0] == 1:
-                note(f"clerk-migrate: stopping {what}: finishing the requests in flight (Ctrl-C again to quit now)")
-                stop()
-            elif task is not None:
-                task.cancel()
-
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, on_signal)
-            except (NotImplementedError, RuntimeError):  # pragma: no cover - not the main thread
-                pass
-        try:
-            return await make()
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                try:
-                    loop.remove_signal_handler(sig)
-                except (NotImplementedError, RuntimeError):  # pragma: no cover
-                    pass
-
-    try:
-        return asyncio.run(main())
-    except asyncio.CancelledError:
-        raise CommandError(f"interrupted: run the same command again to {what} again", EXIT_INTERRUPTED) from None
+    """Ctrl-C / SIGTERM once = `stop` (in-flight requests finish), twice = quit now."""
+    return common.run_stoppable(
+        make,
+        stop,
+        stopping=f"stopping {what}: finishing the requests in flight",
+        interrupted=f"interrupted: run the same command again to {what} again",
+    )
 
 
 class LineProgress:

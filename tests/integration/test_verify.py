@@ -10,7 +10,6 @@ import stat
 import threading
 from pathlib import Path
 
-import pytest
 
 from console.migration.journal import RunJournal
 from console.migration.verify import verify_run

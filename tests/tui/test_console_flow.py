@@ -4,7 +4,6 @@ sandbox, asserting on the engine's state (the report, the chosen policies)."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from textual.widgets import DataTable, Input, Static
 

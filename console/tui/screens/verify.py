@@ -212,7 +212,7 @@ class VerifyPane(StepPane):
         if summary is None:
             if run is not None and run.import_finished:
                 return Content.assemble(
-                    ("v", "bold"), f" checks a random sample of the users (the size above), ",
+                    ("v", "bold"), " checks a random sample of the users (the size above), ",
                     ("a", "bold"), " checks every one (one request per 100 users).",
                 ).stylize("$text-muted")
             return Content("")
