@@ -7,8 +7,12 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+echo "setting up .venv (log: .venv/install.log)…" >&2
+if ! { .venv/bin/python -m pip install -q --upgrade pip && .venv/bin/python -m pip install -q -e '.[test]'; } >.venv/install.log 2>&1; then
+  cat .venv/install.log >&2
+  echo "$(basename "$0"): installing the project failed (see above)" >&2
+  exit 1
+fi
 set +e
 .venv/bin/python -m pytest "$@"
 code=$?
