@@ -221,17 +221,10 @@ class ConsoleState:
             if self.review_confirmed:
                 return StepStatus("done", f"{self.report.importable:,} importable")
             return StepStatus("open", "check the issues")
-        if step in ("import", "failures", "verify", "finish"):  # part 2: read from the run journal
-            from console.tui.runview import part2_step_status
+        # Import, Failures, Verify, Finish: read from the run journal
+        from console.tui.runview import part2_step_status
 
-            return part2_step_status(self, step)
-        if step == "import":
-            blockers = self.import_blockers()
-            if blockers:
-                return StepStatus("blocked", blockers[0][0])
-            return StepStatus("open", "ready")
-        # Failures, Verify and Finish follow an import (part 2 of the console).
-        return StepStatus("blocked", "after an import")
+        return part2_step_status(self, step)
 
     def statuses(self) -> dict[StepId, StepStatus]:
         return {step: self.step_status(step) for step in STEP_ORDER}

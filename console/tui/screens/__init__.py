@@ -1,5 +1,5 @@
-"""One pane per step, in the rail's order. Part 2 replaces the four
-`LaterStepPane`s by their real screens: change the class here, nothing else."""
+"""One pane per step, in the rail's order (the app mounts them all at once,
+in a ContentSwitcher)."""
 
 from __future__ import annotations
 
