@@ -287,6 +287,24 @@ async def test_help_and_palette_commands(demo_app):
             assert binding.description  # every binding says what it does
 
 
+def test_help_lists_the_keys_of_every_step():
+    """The help names every key a step binds, under that step's name, and both docs."""
+    from console.tui.screens import PANES
+    from console.tui.screens.fix_modal import RowFixModal
+    from console.tui.screens.modals import HELP
+    from console.tui.state import STEP_TITLES
+
+    words = {"left_square_bracket": "[", "right_square_bracket": "]"}
+    lines = {line.split("**")[1]: line for line in HELP.replace("\n  ", " ").splitlines() if line.startswith("- **")}
+    for step, pane in PANES.items():
+        line = lines[STEP_TITLES[step]]
+        bindings = list(pane.BINDINGS) + (list(RowFixModal.BINDINGS) if step == "failures" else [])
+        for binding in bindings:
+            for key in binding.key.split(","):
+                assert f"`{words.get(key, key)}`" in line, (step, key)
+    assert "docs/console.md" in HELP and "docs/console-import.md" in HELP
+
+
 def test_demo_command_runs_and_cleans_up(monkeypatch, tmp_path):
     from console.cli import main
     from console.tui.app import ConsoleApp

@@ -89,21 +89,49 @@ grey line under it says why). **▶** is where you are.
 3. **Review**: the issues by code, the rows behind each, the policies
    (unverified emails, plaintext passwords) and their effect on the counts;
    export the report as CSV.
-4. **Import**, 5. **Failures**, 6. **Verify**, 7. **Finish**: the import
-   itself and what follows it.
+4. **Import**: the plan (rows, instance, pace, estimate), then the live panel.
+   Production asks for the word `production`. Paced to Clerk's rate limit,
+   resumable: the run folder's journal knows every row.
+5. **Failures**: the rows Clerk refused, grouped by Clerk's code; a row's
+   detail, a fix (email, names, username), and retries.
+6. **Verify**: reads the users back from Clerk and compares them with the
+   export; Clerk's total beside what the journal expects.
+7. **Finish**: the id map (CSV), the foreign-key SQL, keeping the old ids,
+   the app-code checklist, and undo of a rehearsal.
 
-## Keys
-| key | does |
-| --- | --- |
-| `ctrl+n` | next step |
-| `tab` / `shift+tab` | move between fields |
-| `enter` | open the step under the cursor in the rail, press a button |
-| `ctrl+p` | command palette: every step and action by name |
-| `f1` | this help |
-| `ctrl+q` | quit (nothing is lost: a run folder is resumed with `--run DIR`) |
+## Keys everywhere
+- `ctrl+n` next step · `tab` / `shift+tab` move between fields · `enter`
+  opens the step under the cursor in the rail, presses a button
+- `ctrl+p` command palette: every step and action by name · `f1` this help
+- `ctrl+q` quit (nothing is lost: a run folder is resumed with `--run DIR`)
+
+## Keys of each step
+- **Setup**: `↑` `↓` `enter` choose one of the demo's instances ·
+  `c` run the live check again
+- **Load**: `→` complete the path · `enter` load · `ctrl+o` browse for the file
+- **Review**: `i` / `p` the Issues / Policies tab · `[` `]` previous / next
+  page of rows · `ctrl+f` filter the rows · `enter` everything about a row ·
+  `ctrl+s` save every issue as a CSV
+- **Import**: `ctrl+r` start or resume (Production: type `production` in
+  the field, then `enter`) · `p` pause / resume · `s` safe stop (in-flight
+  requests finish, the rest stays pending)
+- **Failures**: `enter` / `e` a row's detail and its fix · `space` select a
+  row · `r` retry the selected rows (or the highlighted one) · `a` retry every
+  retryable row · `g` retry the highlighted code · `[` `]` pages · `ctrl+f`
+  filter · `s` stop a retry safely. In the fix form: `ctrl+r` save and retry
+  · `ctrl+s` save · `escape` close
+- **Verify**: `v` verify a sample (its size in the field) · `a` verify every
+  user · `s` stop · `[` `]` pages of differences
+- **Finish**: `ctrl+t` next tab (Id map & SQL, Keep old ids, App code, Undo) ·
+  `ctrl+o` write the id map · `ctrl+s` write the SQL · Undo tab: Preview, then
+  type `undo` and `enter` · `s` stop an undo (resumable)
 
 The key is never shown in full: only `sk_live_…` / `sk_test_…` and its last
 four characters.
+
+More in the documentation: `docs/console.md` (the console, Setup to Review)
+and `docs/console-import.md` (Import, Failures, Verify, Finish, reopening a
+run).
 """
 
 
