@@ -427,6 +427,37 @@ class ConsoleApp(App[int]):
         load.error = message.error
         self.refresh_views()
 
+    # -- a reopened run (--run DIR) ----------------------------------------------
+    def load_run_export(self, view: Any) -> None:
+        """`--run DIR`: Load and Review show the run's export again, checked with
+        the policies the run was made with (its Review was confirmed when it was
+        made). When the export is gone, Load says so in place."""
+        if self.state.report is not None or self.state.load.status != "idle":
+            return  # the operator is loading something already
+        path = Path(view.info.export_path)
+        suggested = self.state.suggested_export
+        if suggested is not None and suggested.resolve() == path:
+            path = suggested  # the same file, spelled as the operator (or the demo) gave it
+        self.state.run_export = path
+        if view.policies is not None:
+            self.state.policies = view.policies
+        self.pane("load").show_path(path)  # type: ignore[attr-defined]
+        if not path.is_file():
+            self.state.load = LoadState(
+                status="missing",
+                path=path,
+                error=(
+                    f"The run's export is not at {path} any more (its journal names that path). What the journal "
+                    "holds still shows: the counts, the failed rows, the id map and SQL, undo. Resuming, retrying "
+                    "and Verify read the export: put it back there. To see its issues here, give its path and Load."
+                ),
+            )
+            self.refresh_views()
+            return
+        self.start_load(path, mapping=view.info.mapping)
+        self.state.review_confirmed = True
+        self.refresh_views()
+
     # -- Review ----------------------------------------------------------------
     def set_policies(self, policies: Policies) -> None:
         if policies == self.state.policies:

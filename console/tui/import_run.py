@@ -205,7 +205,8 @@ class RunSession(Widget):
 
     def _reopened(self, view: RunView) -> None:
         """`--run DIR` on an earlier run: use the demo key it was made with, if
-        offered, and open the step where the run stands."""
+        offered, load the run's export again for Load and Review, and open the
+        step where the run stands."""
         from console.settings import fingerprint
 
         state = self.console.state
@@ -214,6 +215,7 @@ class RunSession(Widget):
                 if fingerprint(choice.key) == view.info.key_fingerprint:
                     self.console.use_key(choice.key, "prompt")
                     break
+        self.console.load_run_export(view)  # Load and Review: the run's export and policies again
         if view.to_send or not view.sessions:
             step = "import"
         elif view.failed:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from console.migration.journal import CodeCount, RowRecord, RunInfo, RunJournal, is_run_folder
 from console.migration.progress import Progress
+from console.source.model import Policies
 
 if TYPE_CHECKING:
     from console.settings import Settings
@@ -45,6 +46,7 @@ class RunView:
     verify_last: dict[str, Any] | None = None  # the last verification's summary (journal meta)
     undone: int = 0  # users of this run that undo deleted
     map_written: bool = False  # DIR/id-map.csv (the Finish step's default name) exists
+    policies: Policies | None = None  # the policies the run was made with (run_policies)
     # the live session (set by the console's session controller)
     session: SessionState = "idle"
     kind: str | None = None  # "import" | "retry"
@@ -116,6 +118,7 @@ def read_run(run_dir: Path) -> RunView | None:
     """The run folder's journal as a RunView, or None when `run_dir` holds no run."""
     if not is_run_folder(run_dir):
         return None
+    from console.migration.run import run_policies
     from console.migration.undo import undone_count
     from console.migration.verify import last_report
 
@@ -132,6 +135,7 @@ def read_run(run_dir: Path) -> RunView | None:
             verify_last=last_report(journal),
             undone=undone_count(journal),
             map_written=(Path(run_dir) / MAP_NAME).is_file(),
+            policies=run_policies(journal),
         )
 
 

@@ -55,7 +55,8 @@ class LiveCheck:
 
 @dataclass
 class LoadState:
-    status: Literal["idle", "detecting", "needs_mapping", "loading", "loaded", "failed"] = "idle"
+    # "missing": a reopened run's export is no longer where its journal says
+    status: Literal["idle", "detecting", "needs_mapping", "loading", "loaded", "failed", "missing"] = "idle"
     path: Path | None = None
     format: str | None = None
     shape: str | None = None
@@ -141,6 +142,7 @@ class ConsoleState:
     current: StepId = "setup"
     notes: list[str] = field(default_factory=list)
     run: Any = None  # part 2: the run folder's journal view (console/tui/runview.py RunView), None before a run
+    run_export: Path | None = None  # a reopened run's export, as its journal names it
 
     # -- what the steps need -------------------------------------------------
     @property
@@ -210,6 +212,8 @@ class ConsoleState:
                 return StepStatus("done", f"{self.report.rows:,} rows")
             if self.load.status == "failed":
                 return StepStatus("open", "unreadable file")
+            if self.load.status == "missing":
+                return StepStatus("open", "export not found")
             if self.load.status in ("detecting", "loading"):
                 return StepStatus("open", "loading…")
             if self.load.status == "needs_mapping":
@@ -217,7 +221,7 @@ class ConsoleState:
             return StepStatus("open", "open an export")
         if step == "review":
             if self.report is None:
-                return StepStatus("blocked", "load an export")
+                return StepStatus("blocked", "export not found" if self.load.status == "missing" else "load an export")
             if self.review_confirmed:
                 return StepStatus("done", f"{self.report.importable:,} importable")
             return StepStatus("open", "check the issues")

@@ -291,3 +291,62 @@ async def test_plain_console_asks_for_a_run_folder(sandbox, area):
         await wait_settled(pilot)
         assert app.state.run_dir == expected and is_run_folder(expected)
         assert counts(expected)["created"] == 288
+
+
+async def test_reopened_run_loads_its_export_with_its_policies(sandbox, area):
+    """`--run DIR` on a run the real importer made: Load fills in the journal's export
+    path and loads it with the run's policies, so Load and Review are done again and
+    Review's counts are the journal's."""
+    from console.migration.importer import Importer
+    from console.migration.run import prepare_run
+    from console.settings import SecretKey, Settings
+    from console.source.model import Policies
+    from console.tui.app import make_app
+
+    victim = export_rows(area)[4]
+    sandbox.seed_user(PROD, {"email_address": [victim["email"]], "external_id": "signed-up-early",
+                             "skip_password_requirement": True})
+    settings = Settings(SecretKey(PROD), "env", sandbox.url, False)
+    policies = Policies(unverified_email="refuse")  # not the default: Review must take the run's
+    journal = prepare_run(area.run_dir, area.export, settings, policies=policies, confirmed_production=True)
+    try:
+        result = await Importer(journal, settings, confirmed_production=True, **FAST).run()
+    finally:
+        journal.close()
+    assert result.exit_code == 1  # the early sign-up's row failed
+    expected = counts(area.run_dir)
+
+    app = make_app(settings, run_dir=area.run_dir, clock=lambda: 0.0, url_label=FIXED_URL)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.state.load.status == "loaded" and app.state.run is not None,
+                         what="the run's export to load")
+        state = app.state
+        assert state.current == "failures"
+        assert app.query_one("#export-path").value == str(Path(area.export).resolve())
+        assert state.policies == policies
+        assert state.step_status("load").mark == "done" and state.step_status("review").mark == "done"
+        report = state.report
+        assert report.rows == sum(expected.values()) == 300
+        assert report.refused == expected["refused"] and report.importable == state.run.importable
+        assert state.run.failed == expected["failed"] == 1
+        rail = str(app.query_one("#rail").get_option_at_index(1).prompt) + str(
+            app.query_one("#rail").get_option_at_index(2).prompt)
+        assert "✓" in rail and "300 rows" in rail and f"{report.importable:,} importable" in rail
+
+
+async def test_reopened_run_whose_export_is_gone(sandbox, area):
+    from part2_support import synthetic_run
+
+    synthetic_run(area, sandbox.url)
+    moved = Path(area.export).with_name("moved.json")
+    Path(area.export).rename(moved)
+    app = build(sandbox, area)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.state.load.status == "missing", what="the missing export")
+        assert app.state.report is None and app.state.current == "verify"
+        assert app.state.step_status("load").reason == "export not found"
+        app.go_to("load")
+        await pilot.pause()
+        text = " ".join(screen_text(app).split())
+        assert "The run's export is not at" in text and "journal" in text
+        assert app.query_one("#export-path").value.endswith("authjs-users.json")

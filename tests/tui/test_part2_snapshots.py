@@ -60,6 +60,8 @@ async def reopened(pilot, step: str) -> None:
     app = pilot.app
     await wait_for(pilot, lambda: app.state.run is not None and app.state.live.status == "ok", what="the run")
     await wait_for(pilot, lambda: app.state.current == step, what=f"the {step} step")
+    # the run's export loads again for Load and Review: the rail marks them when it has
+    await wait_for(pilot, lambda: app.state.load.status == "loaded", what="the run's export")
     await pilot.pause()
 
 

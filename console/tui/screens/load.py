@@ -138,6 +138,8 @@ class LoadPane(StepPane):
         error.display = load.error is not None
         if load.error:
             error.update(Text(load.error))
+        missing = load.status == "missing"  # a reopened run's export is gone: said, not an error of the file
+        error.set_class(missing, "band-warning").set_class(not missing, "band-error")
 
         mapping = self.query_one("#mapping")
         mapping.display = load.status == "needs_mapping"
@@ -152,13 +154,17 @@ class LoadPane(StepPane):
         summary = self.query_one("#load-summary", Static)
         report = state.report
         if report is not None and load.status == "loaded":
+            if state.run_export is not None and load.path == state.run_export:
+                nxt = "\nThe run's export (its journal names it), checked with the run's policies."
+            else:
+                nxt = "\nNext: Review the issues and choose the policies (ctrl+n)."
             summary.update(
                 Content.assemble(
                     ("✓ ", "$text-success bold"),
                     f"{report.rows:,} rows checked: ",
                     (f"{report.importable:,} importable", "bold"),
                     f", {report.refused:,} refused, {report.warned:,} imported with a change.",
-                    ("\nNext: Review the issues and choose the policies (ctrl+n).", "$text-muted"),
+                    (nxt, "$text-muted"),
                 )
             )
         else:
@@ -183,6 +189,10 @@ class LoadPane(StepPane):
 
     def on_enter(self) -> None:
         self.screen.set_focus(self.query_one("#export-path", Input))
+
+    def show_path(self, path: Path) -> None:
+        """The app fills the path in (a reopened run's export)."""
+        self.query_one("#export-path", Input).value = str(path)
 
     # -- events --------------------------------------------------------------
     @on(Input.Submitted, "#export-path")

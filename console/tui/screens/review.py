@@ -118,7 +118,10 @@ class ReviewPane(StepPane):
         self.query_one("#review-tabs").display = report is not None
         self.query_one("#export-csv", Button).disabled = report is None
         if report is None:
-            empty.update("Nothing to review yet: load an export first (step 2, Load).")
+            if state.load.status == "missing":
+                empty.update(Text(f"The run's export is not at {state.load.path} any more: see Load (step 2)."))
+            else:
+                empty.update("Nothing to review yet: load an export first (step 2, Load).")
             self.query_one("#counts", Static).update("")
             self.query_one("#blockers").display = False
             self.query_one("#recomputing").display = False
@@ -204,9 +207,17 @@ class ReviewPane(StepPane):
                 for key in ("importable", "refused", "warned")
                 if before[key] != after[key]
             ]
-            effect.update("Effect of the last change: " + ("; ".join(parts) if parts else "no change in the counts."))
+            words = Content("Effect of the last change: " + ("; ".join(parts) if parts else "no change in the counts."))
         else:
-            effect.update("Choosing a policy checks the export again and shows its effect on the counts here.")
+            words = Content("Choosing a policy checks the export again and shows its effect on the counts here.")
+        run = state.run
+        if run is not None and run.info.rows_loaded:
+            words = words.append(
+                Content(
+                    "\nThe run in the run folder keeps the policies it was made with; other policies need a new run folder."
+                ).stylize("$text-muted")
+            )
+        effect.update(words)
 
     def _set_radio(self, selector: str, values: list[str], chosen: str) -> None:
         radio = self.query_one(selector, RadioSet)
