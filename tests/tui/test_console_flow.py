@@ -95,6 +95,17 @@ async def test_demo_setup_load_review_against_the_sandbox(demo_app, demo_area):
         assert app.state.step_status("import").mark == "open"
 
 
+async def test_the_chosen_key_reads_without_colour(demo_app):
+    """The chosen instance is marked by a character, not only by a colour."""
+    app = demo_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        lines = [line for line in screen_text(app).splitlines() if "-style" in line]
+        assert len(lines) == 2 and not any("●" in line for line in lines)
+        await choose_demo_key(pilot, 1)
+        lines = [line for line in screen_text(app).splitlines() if "-style" in line]
+        assert ["●" in line for line in lines] == [False, True], lines
+
+
 async def test_development_key_shows_the_guard_and_the_cap(demo_app):
     app = demo_app()
     async with app.run_test(size=(120, 36)) as pilot:

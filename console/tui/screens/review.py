@@ -27,6 +27,7 @@ from textual.widgets import (
 
 from console.source.model import Issue, Policies
 from console.tui.screens.base import StepPane
+from console.tui.widgets.choice import ChoiceButton
 from console.tui.screens.modals import RowDetailModal
 from console.tui.state import ConsoleState, counts_delta
 
@@ -91,12 +92,12 @@ class ReviewPane(StepPane):
                     yield Static("", id="unverified-words")
                     with RadioSet(id="policy-unverified"):
                         for value, words in UNVERIFIED_CHOICES:
-                            yield RadioButton(words, value=value == self.state.policies.unverified_email)
+                            yield ChoiceButton(words, value=value == self.state.policies.unverified_email)
                     yield Label("Plaintext passwords", classes="section")
                     yield Static("", id="plaintext-words")
                     with RadioSet(id="policy-plaintext"):
                         for value, words in PLAINTEXT_CHOICES:
-                            yield RadioButton(words, value=value == self.state.policies.plaintext_password)
+                            yield ChoiceButton(words, value=value == self.state.policies.plaintext_password)
 
     def on_mount(self) -> None:
         summary = self.query_one("#by-code", DataTable)

@@ -13,6 +13,7 @@ from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static,
 from console.settings import SecretKey
 from console.tui.state import DEV_USER_CAP, ConsoleState
 from console.tui.screens.base import StepPane
+from console.tui.widgets.choice import ChoiceButton
 
 SOURCE_WORDS = {
     "env": "from CLERK_SECRET_KEY in the environment",
@@ -43,7 +44,7 @@ class SetupPane(StepPane):
             if self.state.key_choices:
                 with RadioSet(id="demo-keys"):
                     for choice in self.state.key_choices:
-                        yield RadioButton(
+                        yield ChoiceButton(
                             Text(f"{choice.label}  {choice.key.masked}"),
                             value=choice.key == self.state.settings.secret_key,
                         )
