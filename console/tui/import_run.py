@@ -487,7 +487,7 @@ class RunSession(Widget):
 
         app = self.console
         state = app.state
-        status = state.step_status("import")
+        status = (state.step_status("import"), state.step_status("failures"))
         if status != getattr(self, "_rail_import", None):
             self._rail_import = status
             app.query_one(StepRail).sync(state)

@@ -145,7 +145,7 @@ class FinishPane(StepPane):
                         yield Select(DIALECT_CHOICES, value="postgresql", allow_blank=False, id="fk-dialect", compact=True)
                     with Horizontal(classes="form-row"):
                         yield Label("Columns", classes="form-label")
-                        yield Input(placeholder="TABLE.COLUMN, … e.g. Post.authorId, Comment.userId", id="fk-columns", compact=True)
+                        yield Input(placeholder="TABLE.COLUMN, e.g. Post.authorId", id="fk-columns", compact=True)
                     with Horizontal(classes="form-row"):
                         yield Label("SQL file", classes="form-label")
                         yield Input(id="sql-path", compact=True)

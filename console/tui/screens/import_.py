@@ -178,7 +178,7 @@ class ImportPane(StepPane):
             Content.assemble(("Instance  ", "$text-muted"), instance),
             Content.assemble(
                 ("Pace      ", "$text-muted"),
-                f"{pace:,.0f} requests/s (Clerk allows {'1,000' if kind == 'production' else '100'} per 10 s)",
+                f"{pace:,.0f} requests/s (Clerk: {'1,000' if kind == 'production' else '100'} per 10 s)",
             ),
             Content.assemble(
                 ("Estimate  ", "$text-muted"),

@@ -50,7 +50,7 @@ class SetupPane(StepPane):
                         )
             with Horizontal(id="key-row", classes="row"):
                 yield Input(
-                    placeholder="paste: sk_live_… or sk_test_…",
+                    placeholder="sk_live_… or sk_test_…",
                     password=True,
                     id="key-input",
                     compact=True,

@@ -94,7 +94,12 @@ class ImportPanel(Vertical):
 
     def on_resize(self) -> None:
         # narrow terminals (80 columns) wrap the two longest lines onto two rows
-        self.set_class(self.size.width < 64, "-narrow")
+        narrow = self.size.width < 64
+        if narrow != self.has_class("-narrow"):
+            self.set_class(narrow, "-narrow")
+            shown = getattr(self, "_shown", None)
+            if shown is not None:  # the counts line breaks differently: draw it again
+                self.show(*shown[:2], kind=shown[2])
 
     def _put(self, selector: str, key: object, make, *, layout: bool = False) -> None:
         """Update one line only when its figures changed; fixed-size lines skip the layout."""
@@ -107,6 +112,7 @@ class ImportPanel(Vertical):
         self.query_one(selector, Static).update(make(), layout=layout)
 
     def show(self, p: Progress, history: Sequence[float] = (), *, kind: str = "import") -> None:
+        self._shown = (p, history, kind)
         what = "Retry" if kind == "retry" else "Import"
         state = STATE_WORDS.get(p.state, p.state)
         eta = p.eta_s if p.eta_s is not None and p.state in ("running", "reconciling") and p.pending + p.creating else None
@@ -124,14 +130,15 @@ class ImportPanel(Vertical):
         if (bar.total, bar.progress) != (max(1, p.total), p.done):
             bar.update(total=max(1, p.total), progress=p.done)
 
+        narrow = self.has_class("-narrow")  # two rows: break between the figures, not inside one
         self._put(
             "#ip-counts",
-            (p.created, p.existed, p.failed, p.pending + p.creating),
+            (p.created, p.existed, p.failed, p.pending + p.creating, narrow),
             lambda: Content.assemble(
                 ("✓ ", "$text-success"),
                 f"created {p.created:,}  ",
                 ("= ", "$text-muted"),
-                f"existed {p.existed:,}  ",
+                f"existed {p.existed:,}" + ("\n" if narrow else "  "),
                 ("✗ ", "$text-error" if p.failed else "$text-muted"),
                 (f"failed {p.failed:,}", "$text-error bold" if p.failed else ""),
                 ("  … ", "$text-muted"),
