@@ -350,3 +350,24 @@ async def test_reopened_run_whose_export_is_gone(sandbox, area):
         text = " ".join(screen_text(app).split())
         assert "The run's export is not at" in text and "journal" in text
         assert app.query_one("#export-path").value.endswith("authjs-users.json")
+
+
+async def test_finish_tabs_follow_keys_typed_quickly(sandbox, area):
+    """ctrl+t keys arriving in one read (a terminal does that) each move one tab on,
+    and the focus lands in the tab shown."""
+    from textual import events
+
+    from part2_support import synthetic_run
+
+    synthetic_run(area, sandbox.url)
+    app = build(sandbox, area)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.state.run is not None and app.state.current == "verify", what="the run")
+        app.go_to("finish")
+        await wait_until(pilot, lambda: app.focused is app.query_one("#map-path"), what="the focus in Finish")
+        tabs = app.query_one("#finish-tabs")
+        for presses, tab, focus in ((1, "tab-claim", "#claim-scroll"), (2, "tab-undo", "#undo-preview"),
+                                    (3, "tab-app", "#app-path")):
+            for _ in range(presses):
+                app.post_message(events.Key("ctrl+t", None))
+            await wait_until(pilot, lambda: tabs.active == tab and app.focused is app.query_one(focus), what=tab)

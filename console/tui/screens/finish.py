@@ -574,12 +574,23 @@ class FinishPane(StepPane):
         if not tabs.display:
             return
         order = list(self.TAB_FOCUS)
+        # the focus leaves the pane first: a focused widget that hides hands the focus
+        # to a neighbour in the same pane, and the TabbedContent then switches back
+        self.screen.set_focus(tabs.query_one("Tabs"))
         tabs.active = order[(order.index(tabs.active) + 1) % len(order)] if tabs.active in order else order[0]
+        # then into the tab active once the pane shows (keys typed quickly, which a
+        # terminal sends in one read, each move on from the last)
+        self.call_after_refresh(self._focus_active_tab)
+
+    def _focus_active_tab(self) -> None:
+        tabs = self.query_one("#finish-tabs", TabbedContent)
+        if tabs.active not in self.TAB_FOCUS:
+            return
         target = self.query_one(self.TAB_FOCUS[tabs.active])
         if target.focusable and not target.disabled:
-            target.focus()
+            self.screen.set_focus(target)
         else:
-            tabs.query_one("Tabs").focus()
+            self.screen.set_focus(tabs.query_one("Tabs"))
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if not self.is_mounted:
