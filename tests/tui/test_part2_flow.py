@@ -370,4 +370,5 @@ async def test_finish_tabs_follow_keys_typed_quickly(sandbox, area):
                                     (3, "tab-app", "#app-path")):
             for _ in range(presses):
                 app.post_message(events.Key("ctrl+t", None))
-            await wait_until(pilot, lambda: tabs.active == tab and app.focused is app.query_one(focus), what=tab)
+            await wait_until(pilot, lambda tab=tab, focus=focus: tabs.active == tab and app.focused is app.query_one(focus),
+                             what=tab)
