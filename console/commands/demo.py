@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +117,10 @@ def run(args: argparse.Namespace) -> int:
         url = server.start()
         seed_early_signup(server, area)  # one row for the Failures step to fix
         app = make_demo_app(url, area)
+        # A closed terminal (SIGHUP) or a kill (SIGTERM) would end the process
+        # before `finally`: ask the app to exit instead, so the area is removed.
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            signal.signal(sig, lambda *_: app.exit())
         app.run()
     finally:
         server.stop()
