@@ -36,6 +36,7 @@ from textual.worker import Worker, WorkerState
 
 from console.migration.progress import Progress
 from console.tui.runview import RunView, read_run
+from console.tui.messages import ProgressMessage
 
 if TYPE_CHECKING:
     from console.tui.app import ConsoleApp
@@ -45,15 +46,8 @@ READ_EVERY_S = 2.0  # while a session runs, the journal's groups are re-read thi
 SHUTDOWN_WAIT_S = 15.0  # on exit: how long to wait for in-flight requests to finish
 
 
-class SessionProgress(Message):
-    """A Progress snapshot from the importer. Replaces an older one still queued."""
-
-    def __init__(self, progress: Progress) -> None:
-        super().__init__()
-        self.progress = progress
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, SessionProgress)
+class SessionProgress(ProgressMessage):
+    """A Progress snapshot from the importer."""
 
 
 class SessionPreparing(Message):

@@ -37,6 +37,19 @@ class LoadProgress(Message):
         return isinstance(message, LoadProgress)
 
 
+class ProgressMessage(Message):
+    """A worker's latest progress snapshot. A newer one of the same kind
+    replaces an older one still queued, so a slow screen never works through
+    a backlog of stale figures."""
+
+    def __init__(self, progress: Any) -> None:
+        super().__init__()
+        self.progress = progress
+
+    def can_replace(self, message: Message) -> bool:
+        return type(message) is type(self)
+
+
 class LoadFinished(Message):
     def __init__(self, generation: int, report: Any, index: Any, elapsed_s: float, instance_kind: str | None) -> None:
         super().__init__()

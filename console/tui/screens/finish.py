@@ -32,6 +32,7 @@ from console.tui.import_run import RunSession
 from console.tui.runview import MAP_NAME, RunView
 from console.tui.screens.base import StepPane
 from console.tui.state import ConsoleState
+from console.tui.messages import ProgressMessage
 
 UNDO_WORD = "undo"
 DIALECT_CHOICES = (("PostgreSQL", "postgresql"), ("MySQL / MariaDB", "mysql"), ("SQLite", "sqlite"))
@@ -62,13 +63,8 @@ class UndoPreviewed(Message):
         self.error = error
 
 
-class UndoProgressed(Message):
-    def __init__(self, progress: Any) -> None:
-        super().__init__()
-        self.progress = progress
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, UndoProgressed)
+class UndoProgressed(ProgressMessage):
+    """A snapshot from the undo worker."""
 
 
 class UndoEnded(Message):

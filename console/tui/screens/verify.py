@@ -26,6 +26,7 @@ from console.tui.import_run import RunSession
 from console.tui.runview import RunView, duration
 from console.tui.screens.base import StepPane
 from console.tui.state import ConsoleState
+from console.tui.messages import ProgressMessage
 
 PAGE_SIZE = 100
 WHAT = (
@@ -40,13 +41,8 @@ def default_sample() -> int:
     return DEFAULT_SAMPLE
 
 
-class VerifyProgressed(Message):
-    def __init__(self, progress: Any) -> None:
-        super().__init__()
-        self.progress = progress
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, VerifyProgressed)
+class VerifyProgressed(ProgressMessage):
+    """A snapshot from the verify worker."""
 
 
 class VerifyEnded(Message):
