@@ -15,7 +15,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from console.commands.common import EXIT_INTERRUPTED, CommandError, emit_json, note, run_stoppable
+from console.commands.common import (
+    EXIT_INTERRUPTED,
+    CommandError,
+    duration,
+    emit_json,
+    note,
+    positive_float,
+    positive_int,
+    run_stoppable,
+)
 from console.migration.progress import Progress
 
 PLAIN_EVERY_S = 5.0
@@ -48,31 +57,11 @@ def add_export_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rate", type=_positive_float, default=None, metavar="R", help="requests per second (default: 90%% of the instance's limit)")
-    parser.add_argument("--concurrency", type=_positive_int, default=64, metavar="N", help="most requests in flight (default 64)")
-    parser.add_argument("--timeout", type=_positive_float, default=30.0, metavar="S", help="seconds to wait for an answer (default 30)")
-    parser.add_argument("--max-attempts", type=_positive_int, default=6, metavar="N", help="sends of a row whose answer is lost (default 6)")
+    parser.add_argument("--rate", type=positive_float, default=None, metavar="R", help="requests per second (default: 90%% of the instance's limit)")
+    parser.add_argument("--concurrency", type=positive_int, default=64, metavar="N", help="most requests in flight (default 64)")
+    parser.add_argument("--timeout", type=positive_float, default=30.0, metavar="S", help="seconds to wait for an answer (default 30)")
+    parser.add_argument("--max-attempts", type=positive_int, default=6, metavar="N", help="sends of a row whose answer is lost (default 6)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value != value or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
 
 
 def policies_from_args(args: argparse.Namespace):
@@ -119,7 +108,7 @@ def format_progress(p: Progress) -> str:
     parts.append(f"pending {p.pending + p.creating}")
     parts.append(f"{p.rate_now:.1f}/s (avg {p.rate_overall:.1f})")
     if p.eta_s is not None and p.pending + p.creating:
-        parts.append(f"ETA {_duration(p.eta_s)}")
+        parts.append(f"ETA {duration(p.eta_s)}")
     if p.paused_for_s > 0:
         parts.append(f"429: waiting {p.paused_for_s:.1f}s")
     if p.state not in ("running", "done"):
@@ -133,15 +122,6 @@ def format_progress(p: Progress) -> str:
     if p.retries:
         parts.append(f"resends {p.retries}")
     return " · ".join(parts)
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 class StderrProgress:

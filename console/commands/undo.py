@@ -15,11 +15,10 @@ import sys
 import threading
 from typing import Any
 
-from console.commands.common import CommandError, emit_json, note
+from console.commands.common import CommandError, emit_json, note, positive_float
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from console.commands.verify import _positive_float
 
     parser = sub.add_parser(
         "undo",
@@ -29,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--run", required=True, metavar="DIR", help="the run folder")
     parser.add_argument("--yes", action="store_true", help="do not ask: delete them")
-    parser.add_argument("--rate", type=_positive_float, default=None, metavar="R",
+    parser.add_argument("--rate", type=positive_float, default=None, metavar="R",
                         help="requests per second (default: 90%% of the instance's limit)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.set_defaults(func=run)

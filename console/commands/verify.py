@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from console.commands import common
-from console.commands.common import CommandError, emit_json, note
+from console.commands.common import CommandError, duration, emit_json, note, positive_float, whole_number
 
 SHOWN = 20  # mismatches / missing users printed in the human output
 PLAIN_EVERY_S = 5.0
@@ -106,17 +106,6 @@ class LineProgress:
             note(text)
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-
-
 # ----------------------------------------------------------------- verify
 def _render(p: Any) -> str:
     parts = [f"verify: {p.checked}/{p.total} checked", f"matched {p.matched}"]
@@ -128,30 +117,10 @@ def _render(p: Any) -> str:
     if p.rate_limited:
         parts.append(f"429s {p.rate_limited}")
     if p.eta_s is not None and p.checked < p.total:
-        parts.append(f"ETA {_duration(p.eta_s)}")
+        parts.append(f"ETA {duration(p.eta_s)}")
     if p.state not in ("running", "done"):
         parts.append(p.state)
     return " · ".join(parts)
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number: {text!r}")
-    return value
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -166,12 +135,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--run", required=True, metavar="DIR", help="the run folder")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--sample", type=_non_negative_int, default=None, metavar="N",
+    which.add_argument("--sample", type=whole_number(0), default=None, metavar="N",
                        help=f"check N random created rows plus every existed row (default {DEFAULT_SAMPLE})")
     which.add_argument("--all", action="store_true", help="check every created and existed row")
     parser.add_argument("--seed", type=int, default=None, metavar="S",
                         help="the sample's random seed (default: a random one, printed)")
-    parser.add_argument("--rate", type=_positive_float, default=None, metavar="R",
+    parser.add_argument("--rate", type=positive_float, default=None, metavar="R",
                         help="requests per second (default: 90%% of the instance's limit)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.set_defaults(func=run)
