@@ -1,7 +1,9 @@
-"""`clerk-migrate export-db [--db URL] --out FILE [--format ndjson|json] [--json]`
+"""`clerk-migrate export-db [--db URL] --out FILE [--users-table T] [--accounts-table T]
+[--format ndjson|json] [--json]`
 
-Exports the users of an Auth.js database (SQLite or PostgreSQL) to a file that
-`validate`/`import` read. Exit 0 on success, 2 when refused or unreachable.
+Exports the users of an Auth.js database (SQLite, PostgreSQL, MySQL or MariaDB)
+to a file that `validate`/`import` read. Exit 0 on success, 2 when refused or
+unreachable.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ PROGRESS_EVERY_S = 1.0
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "export-db",
-        help="export users straight from the Auth.js database (SQLite or PostgreSQL)",
+        help="export users straight from the Auth.js database (SQLite, PostgreSQL, MySQL/MariaDB)",
         description=(
             "Export users (with their OAuth providers and password digest) from an Auth.js "
             "database to a file that `validate` and `import` read. The database is only read."
@@ -29,8 +31,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--db",
         metavar="URL",
-        help=f"sqlite:///path/to/dev.db or postgresql://user@host/db (default: ${ENV_URL}; "
-        "prefer the variable: a password on the command line is visible to other users)",
+        help=f"sqlite:///path/to/dev.db, postgresql://user@host/db or mysql://user@host:3306/db "
+        f"(mariadb:// too; default: ${ENV_URL}; prefer the variable: a password on the command line "
+        "is visible to other users)",
+    )
+    p.add_argument(
+        "--users-table",
+        metavar="T",
+        help="the Auth.js users table (name or schema.name, e.g. next_auth.users, myapp_user) when "
+        "more than one fits or the name is unusual",
+    )
+    p.add_argument(
+        "--accounts-table",
+        metavar="T",
+        help="the Auth.js accounts table (name or schema.name); default: the users table's partner",
     )
     p.add_argument("--out", metavar="FILE", required=True, help="the export file to write (replaced atomically)")
     p.add_argument(
@@ -74,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
             db,
             args.out,
             fmt=args.format,
+            users_table=args.users_table,
+            accounts_table=args.accounts_table,
             on_progress=_Progress(),
             on_notice=lambda m: note(f"export-db: {m}"),
         )

@@ -1,4 +1,5 @@
-"""Export users straight from an Auth.js database (SQLite or PostgreSQL) into a
+"""Export users straight from an Auth.js database (SQLite, PostgreSQL, MySQL or
+MariaDB) into a
 Prisma-shaped export file that `validate`/`import` read. Headless: no textual.
 
     from console.dbexport import export_database, inspect_database, DbExportError, mask_url

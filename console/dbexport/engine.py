@@ -67,11 +67,24 @@ def _connect(url: str | DatabaseURL, connect_timeout: float) -> tuple[DatabaseUR
     return db, open_source(db, connect_timeout=connect_timeout)
 
 
-def inspect_database(url: str | DatabaseURL, *, connect_timeout: float = 10.0) -> DetectedSchema:
+def _detect(source: Source, users_table: str | None, accounts_table: str | None) -> DetectedSchema:
+    extra = [t for t in (users_table, accounts_table) if t]
+    return detect_schema(
+        source.tables(extra), where=source.where, users_table=users_table, accounts_table=accounts_table,
+    )
+
+
+def inspect_database(
+    url: str | DatabaseURL,
+    *,
+    users_table: str | None = None,
+    accounts_table: str | None = None,
+    connect_timeout: float = 10.0,
+) -> DetectedSchema:
     """Connect, detect the Auth.js schema, disconnect (the TUI's preview)."""
     db, source = _connect(url, connect_timeout)
     try:
-        return detect_schema(source.tables(), where=source.where)
+        return _detect(source, users_table, accounts_table)
     finally:
         source.close()
 
@@ -81,12 +94,18 @@ def export_database(
     out: str | Path,
     *,
     fmt: str | None = None,
+    users_table: str | None = None,
+    accounts_table: str | None = None,
     on_progress: ProgressFn | None = None,
     on_notice: NoticeFn | None = None,
     should_stop: Callable[[], bool] | None = None,
     connect_timeout: float = 10.0,
 ) -> ExportSummary:
     """Export the users of the Auth.js database at `url` to `out`.
+
+    `users_table` / `accounts_table` (``name`` or ``schema.name``) choose the
+    tables; without them they are found by name and columns, and two fitting
+    candidates are refused with the list.
 
     Raises DbExportError (one line, password masked) on anything the operator
     must fix; ExportCancelled when `should_stop()` turns true. Either way no
@@ -102,7 +121,7 @@ def export_database(
     _, source = _connect(db, connect_timeout)
     writer: AtomicExportWriter | None = None
     try:
-        schema = detect_schema(source.tables(), where=source.where)
+        schema = _detect(source, users_table, accounts_table)
         notice(f"found the {schema.describe()}")
         for n in schema.notices:
             notice(n)

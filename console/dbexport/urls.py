@@ -7,6 +7,12 @@ Accepted forms:
   and Prisma's ``file:./dev.db``.
 - ``postgresql://…`` / ``postgres://…`` (libpq URIs; ``postgresql+psycopg://`` and
   other SQLAlchemy driver suffixes are accepted and dropped).
+- ``mysql://user[:password]@host[:port]/db`` and ``mariadb://…`` (``mysql+pymysql://``
+  too), or a unix socket: ``mysql://user@localhost/db?socket=/run/mysqld/mysqld.sock``
+  (Prisma's form; ``unix_socket=`` works too) or the socket path percent-encoded as the
+  host (``mysql://user@%2Frun%2Fmysqld%2Fmysqld.sock/db``). TLS from ``ssl-mode`` /
+  ``sslmode`` (DISABLED, PREFERRED, REQUIRED, VERIFY_CA, VERIFY_IDENTITY), Prisma's
+  ``sslaccept=strict|accept_invalid_certs`` and ``sslcert=`` (a CA file), or ``ssl-ca=``.
 
 The password never leaves this module in clear: `DatabaseURL.masked` is what
 messages show, and `DatabaseURL.scrub(text)` removes the password from any text
@@ -25,16 +31,19 @@ from console.dbexport.errors import DbExportError
 
 MASK = "***"
 _PG_SCHEMES = ("postgresql", "postgres")
+_MYSQL_SCHEMES = ("mysql", "mariadb")
+_SSL_MODES = ("DISABLED", "PREFERRED", "REQUIRED", "VERIFY_CA", "VERIFY_IDENTITY")
 _PASSWORD_PARAM = re.compile(r"(?i)((?:^|[?&\s])password\s*=\s*)('[^']*'|[^&\s]*)")
 
 
 @dataclass(frozen=True)
 class DatabaseURL:
-    kind: Literal["sqlite", "postgresql"]
+    kind: Literal["sqlite", "postgresql", "mysql"]
     raw: str = field(repr=False)
     masked: str
     sqlite_path: Path | None = None
     conninfo: str | None = field(default=None, repr=False)  # for psycopg (password included)
+    mysql: "MySQLParams | None" = field(default=None, repr=False)  # for PyMySQL (password included)
     _secrets: tuple[str, ...] = field(default=(), repr=False)
 
     def __str__(self) -> str:  # never the raw URL
@@ -52,6 +61,25 @@ class DatabaseURL:
     def label(self) -> str:
         """Short description for messages: the masked URL."""
         return self.masked
+
+
+@dataclass(frozen=True)
+class MySQLParams:
+    """What PyMySQL needs, read from a mysql:// / mariadb:// URL."""
+
+    host: str = "localhost"
+    port: int = 3306
+    user: str = ""
+    password: str | None = field(default=None, repr=False)
+    database: str = ""
+    unix_socket: str | None = None
+    ssl_mode: str = "DISABLED"  # one of _SSL_MODES
+    ssl_ca: str | None = None
+    connect_timeout: float | None = None
+
+    @property
+    def where(self) -> str:
+        return f"socket {self.unix_socket}" if self.unix_socket else f"{self.host}:{self.port}"
 
 
 def scrub_secrets(text: str, secrets: tuple[str, ...]) -> str:
@@ -131,6 +159,9 @@ def parse_database_url(url: str, *, cwd: Path | None = None) -> DatabaseURL:
         masked_pg = scrub_secrets(urlunsplit(parts), secrets)
         return DatabaseURL("postgresql", url, masked_pg, conninfo=conninfo, _secrets=secrets)
 
+    if base_scheme in _MYSQL_SCHEMES:
+        return _parse_mysql(url, scheme, base_scheme, secrets)
+
     if "://" not in url:
         if url.endswith((".db", ".sqlite", ".sqlite3")):
             hint = f" (for a SQLite file, write sqlite:///{Path(url).resolve()})"
@@ -138,9 +169,88 @@ def parse_database_url(url: str, *, cwd: Path | None = None) -> DatabaseURL:
             hint = ""
         raise DbExportError(
             f"cannot tell which database {masked!r} is: expected sqlite:///path/to/dev.db "
-            f"or postgresql://user@host/db{hint}"
+            f", postgresql://user@host/db or mysql://user@host/db{hint}"
         )
     raise DbExportError(
         f"unsupported database URL scheme {scheme!r} in {masked!r}: "
-        "expected sqlite:///path/to/dev.db or postgresql://user@host/db"
+        "expected sqlite:///path/to/dev.db, postgresql://user@host/db or mysql://user@host/db"
     )
+
+
+def _parse_mysql(url: str, scheme: str, base_scheme: str, secrets: tuple[str, ...]) -> DatabaseURL:
+    masked = scrub_secrets(url, secrets)
+    what = "MariaDB" if base_scheme == "mariadb" else "MySQL"
+
+    def bad(why: str) -> DbExportError:
+        return DbExportError(f"cannot read {what} URL {masked!r}: {scrub_secrets(why, secrets)}")
+
+    rest = url[len(scheme):]
+    if not rest.startswith("://"):
+        raise bad(f"expected {base_scheme}://user@host:3306/database")
+    try:
+        parts = urlsplit(base_scheme + rest)
+        port = parts.port
+    except ValueError as exc:
+        raise bad(str(exc)) from None
+    user = unquote(parts.username or "")
+    password = unquote(parts.password) if parts.password is not None else None
+    host = unquote(parts.hostname or "") if parts.netloc else ""
+    # urlsplit lower-cases the host: keep a percent-encoded socket path as written
+    netloc_host = parts.netloc.rsplit("@", 1)[-1]
+    if netloc_host.startswith("%2F") or netloc_host.startswith("%2f"):
+        host = unquote(netloc_host.split(":", 1)[0] if not netloc_host.startswith("[") else netloc_host)
+    database = unquote(parts.path.lstrip("/"))
+    if "/" in database:
+        raise bad(f"the path names more than a database: {database!r}")
+    params: dict[str, str] = {}
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        params[key.lower().replace("-", "_")] = value
+    if "password" in params:
+        password = params["password"]
+    if "user" in params:
+        user = params["user"]
+    unix_socket = params.get("socket") or params.get("unix_socket") or None
+    if host.startswith("/"):
+        unix_socket, host = host, "localhost"
+    if not database:
+        raise bad(f"no database named: expected {base_scheme}://user@host:3306/DATABASE")
+    if not host and not unix_socket:
+        host = "localhost"
+    ssl_mode = "DISABLED"
+    ssl_ca = params.get("ssl_ca") or params.get("sslca") or params.get("sslcert") or None
+    mode = params.get("ssl_mode") or params.get("sslmode")
+    if mode:
+        mode = mode.upper().replace("-", "_")
+        aliases = {"DISABLE": "DISABLED", "PREFER": "PREFERRED", "REQUIRE": "REQUIRED",
+                   "VERIFY_FULL": "VERIFY_IDENTITY"}
+        mode = aliases.get(mode, mode)
+        if mode not in _SSL_MODES:
+            raise bad(f"ssl-mode {mode!r}: expected one of {', '.join(_SSL_MODES)}")
+        ssl_mode = mode
+    accept = (params.get("sslaccept") or "").lower()
+    if accept:  # Prisma: strict (verify) or accept_invalid_certs
+        ssl_mode = "VERIFY_IDENTITY" if accept == "strict" else "REQUIRED"
+    ssl_param = params.get("ssl")
+    if ssl_param is not None and ssl_param.strip().lower() not in ("", "false", "0"):
+        # mysql2 / PlanetScale form: ssl={"rejectUnauthorized":true}
+        ssl_mode = "REQUIRED" if "false" in ssl_param.replace(" ", "").lower() else "VERIFY_IDENTITY"
+    if ssl_ca and ssl_mode in ("DISABLED", "PREFERRED"):
+        ssl_mode = "VERIFY_CA"
+    timeout = None
+    if params.get("connect_timeout"):
+        try:
+            timeout = float(params["connect_timeout"])
+        except ValueError:
+            raise bad(f"connect_timeout {params['connect_timeout']!r} is not a number") from None
+    my = MySQLParams(
+        host=host, port=port or 3306, user=user, password=password, database=database,
+        unix_socket=unix_socket, ssl_mode=ssl_mode, ssl_ca=ssl_ca, connect_timeout=timeout,
+    )
+    all_secrets = secrets + ((password, quote(password, safe="")) if password else ())
+    auth = f"{quote(user, safe='')}{':' + MASK if password else ''}@" if user or password else ""
+    if unix_socket:
+        shown = f"{base_scheme}://{auth}localhost/{quote(database, safe='')}?socket={unix_socket}"
+    else:
+        h = f"[{host}]" if ":" in host else host
+        shown = f"{base_scheme}://{auth}{h}:{my.port}/{quote(database, safe='')}"
+    return DatabaseURL("mysql", url, shown, mysql=my, _secrets=tuple(s for s in all_secrets if s))

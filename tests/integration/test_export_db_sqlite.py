@@ -190,7 +190,8 @@ def test_no_url_at_all_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
 @pytest.mark.parametrize(
     "url, expected",
     [
-        ("mysql://root:hunter2@db/app", "unsupported database URL scheme 'mysql'"),
+        ("oracle://root:hunter2@db/app", "unsupported database URL scheme 'oracle'"),
+        ("mysql://root:hunter2@db:3306/", "no database named"),
         ("dev.db", "cannot tell which database"),
         ("sqlite:///{tmp}/missing.db", "no SQLite database at"),
     ],
