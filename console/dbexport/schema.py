@@ -11,7 +11,10 @@ Layouts covered (every official adapter that keeps users in SQL):
 - Prisma (and Kysely's documented schema): ``"User"``/``"Account"``, camelCase.
 - Drizzle: ``"user"``/``"account"``; create-t3-app prefixes them through
   ``pgTableCreator``/``mysqlTableCreator``/``sqliteTableCreator``: ``project1_user``.
-- pg adapter and TypeORM: ``users``/``accounts`` (``"emailVerified"``, ``"userId"``).
+- pg adapter: ``users``/``accounts`` (``"emailVerified"``, ``"userId"``).
+- TypeORM adapter: ``UserEntity``/``AccountEntity`` (TypeORM 0.3 names a table after
+  the first argument of ``@Entity("UserEntity", { name: "users" })``), or
+  ``users``/``accounts`` where the app names them.
 - Supabase adapter: ``next_auth.users``/``next_auth.accounts``. Supabase's own
   ``auth.users`` (GoTrue) is never the Auth.js table.
 - Older adapters (NextAuth v3 TypeORM and friends): snake_case ``email_verified``,
@@ -34,8 +37,10 @@ from console.dbexport.errors import DbExportError
 # declared without a type (anything goes).
 Kind = Literal["text", "time", "number", "bool", "binary", "other", "any"]
 
-_USER_SUFFIX = re.compile(r"(?i)(users?)$")
-_ACCOUNT_SUFFIX = re.compile(r"(?i)(accounts?)$")
+# a users/accounts table name: any prefix (create-t3-app's "project1_"), then
+# user(s)/account(s), then TypeORM's entity-class suffix ("UserEntity")
+_USER_SUFFIX = re.compile(r"(?i)(users?)(_?entity)?$")
+_ACCOUNT_SUFFIX = re.compile(r"(?i)(accounts?)(_?entity)?$")
 
 # logical name -> column names tried, in order (exact match first, then ignoring case)
 USER_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -73,6 +78,7 @@ LABELS = {
     "prisma": "Prisma adapter (or Kysely: same tables)",
     "drizzle": "Drizzle adapter",
     "pg": "pg adapter (or TypeORM: users/accounts tables)",
+    "typeorm": "TypeORM adapter",
     "supabase": "Supabase adapter (next_auth schema)",
     "custom": "Auth.js tables",
 }
@@ -250,7 +256,7 @@ def _partner_names(users_name: str) -> tuple[str, ...]:
     m = _USER_SUFFIX.search(users_name)
     if not m:
         return ()
-    prefix, suffix = users_name[: m.start()], m.group(1)
+    prefix, suffix, entity = users_name[: m.start()], m.group(1), m.group(2) or ""
     plural = suffix.endswith(("s", "S"))
     word = "accounts" if plural else "account"
     if suffix.isupper() and len(suffix) > 1:
@@ -258,7 +264,7 @@ def _partner_names(users_name: str) -> tuple[str, ...]:
     elif suffix[0].isupper():
         word = word.capitalize()
     other = "account" if plural else "accounts"
-    return (prefix + word, prefix + other)
+    return (prefix + word + entity, prefix + other + entity)
 
 
 def _label(users: Table) -> str:
@@ -269,6 +275,8 @@ def _label(users: Table) -> str:
     m = _USER_SUFFIX.search(users.name)
     if not m:
         return "custom"
+    if m.group(2):
+        return "typeorm"
     return "pg" if m.group(1).casefold() == "users" else "drizzle"
 
 
