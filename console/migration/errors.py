@@ -1,0 +1,84 @@
+"""One error base for the engine: what the operator reads, and the exit code.
+
+`MigrationError(message, exit_code=2, code=...)`: `message` is one line for the
+operator (never a secret, never a traceback), `exit_code` follows
+cli-contract.md (2 refused), `code` is a stable word for the faces and tests
+(`busy`, `export_changed`, `unauthorized`, ...). The CLI catches it once and
+prints `clerk-migrate: <message>`; the console explains it once.
+
+`RunRefused` (run.py) and `JournalError` (journal.py) derive from it. Errors
+raised by the layers below the engine (`console.source.ExportError`, the
+Clerk client's `ClerkError`s) cannot import the engine (the layering goes the
+other way), so `as_migration_error(exc)` maps them here, in one place.
+
+This module imports nothing from the project at import time: every engine
+module may import it.
+"""
+
+from __future__ import annotations
+
+import re
+
+EXIT_REFUSED = 2
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+class MigrationError(Exception):
+    """An engine error meant for the operator: one line, an exit code, a code."""
+
+    exit_code: int = EXIT_REFUSED
+    code: str = ""  # "" -> the class name in snake case (journal_error, not_a_run_folder, ...)
+
+    def __init__(self, message: str, exit_code: int | None = None, code: str | None = None) -> None:
+        message = " ".join(str(message).split()) or type(self).__name__
+        super().__init__(message)
+        self.message = message
+        if exit_code is not None:
+            self.exit_code = exit_code
+        if code is not None:
+            self.code = code
+        elif not type(self).code:
+            self.code = _snake(type(self).__name__)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join((getattr(exc, "message", None) or str(exc) or type(exc).__name__).split())
+    return text[:500]
+
+
+def as_migration_error(exc: BaseException) -> MigrationError | None:
+    """The engine's view of an error that should reach the operator, or None for a
+    bug (let it show as an internal error). The one mapping of the lower layers'
+    errors: unreadable export, Clerk's answers, the run folder's file system."""
+    if isinstance(exc, MigrationError):
+        return exc
+    try:
+        from console.source import ExportError
+    except ImportError:  # pragma: no cover - the reader is not there
+        ExportError = ()  # type: ignore[assignment]  # noqa: N806
+    if ExportError and isinstance(exc, ExportError):
+        return MigrationError(_one_line(exc), EXIT_REFUSED, "export_unreadable")
+    try:
+        from console.clerk import errors as clerk
+    except ImportError:  # pragma: no cover
+        clerk = None  # type: ignore[assignment]
+    if clerk is not None and isinstance(exc, clerk.ClerkError):
+        if isinstance(exc, clerk.AuthenticationError):
+            return MigrationError(f"Clerk refused the key: {_one_line(exc)}", EXIT_REFUSED, "unauthorized")
+        if isinstance(exc, clerk.QuotaExceeded):
+            return MigrationError(f"the instance is full: {_one_line(exc)}", EXIT_REFUSED, "quota")
+        status = getattr(exc, "status", None)
+        where = f"Clerk answered {status}" if status else "Clerk could not be reached"
+        return MigrationError(f"{where}: {_one_line(exc)}", EXIT_REFUSED, "clerk_error")
+    if isinstance(exc, OSError) and getattr(exc, "filename", None):
+        return MigrationError(f"{exc.filename}: {exc.strerror or _one_line(exc)}", EXIT_REFUSED, "io_error")
+    return None
+
+
+__all__ = ["EXIT_REFUSED", "MigrationError", "as_migration_error"]
