@@ -35,6 +35,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from console.migration.errors import MigrationError
+
 SCHEMA_VERSION = 1
 JOURNAL_NAME = "journal.sqlite"
 
@@ -122,7 +124,7 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 
-class JournalError(Exception):
+class JournalError(MigrationError):
     """The run folder or its journal cannot be used; str(e) is one line."""
 
 
