@@ -11,6 +11,7 @@ differs when they are not.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import hashlib
 import os
@@ -29,13 +30,14 @@ from console.migration.journal import (
     RunJournal,
     is_run_folder,
 )
+from console.migration.errors import MigrationError
 from console.settings import Settings, fingerprint
 from console.source.model import Policies
 
 LoadProgress = Callable[[int, int, int], None]  # (rows, bytes_read, size_bytes)
 
 
-class RunRefused(Exception):
+class RunRefused(MigrationError):
     """A guard or a resume check said no. One line for the operator; exit 2."""
 
     exit_code = 2
@@ -134,19 +136,26 @@ def open_run(run_dir: str | os.PathLike[str], *, readonly: bool = False) -> RunJ
 
 
 LOCK_NAME = "run.lock"
+_HELD: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("run_locks_held", default=frozenset())
 
 
 @contextlib.contextmanager
-def run_lock(run_dir: str | os.PathLike[str], what: str = "import") -> Iterator[None]:
+def run_lock(run_dir: str | os.PathLike[str], what: str = "import", *, for_job: bool = False) -> Iterator[None]:
     """Hold the run folder for one writer (an import, retry or undo session). A second one
     is refused (RunRefused code "busy") instead of sending the same rows twice. The lock
-    is an flock on DIR/run.lock: the kernel drops it when the holder dies, even by kill -9."""
+    is an flock on DIR/run.lock: the kernel drops it when the holder dies, even by kill -9.
+    for_job=True (the worker, worker.py): the job run inside this `with` (same context) takes
+    the same hold when it calls run_lock itself, instead of being refused by its own worker."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not a POSIX host
         yield
         return
     path = Path(run_dir) / LOCK_NAME
+    held = _HELD.get()
+    if str(path.resolve()) in held:  # held with for_job=True around the job calling this
+        yield
+        return
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         try:
@@ -160,9 +169,12 @@ def run_lock(run_dir: str | os.PathLike[str], what: str = "import") -> Iterator[
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{what}, pid {os.getpid()}\n".encode(), 0)
+        token = _HELD.set(held | {str(path.resolve())} if for_job else held)
         try:
             yield
         finally:
+            with contextlib.suppress(ValueError):  # reset from another context: nothing to undo there
+                _HELD.reset(token)
             try:
                 os.ftruncate(fd, 0)
             except OSError:  # pragma: no cover
