@@ -736,14 +736,25 @@ class MariaDBServer:
 
 
 def split_sql(script: str) -> list[str]:
-    """Statements of a DDL script: drizzle-kit's breakpoints, else `;` at a line end.
-    `--` comment lines are dropped (the fixtures' first lines name their source)."""
+    """Statements of a DDL script: drizzle-kit's breakpoints, else every `;` outside
+    quotes. `--` comment lines are dropped (the fixtures' first lines name their source)."""
     lines = [ln for ln in script.splitlines() if not ln.lstrip().startswith("--") or "statement-breakpoint" in ln]
     text = "\n".join(lines)
     if "--> statement-breakpoint" in text:
         parts = text.split("--> statement-breakpoint")
     else:
-        parts = re.split(r";\s*\n", text + "\n")
+        parts, cur, quote = [], [], ""
+        for ch in text:
+            if quote:
+                quote = "" if ch == quote else quote
+            elif ch in "'\"`":
+                quote = ch
+            elif ch == ";":
+                parts.append("".join(cur))
+                cur = []
+                continue
+            cur.append(ch)
+        parts.append("".join(cur))
     return [p.strip().rstrip(";").strip() for p in parts if p.strip().rstrip(";").strip()]
 
 

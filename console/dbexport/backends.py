@@ -428,8 +428,9 @@ class MySQLSource:
                 ssl_ctx.check_hostname = False
                 ssl_ctx.verify_mode = ssl.CERT_NONE
         timeout = my.connect_timeout if my.connect_timeout else connect_timeout
-        try:
-            self.conn = pymysql.connect(
+
+        def connect(ssl_arg: Any) -> Any:
+            return pymysql.connect(
                 host=my.host,
                 port=my.port,
                 user=my.user or None,
@@ -439,9 +440,17 @@ class MySQLSource:
                 charset="utf8mb4",
                 connect_timeout=max(1, int(timeout)),
                 autocommit=False,
-                ssl=ssl_ctx,
+                ssl=ssl_arg,
                 program_name="clerk-migrate export-db",
             )
+
+        try:
+            try:
+                self.conn = connect(ssl_ctx)
+            except pymysql.err.OperationalError as exc:
+                if my.ssl_mode != "PREFERRED" or not exc.args or exc.args[0] != 2026:
+                    raise
+                self.conn = connect(None)  # PREFERRED: plain when the server has no TLS
         except pymysql.MySQLError as exc:
             raise DbExportError(f"cannot connect to {url.masked}: {url.scrub(_my_error(exc))}") from None
         except Exception as exc:  # a socket path that is not a socket, a TLS failure, …
@@ -596,6 +605,9 @@ class MySQLSource:
         if self._stream is not None:
             # an unfinished unbuffered result: closing the cursor would read every
             # remaining row first; drop the connection instead (nothing to keep)
+            for result in (getattr(self._stream, "_result", None), getattr(conn, "_result", None)):
+                if result is not None:
+                    result.unbuffered_active = False  # nothing left to read: the socket goes
             try:
                 conn._force_close()
             except Exception:

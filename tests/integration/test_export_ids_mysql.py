@@ -1,14 +1,11 @@
-"""export-ids --dialect mysql, run with the mysql/mariadb client against a throwaway
-MariaDB/MySQL server (unix socket only, no TCP) when its binaries are installed;
-skipped otherwise (CI installs only PostgreSQL)."""
+"""export-ids --dialect mysql, run with the mysql/mariadb client against the throwaway
+MariaDB/MySQL server of tests/dbexport_support.py (shared with export-db's tests);
+skipped outside CI when it cannot run, failing in CI."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import tempfile
-import time
+import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,76 +13,24 @@ import pytest
 from tests.integration.test_verify_helpers import cli, cli_env, ext_id, make_run
 
 
-def _binary(*names: str) -> str | None:
-    for name in names:
-        found = shutil.which(name) or (f"/usr/sbin/{name}" if os.path.exists(f"/usr/sbin/{name}") else None)
-        if found:
-            return found
-    return None
-
-
-class _MyServer:
-    def __init__(self) -> None:
-        self.server = _binary("mariadbd", "mysqld")
-        self.install = _binary("mariadb-install-db", "mysql_install_db")
-        self.client = _binary("mariadb", "mysql")
-        if not (self.server and self.install and self.client):
-            raise RuntimeError("no MariaDB/MySQL server binaries (mariadbd, mariadb-install-db, mariadb)")
-        self.dir = Path(tempfile.mkdtemp(prefix="cm-my-"))
-        self.sock = self.dir / "sock"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> "_MyServer":
-        user = ["--user=root"] if os.geteuid() == 0 else []
-        r = subprocess.run([self.install, "--no-defaults", f"--datadir={self.dir / 'data'}", *user,
-                            "--auth-root-authentication-method=normal", "--skip-test-db"],
-                           capture_output=True, text=True, timeout=180)
-        if r.returncode != 0:
-            raise RuntimeError(f"install-db failed: {(r.stderr or r.stdout)[-300:]}")
-        self.proc = subprocess.Popen(
-            [self.server, "--no-defaults", f"--datadir={self.dir / 'data'}", *user, "--skip-networking",
-             f"--socket={self.sock}", f"--pid-file={self.dir / 'pid'}", f"--log-error={self.dir / 'err.log'}",
-             "--innodb-buffer-pool-size=32M"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError("the server exited at start")
-            if self.sock.exists() and self.sql("SELECT 1", db="").returncode == 0:
-                return self
-            time.sleep(0.1)
-        raise RuntimeError("the server did not start within 60 s")
-
-    def sql(self, text: str, db: str = "app", *extra: str) -> subprocess.CompletedProcess:
-        args = [self.client, "--no-defaults", "-S", str(self.sock), "-uroot", *extra] + ([db] if db else [])
-        return subprocess.run(args, input=text, capture_output=True, text=True, timeout=120)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        shutil.rmtree(self.dir, ignore_errors=True)
+def _load_support():
+    name = "dbexport_support"  # the name the export-db tests load it under: one shared server
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "dbexport_support.py")
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
 
 
 @pytest.fixture(scope="module")
 def mysql():
-    server = None
-    try:
-        server = _MyServer().start()
-    except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
-        if server is not None:
-            server.stop()
-        pytest.skip(f"MariaDB/MySQL cannot run here: {exc}")
-    yield server
-    server.stop()
+    """The throwaway MariaDB of tests/dbexport_support.py, shared with export-db's tests
+    (skipped with the reason outside CI, failing in CI when it cannot run)."""
+    return _load_support().mariadb_or_skip()
 
 
-def _rows(server: _MyServer, table: str) -> str:
+def _rows(server, table: str) -> str:
     r = server.sql(f"SELECT * FROM {table} ORDER BY 1")
     assert r.returncode == 0, r.stderr
     return r.stdout
