@@ -112,13 +112,13 @@ async def test_demo_flow_import_fix_retry_verify_finish(sandbox, area):
         assert app.focused is app.query_one("#map-path")
         await pilot.press("enter")
         finish = app.pane("finish")
-        await wait_until(pilot, lambda: finish.map_result is not None, what="the map")
+        await wait_until(pilot, lambda: finish.ids.map_result is not None, what="the map")
         with open(area.run_dir / "id-map.csv", newline="") as fh:
             rows = list(csv.DictReader(fh))
         assert len(rows) == 288 and {r["external_id"] for r in rows} == set(users) - {"signed-up-early"}
         app.query_one("#fk-columns").focus()
         await pilot.press(*"Post.authorId, Comment.userId", "enter")
-        await wait_until(pilot, lambda: finish.sql_result is not None, what="the SQL")
+        await wait_until(pilot, lambda: finish.ids.sql_result is not None, what="the SQL")
         sql = (area.run_dir / "rewrite-user-ids.sql").read_text()
         assert '"Post"' in sql and '"authorId"' in sql and "COMMIT" in sql
         assert (area.run_dir / "rewrite-user-ids.sql").stat().st_mode & 0o777 == 0o600
@@ -251,17 +251,17 @@ async def test_undo_of_a_rehearsal_behind_the_typed_word(sandbox, area):
         assert app.focused is app.query_one("#undo-preview")
         await pilot.press("enter")
         finish = app.pane("finish")
-        await wait_until(pilot, lambda: finish.preview is not None, what="the preview")
-        assert finish.preview.present == 287 and finish.preview.existed_kept == 1
+        await wait_until(pilot, lambda: finish.undo.preview is not None, what="the preview")
+        assert finish.undo.preview.present == 287 and finish.undo.preview.existed_kept == 1
         app.query_one("#undo-word").focus()
         await pilot.press(*"yes", "enter")
         await pilot.pause()
-        assert not finish.undoing and "type the word undo" in str(app.query_one("#undo-outcome").render())
+        assert not finish.undo.undoing and "type the word undo" in str(app.query_one("#undo-outcome").render())
         assert len(sandbox.users(PROD)) == 288
         app.query_one("#undo-word").value = ""
         await pilot.press(*"undo", "enter")
-        await wait_for(pilot, lambda: finish.undo_result is not None, what="the undo")
-        assert finish.undo_result.deleted == 287 and finish.undo_result.exit_code == 0
+        await wait_for(pilot, lambda: finish.undo.undo_result is not None, what="the undo")
+        assert finish.undo.undo_result.deleted == 287 and finish.undo.undo_result.exit_code == 0
         await wait_for(pilot, lambda: app.state.run.undone == 287, what="the journal re-read")
         assert app.state.step_status("finish").reason == "287 undone"
     assert [u["external_id"] for u in sandbox.users(PROD)] == [rows[0]["id"]]

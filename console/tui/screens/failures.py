@@ -11,7 +11,7 @@ the operator sees them turn created as Clerk accepts them.
 from __future__ import annotations
 
 from pathlib import Path
-from rich.text import Text
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -26,16 +26,10 @@ from console.tui.runview import RowPage, RunView, read_failed_page, read_rows, s
 from console.tui.screens.base import StepPane
 from console.tui.screens.fix_modal import FixRequest, RowFixModal
 from console.tui.state import ConsoleState
+from console.tui.widgets.failure_tables import EVERY_CODE, FailedRows, FailureGroups
 from console.tui.widgets.import_panel import ImportPanel
 
 PAGE_SIZE = 100
-STATUS_STYLE = {
-    "failed": "bold $text-error",
-    "created": "$text-success",
-    "existed": "$text-success",
-    "pending": "$text-warning",
-    "creating": "$text-warning",
-}
 
 
 class FailedPage(Message):
@@ -95,36 +89,18 @@ class FailuresPane(StepPane):
         yield Static("", id="fail-head")
         yield Static("", id="fail-empty", classes="note")
         yield ImportPanel(compact=True, id="fail-panel")
-        yield DataTable(id="groups", cursor_type="row", zebra_stripes=True)
+        yield FailureGroups(id="groups")
         with Horizontal(id="fail-filter-row", classes="row"):
             yield Input(placeholder="filter: external id, email, row", id="fail-filter", compact=True)
             yield Static("", id="fail-page-info")
-        yield DataTable(id="fail-rows", cursor_type="row", zebra_stripes=True)
+        yield FailedRows(id="fail-rows")
         yield Static("", id="fail-note")
 
     def on_mount(self) -> None:
-        self._columns()
+        self.query_one(FailureGroups).ensure_columns()
+        self.query_one(FailedRows).ensure_columns()
         self._ready = True
         self.sync(self.state)
-
-    def _columns(self) -> None:
-        """The tables' columns (before the first fill, whichever comes first)."""
-        groups = self.query_one("#groups", DataTable)
-        if groups.columns:
-            return
-        groups.add_column("Code", key="code")
-        groups.add_column("Rows", key="rows")
-        groups.add_column("Param", key="param")
-        groups.add_column("Retry", key="retry")
-        groups.add_column("What Clerk said", key="example")
-        rows = self.query_one("#fail-rows", DataTable)
-        rows.add_column(" ", key="sel")
-        rows.add_column("Row", key="row")
-        rows.add_column("Status", key="status")
-        rows.add_column("External id", key="external_id")
-        rows.add_column("Email", key="email")
-        rows.add_column("Fix", key="fix")
-        rows.add_column("Clerk said", key="message")
 
     @property
     def session(self) -> RunSession:
@@ -182,34 +158,7 @@ class FailuresPane(StepPane):
         )
 
     def _fill_groups(self, run: RunView) -> None:
-        self._columns()
-        signature = (run.failed, tuple((g.code, g.count, g.param, g.retryable) for g in run.failures))
-        if signature == getattr(self, "_groups_signature", None):
-            return
-        self._groups_signature = signature
-        table = self.query_one("#groups", DataTable)
-        with table.prevent(DataTable.RowHighlighted):
-            self._refill_groups(table, run)
-
-    def _refill_groups(self, table: DataTable, run: RunView) -> None:
-        keep = self.code
-        table.clear()
-        table.add_row(Text("every code", style="italic"), Text(f"{run.failed:,}", justify="right"), "", "", "", key="*")
-        for group in run.failures:
-            table.add_row(
-                Text(group.code),
-                Text(f"{group.count:,}", justify="right"),
-                Text(group.param or "—"),
-                Text("yes" if group.retryable else "fix", style="$text-success" if group.retryable else ""),
-                Text(group.example or "", no_wrap=True, overflow="ellipsis"),
-                key=group.code,
-            )
-        codes = [g.code for g in run.failures]
-        if keep in codes:
-            table.move_cursor(row=table.get_row_index(keep))  # type: ignore[arg-type]
-        elif keep is not None and self.rows:
-            # the group emptied (its rows were retried): keep showing the page, its rows updated
-            table.move_cursor(row=0)
+        self.query_one(FailureGroups).fill(run, keep=self.code, showing_rows=bool(self.rows))
 
     def _sync_note(self) -> None:
         note = self.query_one("#fail-note", Static)
@@ -266,16 +215,11 @@ class FailuresPane(StepPane):
             self._show_rows([by_no[r.row_no] for r in self.rows])
 
     def _show_rows(self, rows: list[RowRecord]) -> None:
-        self._columns()
-        table = self.query_one("#fail-rows", DataTable)
-        cursor = table.cursor_row
+        table = self.query_one(FailedRows)
         self.rows = rows
         self.selected &= {r.row_no for r in rows if r.status == "failed"}
-        table.clear()
-        for rec in rows:
-            table.add_row(*self._cells(rec), key=str(rec.row_no))
+        table.show(rows, self.selected)
         if rows:
-            table.move_cursor(row=min(max(cursor, 0), len(rows) - 1))
             focused = self.app.focused
             if self.state.current == "failures" and (focused is None or self not in focused.ancestors):
                 table.focus()  # the rows arrived after the step opened: work starts here
@@ -285,23 +229,6 @@ class FailuresPane(StepPane):
         back = " · [ prev" if number > 1 else ""
         self.query_one("#fail-page-info", Static).update(f"page {number}{back}{more}")
         self._sync_note()
-
-    def _cells(self, rec: RowRecord) -> tuple:
-        mark = "●" if rec.row_no in self.selected else " "
-        status = rec.status + (" ✓" if rec.status in ("created", "existed") else "")
-        fix = ", ".join(sorted(rec.fix)) if rec.fix else ""
-        message = rec.error_message or ""
-        if rec.error_code:
-            message = f"{rec.error_code}: {message}" if message else rec.error_code
-        return (
-            Text(mark, style="bold"),
-            Text(str(rec.row_no), justify="right"),
-            Text(status, style=STATUS_STYLE.get(rec.status, "")),
-            Text(rec.external_id or "—", no_wrap=True, overflow="ellipsis"),
-            Text(rec.email or "—", no_wrap=True, overflow="ellipsis"),
-            Text(fix, style="italic"),
-            Text(message, no_wrap=True, overflow="ellipsis"),
-        )
 
     def _current_row(self) -> RowRecord | None:
         table = self.query_one("#fail-rows", DataTable)
@@ -314,7 +241,7 @@ class FailuresPane(StepPane):
     def _group_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
         key = event.row_key.value if event.row_key else None
-        code = None if key in (None, "*") else key
+        code = None if key in (None, EVERY_CODE) else key
         if code != self.code:
             self.code = code
             self.page_starts = [None]
@@ -389,8 +316,8 @@ class FailuresPane(StepPane):
         if rec is None or rec.status != "failed":
             return
         self.selected ^= {rec.row_no}
-        table = self.query_one("#fail-rows", DataTable)
-        table.update_cell(str(rec.row_no), "sel", Text("●" if rec.row_no in self.selected else " ", style="bold"))
+        table = self.query_one(FailedRows)
+        table.mark(rec.row_no, rec.row_no in self.selected)
         if table.cursor_row < len(self.rows) - 1:
             table.move_cursor(row=table.cursor_row + 1)
         self._sync_note()

@@ -13,7 +13,6 @@ import asyncio
 import threading
 from typing import Any
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -27,6 +26,7 @@ from console.tui.runview import RunView, duration
 from console.tui.screens.base import StepPane
 from console.tui.state import ConsoleState
 from console.tui.messages import ProgressMessage
+from console.tui.widgets.verify_table import VerifyDifferences
 
 PAGE_SIZE = 100
 WHAT = (
@@ -107,22 +107,12 @@ class VerifyPane(StepPane):
         yield Static("", id="verify-totals")
         yield Static("", id="verify-result")
         yield Static("", id="verify-page")
-        yield DataTable(id="verify-table", cursor_type="row", zebra_stripes=True)
+        yield VerifyDifferences(id="verify-table")
 
     def on_mount(self) -> None:
-        self._columns()
+        self.query_one(VerifyDifferences).ensure_columns()
         self._ready = True
         self.sync(self.state)
-
-    def _columns(self) -> None:
-        table = self.query_one("#verify-table", DataTable)
-        if table.columns:
-            return
-        table.add_column("Row", key="row")
-        table.add_column("External id", key="external_id")
-        table.add_column("What", key="what")
-        table.add_column("Expected", key="expected")
-        table.add_column("Clerk has", key="found")
 
     @property
     def session(self) -> RunSession:
@@ -230,30 +220,7 @@ class VerifyPane(StepPane):
         return head.append(body)
 
     def _fill_table(self) -> None:
-        self._columns()
-        table = self.query_one("#verify-table", DataTable)
-        table.clear()
-        start = self.page * PAGE_SIZE
-        for n, (kind, entry) in enumerate(self._entries[start : start + PAGE_SIZE]):
-            if kind == "missing":
-                held = entry.get("held_by")
-                cells = (
-                    Text("missing", style="bold"),
-                    Text(entry.get("clerk_user_id") or ""),
-                    Text(f"external id now held by {held}" if held else "no user with this id"),
-                )
-            else:
-                cells = (
-                    Text(str(entry.get("field")), style="bold"),
-                    Text(_show(entry.get("expected"))),
-                    Text(_show(entry.get("found"))),
-                )
-            table.add_row(
-                Text(str(entry.get("row")), justify="right"),
-                Text(entry.get("external_id") or "—"),
-                *cells,
-                key=str(start + n),
-            )
+        self.query_one(VerifyDifferences).show_page(self._entries, self.page * PAGE_SIZE, PAGE_SIZE)
         pages = max(1, -(-len(self._entries) // PAGE_SIZE))
         more = " (the report lists the first 10,000; all are in the journal)" if self.report and self.report.truncated else ""
         self.query_one("#verify-page", Static).update(
@@ -411,6 +378,3 @@ class VerifyPane(StepPane):
         else:
             super().on_enter()
 
-
-def _show(value: Any) -> str:
-    return "—" if value is None else str(value)

@@ -1,0 +1,142 @@
+"""Finish › App code: the checklist of Clerk's guide (ClerkProvider,
+clerkMiddleware, auth()/getAuth, …), filled from `scan_app(path)` once the
+operator names the app's folder (`app_code_steps` before that); the highlighted
+step lists its files and lines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Button, DataTable, Input, Label, Static
+
+from console.tui.widgets.outcome import show_outcome
+
+STATUS_MARK = {"done": ("✓ done", "$text-success"), "to do": ("• to do", "$text-warning"), "not applicable": ("– n/a", "$text-muted")}
+
+
+class Scanned(Message):
+    def __init__(self, report: Any = None, error: str | None = None) -> None:
+        super().__init__()
+        self.report = report
+        self.error = error
+
+
+class AppCodeChecklist(VerticalScroll):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scan: Any = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="form-row"):
+            yield Label("App path", classes="form-label")
+            yield Input(placeholder="the Next.js app's folder", id="app-path", compact=True)
+            yield Button("Scan", variant="primary", id="scan", compact=True)
+        yield Static("", id="scan-outcome", classes="outcome")
+        yield DataTable(id="checklist", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="step-detail")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#checklist", DataTable)
+        table.add_column("Status", key="status")
+        table.add_column("Step of the guide", key="step")
+        self._guide_checklist()
+
+    def _outcome(self, words: Content | None, error: str | None = None) -> None:
+        show_outcome(self.query_one("#scan-outcome", Static), words, error)
+
+    def _guide_checklist(self) -> None:
+        """Before a scan: the guide's steps, Auth.js construct -> Clerk replacement."""
+        from console.migration.outputs import app_code_steps
+
+        table = self.query_one("#checklist", DataTable)
+        table.clear()
+        for n, step in enumerate(app_code_steps()):
+            table.add_row(Text("?", style="$text-muted"), Text(f"{step.auth_js} → {step.clerk}"), key=str(n))
+        self._outcome(
+            Content("Name the app's folder and Scan: each step of the guide is then marked done or to do, with "
+                    "the files and lines still using Auth.js.").stylize("$text-muted"),
+        )
+
+    # -- the scan --------------------------------------------------------------------
+    def start_scan(self) -> None:
+        value = self.query_one("#app-path", Input).value.strip()
+        if not value:
+            self._outcome(None, "name the app's folder (the one with package.json)")
+            return
+        self._outcome(Content("Scanning…"))
+        self._scan(Path(value).expanduser())
+
+    @work(thread=True, exclusive=True, group="finish-scan", exit_on_error=False)
+    def _scan(self, path: Path) -> None:
+        from console.appscan import AppScanError, scan_app
+
+        try:
+            self.post_message(Scanned(scan_app(path)))
+        except AppScanError as exc:
+            self.post_message(Scanned(error=str(exc)))
+
+    def on_scanned(self, message: Scanned) -> None:
+        message.stop()
+        if message.error:
+            self._outcome(None, message.error)
+            return
+        report = self.scan = message.report
+        table = self.query_one("#checklist", DataTable)
+        table.clear()
+        for item in report.checklist:
+            mark, style = STATUS_MARK.get(item.status, (item.status, ""))
+            table.add_row(Text(mark, style=style), Text(item.title), key=item.key)
+        todo = sum(1 for i in report.checklist if i.status == "to do")
+        self._outcome(
+            Content.assemble(
+                ("✓ " if not todo else "• ", "$text-success bold" if not todo else "$text-warning bold"),
+                f"{report.path}: {report.router} router, {report.files_scanned:,} files, "
+                f"{len(report.findings):,} Auth.js touch points; ",
+                (f"{todo} step(s) to do" if todo else "every step done", "bold"),
+                ". Highlight a step for its files and lines.",
+            ),
+        )
+        self._show_step(report.checklist[0].key if report.checklist else None)
+
+    @on(DataTable.RowHighlighted, "#checklist")
+    def _step_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        if self.scan is not None and event.row_key is not None:
+            self._show_step(event.row_key.value)
+
+    def _show_step(self, key: str | None) -> None:
+        detail = self.query_one("#step-detail", Static)
+        if self.scan is None or key is None:
+            detail.update("")
+            return
+        findings = self.scan.by_step().get(key, [])
+        item = next((i for i in self.scan.checklist if i.key == key), None)
+        text = Text()
+        if item is not None:
+            text.append(item.title, style="bold")
+            if item.detail:
+                text.append("\n  ")
+                text.append(item.detail)
+            for line in item.evidence[:5]:
+                text.append("\n  ✓ ")
+                text.append(line)
+        for f in findings[:12]:
+            text.append("\n  ")
+            text.append(f"{f.file}:{f.line}", style="bold")
+            text.append(f"  {f.authjs} → {f.clerk}")
+        if len(findings) > 12:
+            text.append(f"\n  … and {len(findings) - 12} more (clerk-migrate scan-app PATH lists them all)")
+        detail.update(text)
+
+    @on(Input.Submitted, "#app-path")
+    @on(Button.Pressed, "#scan")
+    def _scan_pressed(self, event: Input.Submitted | Button.Pressed) -> None:
+        event.stop()
+        self.start_scan()
