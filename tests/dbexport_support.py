@@ -13,7 +13,6 @@ import datetime as dt
 import glob
 import os
 import pwd
-import re
 import shutil
 import socket
 import sqlite3
