@@ -30,6 +30,7 @@ from console.dbexport.schema import (
     DetectedSchema,
     Table,
     is_candidate_name,
+    split_table_spec,
 )
 from console.dbexport.urls import DatabaseURL
 
@@ -46,6 +47,16 @@ class Source(Protocol):
     def count(self, schema: DetectedSchema) -> int: ...
     def batches(self, schema: DetectedSchema) -> Iterator[list[tuple[Any, ...]]]: ...
     def close(self) -> None: ...
+
+
+def _wanted(extra: Iterable[str]) -> set[str]:
+    """Table names (casefolded) given by --users-table / --accounts-table, schema dropped;
+    the whole text too, for a table whose own name holds a dot."""
+    out: set[str] = set()
+    for e in extra:
+        out.add(split_table_spec(e)[1].casefold())
+        out.add(e.strip().casefold())
+    return out
 
 
 def _one_line(exc: BaseException) -> str:
@@ -116,7 +127,7 @@ class SQLiteSource:
                 "AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
             )
         ]
-        wanted = {e.casefold() for e in extra}
+        wanted = _wanted(extra)
         out: list[Table] = []
         for name in names:
             cols: tuple[Column, ...] = ()
@@ -243,7 +254,7 @@ class PostgresSource:
                      n.nspname, c.relname
             """,
         )
-        wanted = {e.casefold() for e in extra}
+        wanted = _wanted(extra)
         oids = [oid for oid, _, name, _ in rows if is_candidate_name(name) or name.casefold() in wanted]
         columns: dict[int, list[Column]] = {}
         if oids:
@@ -497,7 +508,7 @@ class MySQLSource:
             "WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME",
         )
         # --users-table otherdb.user: a table of another database on the same server
-        others = sorted({e.split(".", 1)[0].strip("`") for e in extra if "." in e})
+        others = sorted({sch for sch, _ in map(split_table_spec, extra) if sch})
         if others:
             rows += self._fetchall(
                 "listing tables",
@@ -507,7 +518,7 @@ class MySQLSource:
                 tuple(others),
             )
         own = self._fetchall("reading the database name", "SELECT DATABASE()")[0][0]
-        wanted = {e.rsplit(".", 1)[-1].strip("`").casefold() for e in extra}
+        wanted = _wanted(extra)
         picked = [(sch, name) for sch, name in rows if is_candidate_name(name) or name.casefold() in wanted]
         columns: dict[tuple[str, str], list[Column]] = {}
         if picked:

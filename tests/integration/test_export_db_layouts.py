@@ -269,3 +269,15 @@ def test_schema_qualified_flag_when_two_schemas_hold_users(pg, tmp_path, capsys)
     code, stdout, err = cli(capsys, "--db", url, "--out", str(out), "--users-table", "users", "--json")
     assert code == 0, err
     assert len(read_ndjson(out)) == 4 and json.loads(stdout)["tables"]["users"] == "users"
+    # names no discovery would look at, schema-qualified and quoted
+    with pg.connect(db=name) as conn:
+        conn.execute('CREATE TABLE archive.members (LIKE public.users INCLUDING ALL)')
+        conn.execute('CREATE TABLE archive.logins (LIKE public.accounts INCLUDING ALL)')
+        conn.execute("INSERT INTO archive.members (id, email) VALUES (7, 'm@x.io')")
+        conn.execute("""INSERT INTO archive.logins ("userId", type, provider, "providerAccountId")"""
+                     " VALUES (7, 'oauth', 'gitlab', 'g7')")
+    code, stdout, err = cli(capsys, "--db", url, "--out", str(out), "--users-table", '"archive"."members"',
+                            "--accounts-table", "archive.logins", "--json")
+    assert code == 0, err
+    assert [(r["id"], r["providers"]) for r in read_ndjson(out)] == [("7", ["gitlab"])]
+    assert json.loads(stdout)["tables"] == {"users": "archive.members", "accounts": "archive.logins"}
