@@ -20,12 +20,24 @@ stored and checked on resume.
 One `RunJournal` object is one SQLite connection: use it from one thread. A
 second thread (a console screen reading while an import writes) opens its
 own `RunJournal.open(dir)`; WAL lets readers and the writer run together.
+
+Never trusting a damaged journal. Every write transaction bumps a commit
+counter (`run.seq`), and the journal keeps a small independent record beside
+it, `DIR/journal.state` (JSON, written atomically, at most once a second and
+on close): the run id and the last commit counter it saw. Opening checks the
+schema and that the journal has not gone back behind that record (SQLite may
+silently drop the tail of a damaged WAL, and deleting `-wal`/`-shm` after a
+kill loses every commit since the last checkpoint); `check="full"` also runs
+`PRAGMA quick_check` and the row invariants. A journal that fails is refused
+(`JournalDamaged`, one line, exit 2) before anything is written to it: the
+checks run on a read-only connection, so not even a checkpoint touches it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import sqlite3
 import stat
 import time
@@ -34,11 +46,14 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
 
 from console.migration.errors import MigrationError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 JOURNAL_NAME = "journal.sqlite"
+STATE_NAME = "journal.state"  # the independent record of the last commit (see the module doc)
+STATE_EVERY_S = 1.0
 
 Status = Literal["pending", "creating", "created", "existed", "failed", "refused"]
 STATUSES: tuple[str, ...] = ("pending", "creating", "created", "existed", "failed", "refused")
@@ -77,7 +92,12 @@ CREATE TABLE IF NOT EXISTS run (
     rows_loaded      INTEGER NOT NULL DEFAULT 0,
     file_issues_json TEXT,
     created_at       TEXT NOT NULL,
-    updated_at       TEXT NOT NULL
+    updated_at       TEXT NOT NULL,
+    run_id           TEXT,
+    instance_id      TEXT,
+    instance_env     TEXT,
+    seq              INTEGER NOT NULL DEFAULT 0,
+    rows_total       INTEGER
 );
 CREATE TABLE IF NOT EXISTS rows (
     row_no        INTEGER PRIMARY KEY,
@@ -94,7 +114,9 @@ CREATE TABLE IF NOT EXISTS rows (
     refusal_codes TEXT,
     warning_codes TEXT,
     fix_json      TEXT,
-    updated_at    REAL NOT NULL
+    updated_at    REAL NOT NULL,
+    fingerprint   BLOB,
+    unmarked      INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS rows_by_status ON rows(status, row_no);
 CREATE INDEX IF NOT EXISTS rows_by_external_id ON rows(external_id);
@@ -123,17 +145,75 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 """
 
+# Columns schema 2 added (run marker, instance identity, commit counter, row count;
+# the per-row fingerprint and the mark of rows created before run markers existed).
+_ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "run": (
+        ("run_id", "TEXT"),
+        ("instance_id", "TEXT"),
+        ("instance_env", "TEXT"),
+        ("seq", "INTEGER NOT NULL DEFAULT 0"),
+        ("rows_total", "INTEGER"),
+    ),
+    "rows": (
+        ("fingerprint", "BLOB"),
+        ("unmarked", "INTEGER NOT NULL DEFAULT 0"),
+    ),
+}
+_REQUIRED_TABLES = ("run", "rows", "sessions", "events", "meta")
+
 
 class JournalError(MigrationError):
     """The run folder or its journal cannot be used; str(e) is one line."""
 
 
 class NotARunFolder(JournalError):
-    pass
+    code = "not_a_run"
 
 
 class NewerJournal(JournalError):
-    pass
+    code = "newer_journal"
+
+
+class JournalDamaged(JournalError):
+    """The journal cannot be trusted to say what the run did (a damaged file, a
+    schema that is not the journal's, or commits lost behind the run's state
+    record). Nothing was written to it."""
+
+    code = "journal_damaged"
+
+    def __init__(self, message: str, *, lost_commits: bool = False) -> None:
+        super().__init__(message)
+        self.lost_commits = lost_commits
+
+
+class JournalUnwritable(JournalError):
+    """A write to the journal failed (disk full, read-only folder, I/O error, locked):
+    the transaction was rolled back, the journal is as it was before it."""
+
+    code = "journal_unwritable"
+
+    def __init__(self, message: str, *, reason: str = "io") -> None:
+        super().__init__(message)
+        self.reason = reason  # full | read_only | io | busy | damaged
+
+
+def describe_sqlite_error(exc: BaseException) -> tuple[str, str]:
+    """(reason word, words for the operator) for an sqlite3 error of a write."""
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    lowered = text.lower()
+    if name.startswith("SQLITE_FULL") or "disk is full" in lowered:
+        return "full", "the disk is full"
+    if name.startswith("SQLITE_READONLY") or "readonly" in lowered or "read-only" in lowered:
+        return "read_only", "the run folder or its journal is read-only"
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in lowered:
+        return "busy", "another process holds the journal locked"
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in lowered:
+        return "damaged", f"the journal file is damaged ({text})"
+    if name.startswith("SQLITE_CANTOPEN") or "unable to open" in lowered:
+        return "io", f"the journal cannot be opened ({text})"
+    return "io", f"the journal cannot be written ({text})"
 
 
 @dataclass(frozen=True)
@@ -157,6 +237,15 @@ class RunInfo:
     schema_version: int = SCHEMA_VERSION
     created_at: str = ""
     updated_at: str = ""
+    run_id: str | None = None  # this run's marker (private_metadata.clerk_migrate.run of every create)
+    instance_id: str | None = None  # GET /v1/instance: the instance itself, the same under a rotated key
+    instance_env: str | None = None  # its environment_type
+    rows_total: int | None = None  # journal rows once the export is loaded
+
+
+def new_run_id() -> str:
+    """A run's own id: 16 random hex characters (the run marker names it)."""
+    return secrets.token_hex(8)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +363,177 @@ def _private_file(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
+# ---------------------------------------------------------------------- the state record
+def state_path(run_dir: str | os.PathLike[str]) -> Path:
+    return Path(run_dir) / STATE_NAME
+
+
+def read_state(run_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The run's state record (`journal.state`): {"run_id", "seq", "at", "counts"?}; None
+    when there is none. An unreadable one raises JournalDamaged."""
+    path = state_path(run_dir)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise JournalDamaged(f"{path}: cannot read the run's state record ({exc.strerror or exc})") from None
+    try:
+        value = json.loads(raw.decode("utf-8"))
+        if not isinstance(value, dict) or not isinstance(value.get("seq"), int):
+            raise ValueError("no commit counter")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise JournalDamaged(
+            f"{path}: the run's state record is unreadable ({exc}): the journal cannot be checked against it; "
+            "run the import again with --reconcile",
+            lost_commits=True,
+        ) from None
+    return value
+
+
+def write_state(run_dir: str | os.PathLike[str], record: dict[str, Any]) -> None:
+    """Write the state record atomically (a 0600 temporary file renamed over it).
+    No fsync: like the journal's own commits under synchronous=NORMAL, it survives a
+    killed process, not a power loss. Raises OSError."""
+    path = state_path(run_dir)
+    tmp = path.with_name(f".{STATE_NAME}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, (json.dumps(record, sort_keys=True) + "\n").encode("utf-8"))
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def _keep_damaged_files(run_dir: Path) -> Path | None:
+    """Copy the journal's files (and the state record) into DIR/damaged-<UTC time>/ before
+    a reconcile writes to them: what the journal held stays there to look at."""
+    import shutil
+
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = run_dir / f"damaged-{stamp}"
+    n = 1
+    while target.exists():
+        n += 1
+        target = run_dir / f"damaged-{stamp}-{n}"
+    try:
+        target.mkdir(mode=0o700)
+        for name in (JOURNAL_NAME, JOURNAL_NAME + "-wal", JOURNAL_NAME + "-shm", STATE_NAME):
+            src = run_dir / name
+            if src.is_file():
+                shutil.copyfile(src, target / name)
+                os.chmod(target / name, 0o600)
+    except OSError as exc:
+        raise JournalUnwritable(f"{run_dir}: cannot keep a copy of the damaged journal ({exc.strerror or exc})",
+                                reason="io") from None
+    return target
+
+
+@dataclass(frozen=True)
+class JournalCheck:
+    """What opening found: the schema version before any upgrade, the commit counter,
+    and why the journal lost commits (None: it did not, or it cannot tell yet)."""
+
+    version: int
+    seq: int | None
+    lost: str | None
+    state: dict[str, Any] | None
+
+
+def _sqlite_uri(path: Path, mode: str) -> str:
+    return f"file:{quote(str(path))}?mode={mode}"
+
+
+def _table_columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _check_journal(
+    conn: sqlite3.Connection,
+    run_dir: Path,
+    path: Path,
+    state: dict[str, Any] | None,
+    *,
+    full: bool,
+    allow_lost: bool,
+) -> JournalCheck:
+    """The checks of `RunJournal.open`, on a read-only connection (nothing is written)."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise NewerJournal(
+            f"{path}: written by a newer clerk-migrate (journal schema {version}, this version reads "
+            f"up to {SCHEMA_VERSION}); use the newer version"
+        )
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if "run" not in tables or version < 1:
+        if state is not None:
+            raise JournalDamaged(
+                f"{path}: the journal is empty or lost its tables, while the run's state record says it had "
+                f"{state.get('seq')} commit(s): it lost them (its -wal file deleted or damaged?); it cannot be "
+                "trusted to say what this run did",
+                lost_commits=True,
+            )
+        raise NotARunFolder(f"{path}: not a run journal")
+    missing = [t for t in _REQUIRED_TABLES if t not in tables]
+    if missing:
+        raise JournalDamaged(f"{path}: the journal lacks its table(s) {', '.join(missing)}: it is damaged")
+    cur = conn.execute("SELECT * FROM run WHERE id = 1")
+    names = [d[0] for d in cur.description]
+    row = cur.fetchone()
+    if row is None:
+        if state is not None:
+            raise JournalDamaged(f"{path}: the journal lost its run record: it is damaged", lost_commits=True)
+        raise NotARunFolder(f"{path}: the journal has no run record")
+    run = dict(zip(names, row))
+    if (run.get("schema_version") or 0) > SCHEMA_VERSION:
+        raise NewerJournal(
+            f"{path}: written by a newer clerk-migrate (journal schema {run['schema_version']}); use the newer version"
+        )
+    if version >= 2:
+        for table, columns in _ADDED_COLUMNS.items():
+            have = _table_columns(conn, table)
+            lacking = [name for name, _ in columns if name not in have]
+            if lacking:
+                raise JournalDamaged(f"{path}: the {table} table lacks {', '.join(lacking)} (schema {version}): it is damaged")
+    if full:
+        result = [r[0] for r in conn.execute("PRAGMA quick_check(5)")]
+        if result != ["ok"]:
+            raise JournalDamaged(
+                f"{path}: the journal file is damaged (SQLite quick_check: {'; '.join(map(str, result))[:300]}); "
+                "clerk-migrate cannot repair it: keep the folder as it is"
+            )
+    seq = run.get("seq")
+    lost: str | None = None
+    if version >= 2:
+        if state is None:
+            lost = f"its state record {STATE_NAME} is missing, so it cannot tell whether commits were lost"
+        elif state.get("run_id") != run.get("run_id"):
+            lost = (f"the state record {STATE_NAME} belongs to another run (run {state.get('run_id')}, "
+                    f"the journal's is {run.get('run_id')})")
+        elif int(state["seq"]) > int(seq or 0):
+            counts = state.get("counts") or {}
+            shown = f" ({', '.join(f'{counts[k]} {k}' for k in ('created', 'existed', 'failed') if k in counts)})" if counts else ""
+            lost = (f"the journal is at commit {seq}, while the run's state record of {state.get('at', '?')} "
+                    f"saw commit {state['seq']}{shown}: it went back (its -wal file damaged or deleted?)")
+        if lost and not allow_lost:
+            raise JournalDamaged(
+                f"{run_dir}: the journal cannot be trusted: {lost}. Nothing was changed; run the import again "
+                "with --reconcile to rebuild what this run did from Clerk's run markers",
+                lost_commits=True,
+            )
+    if full and run.get("rows_loaded"):
+        total = conn.execute("SELECT COUNT(*) FROM rows").fetchone()[0]
+        expected = run.get("rows_total")
+        if expected is not None and total != expected:
+            raise JournalDamaged(f"{path}: the journal holds {total} rows, it was loaded with {expected}: it is damaged")
+        unset = conn.execute(
+            "SELECT COUNT(*) FROM rows WHERE status IN ('created', 'existed') AND clerk_user_id IS NULL"
+        ).fetchone()[0]
+        if unset:
+            raise JournalDamaged(f"{path}: {unset} row(s) are created or existed without a Clerk user id: it is damaged")
+    return JournalCheck(version=version, seq=seq, lost=lost, state=state)
+
+
 class RunJournal:
     """The SQLite store of one run. Construct with `create` or `open`."""
 
@@ -283,40 +543,58 @@ class RunJournal:
         self._conn = conn
         self.readonly = readonly
         self._info: RunInfo | None = None
+        self._counts_commits = False  # bump run.seq in every transaction (schema 2, writable)
+        self._state_saved_at = 0.0
+        self._state_counts: dict[str, int] | None = None
+        self.check: JournalCheck | None = None  # what open() found
+        self.lost_commits: str | None = None  # opened with allow_lost_commits and it had lost some
+        self.upgraded_from: int | None = None  # the schema version an open upgraded
 
     # ------------------------------------------------------------------ open
     @classmethod
     def _connect(cls, path: Path, *, readonly: bool, synchronous: str) -> sqlite3.Connection:
-        if readonly:
-            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
-        else:
-            conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA busy_timeout = 10000")
-        if not readonly:
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":  # pragma: no cover - a filesystem without shared memory
-                raise JournalError(f"{path}: SQLite could not switch the journal to WAL mode (got {mode})")
-            if synchronous.upper() not in {"NORMAL", "FULL"}:
-                raise ValueError("synchronous must be NORMAL or FULL")
-            conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        try:
+            if readonly:
+                conn = sqlite3.connect(_sqlite_uri(path, "ro"), uri=True, isolation_level=None, check_same_thread=False)
+            else:
+                conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 10000")
+            if not readonly:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":  # pragma: no cover - a filesystem without shared memory
+                    raise JournalError(f"{path}: SQLite could not switch the journal to WAL mode (got {mode})")
+                if synchronous.upper() not in {"NORMAL", "FULL"}:
+                    raise ValueError("synchronous must be NORMAL or FULL")
+                conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        except sqlite3.Error as exc:
+            reason, words = describe_sqlite_error(exc)
+            if reason == "damaged":
+                raise JournalDamaged(f"{path}: {words}") from None
+            raise JournalUnwritable(f"{path}: {words}", reason=reason) from None
         return conn
 
     @classmethod
     def create(
         cls, run_dir: str | os.PathLike[str], info: RunInfo, *, synchronous: str = "NORMAL"
     ) -> "RunJournal":
-        """A new run folder (0700) with a new journal (0600). Refuses an existing journal."""
+        """A new run folder (0700) with a new journal (0600) and its state record. Refuses an
+        existing journal. The run gets its own id (`info.run_id`, or a new random one)."""
         run_dir = Path(run_dir)
         if run_dir.exists() and not run_dir.is_dir():
             raise NotARunFolder(f"{run_dir}: exists and is not a folder")
         path = journal_path(run_dir)
         if path.exists():
             raise JournalError(f"{run_dir}: already holds a run journal")
+        run_id = info.run_id or new_run_id()
         try:
             _private_dir(run_dir)
+            # the state record first: a journal of schema 2 without one was tampered with
+            write_state(run_dir, {"run_id": run_id, "seq": 0, "at": _now_iso()})
             _private_file(path)
         except OSError as exc:
-            raise JournalError(f"{run_dir}: cannot create the run folder ({exc.strerror or exc})") from None
+            raise JournalUnwritable(
+                f"{run_dir}: cannot create the run folder ({exc.strerror or exc})", reason="io"
+            ) from None
         conn = cls._connect(path, readonly=False, synchronous=synchronous)
         journal = cls(run_dir, conn)
         now = _now_iso()
@@ -328,8 +606,9 @@ class RunJournal:
             conn.execute(
                 "INSERT INTO run (id, schema_version, export_path, export_sha256, export_size, export_format,"
                 " export_shape, mapping_json, instance_kind, base_url, key_fingerprint, key_masked,"
-                " policies_json, settings_json, rows_loaded, file_issues_json, created_at, updated_at)"
-                " VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)",
+                " policies_json, settings_json, rows_loaded, file_issues_json, created_at, updated_at,"
+                " run_id, instance_id, instance_env, seq)"
+                " VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, 1)",
                 (
                     SCHEMA_VERSION,
                     info.export_path,
@@ -347,54 +626,152 @@ class RunJournal:
                     json.dumps(info.file_issues),
                     now,
                     now,
+                    run_id,
+                    info.instance_id,
+                    info.instance_env,
                 ),
             )
+        journal._counts_commits = True
+        journal._seq = 1
+        journal.save_state(force=True)
         journal._secure_files()
         return journal
 
     @classmethod
     def open(
-        cls, run_dir: str | os.PathLike[str], *, readonly: bool = False, synchronous: str = "NORMAL"
+        cls,
+        run_dir: str | os.PathLike[str],
+        *,
+        readonly: bool = False,
+        synchronous: str = "NORMAL",
+        check: str = "light",
+        allow_lost_commits: bool = False,
     ) -> "RunJournal":
-        """Open an existing run folder. Raises NotARunFolder or NewerJournal (exit 2 for the CLI)."""
+        """Open an existing run folder, after checking it on a read-only connection.
+
+        check="light" (default): the schema, and that the journal did not go back behind its
+        state record; "full": also `PRAGMA quick_check` and the row invariants (row count,
+        a Clerk id on every created/existed row): what a session that writes runs first.
+        A writable open upgrades an older schema (one transaction). allow_lost_commits=True
+        (import --reconcile) accepts a journal that lost commits: its files are copied to
+        DIR/damaged-<time>/ first, `lost_commits` says why, and the meta `reconcile_needed`
+        asks the next import session for a full pass over Clerk's run markers.
+        Raises NotARunFolder, NewerJournal, JournalDamaged or JournalUnwritable (exit 2)."""
+        if check not in ("light", "full"):
+            raise ValueError("check must be 'light' or 'full'")
         run_dir = Path(run_dir)
         path = journal_path(run_dir)
         if not run_dir.is_dir():
             raise NotARunFolder(f"{run_dir}: no such run folder")
         if not path.is_file():
             raise NotARunFolder(f"{run_dir}: not a run folder (no {JOURNAL_NAME} in it)")
-        try:
-            conn = cls._connect(path, readonly=readonly, synchronous=synchronous)
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            raise NotARunFolder(f"{path}: not a run journal ({exc})") from None
-        if version > SCHEMA_VERSION:
-            conn.close()
-            raise NewerJournal(
-                f"{path}: written by a newer clerk-migrate (journal schema {version}, this version reads "
-                f"up to {SCHEMA_VERSION}); use the newer version"
+        if not readonly and not (os.access(run_dir, os.W_OK) and os.access(path, os.W_OK)):
+            raise JournalUnwritable(
+                f"{run_dir}: the run folder or its journal is read-only: this command writes to the journal "
+                "(status, verify --json and export-ids still read it)",
+                reason="read_only",
             )
+        state = read_state(run_dir)  # before the journal: it is written after the journal's commits
+        ro = cls._connect(path, readonly=True, synchronous=synchronous)
         try:
-            has_run = conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='run'").fetchone()
-            if not has_run or version < 1:
-                raise NotARunFolder(f"{path}: not a run journal")
-            row = conn.execute("SELECT schema_version FROM run WHERE id = 1").fetchone()
-            if row is None:
-                raise NotARunFolder(f"{path}: the journal has no run record")
-            if row[0] > SCHEMA_VERSION:
-                raise NewerJournal(
-                    f"{path}: written by a newer clerk-migrate (journal schema {row[0]}); use the newer version"
-                )
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise NotARunFolder(f"{path}: not a run journal ({exc})") from None
-        except JournalError:
-            conn.close()
+            report = _check_journal(ro, run_dir, path, state, full=check == "full", allow_lost=allow_lost_commits)
+        except sqlite3.Error as exc:
+            ro.close()
+            reason, words = describe_sqlite_error(exc)
+            if reason == "damaged" or isinstance(exc, sqlite3.DatabaseError) and reason == "io":
+                if state is None and "not a database" in str(exc):
+                    raise NotARunFolder(f"{path}: not a run journal ({exc})") from None
+                raise JournalDamaged(f"{path}: the journal cannot be read ({' '.join(str(exc).split())}): it is damaged") from None
+            raise JournalUnwritable(f"{path}: {words}", reason=reason) from None
+        except BaseException:
+            ro.close()
             raise
-        journal = cls(run_dir, conn, readonly=readonly)
-        if not readonly:
-            journal._secure_files()
+        if readonly:
+            journal = cls(run_dir, ro, readonly=True)
+            journal.check = report
+            return journal
+        ro.close()
+        backup = None
+        if report.lost:
+            backup = _keep_damaged_files(run_dir)
+        conn = cls._connect(path, readonly=False, synchronous=synchronous)
+        journal = cls(run_dir, conn)
+        journal.check = report
+        try:
+            if report.version < SCHEMA_VERSION:
+                journal._upgrade(report.version)
+            journal._counts_commits = True
+            journal._seq = journal._read_seq()
+            if report.lost:
+                journal._accept_lost(report, backup)
+        except BaseException:
+            journal.close(save=False)
+            raise
+        journal._secure_files()
         return journal
+
+    def _read_seq(self) -> int | None:
+        try:
+            r = self._conn.execute("SELECT seq FROM run WHERE id = 1").fetchone()
+        except sqlite3.Error:
+            return None
+        return int(r[0]) if r and r[0] is not None else None
+
+    def _upgrade(self, version: int) -> None:
+        """An older journal to this schema, in one transaction (nothing changes if it fails):
+        the added columns, a run id for the run marker, the row count, and the created rows
+        marked `unmarked` (their users carry no run marker: they were created before markers)."""
+        run_id = self._conn.execute("SELECT run_id FROM run WHERE id = 1").fetchone() if "run_id" in _table_columns(self._conn, "run") else None
+        run_id = (run_id[0] if run_id else None) or new_run_id()
+        try:
+            # before the commit, as create() does: the upgraded journal starts at commit 1
+            write_state(self.run_dir, {"run_id": run_id, "seq": 0, "at": _now_iso()})
+        except OSError as exc:
+            raise JournalUnwritable(f"{self.run_dir}: cannot write the run's state record ({exc.strerror or exc})",
+                                    reason="io") from None
+        with self._tx(count=False) as c:
+            for table, columns in _ADDED_COLUMNS.items():
+                have = _table_columns(c, table)
+                for name, decl in columns:
+                    if name not in have:
+                        c.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
+            legacy = 0
+            if version < 2:
+                legacy = c.execute("UPDATE rows SET unmarked = 1 WHERE status = 'created'").rowcount
+            c.execute(
+                "UPDATE run SET run_id = COALESCE(run_id, ?), schema_version = ?, seq = seq + 1,"
+                " rows_total = CASE WHEN rows_loaded THEN (SELECT COUNT(*) FROM rows) ELSE rows_total END"
+                " WHERE id = 1",
+                (run_id, SCHEMA_VERSION),
+            )
+            c.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            c.execute(
+                "INSERT INTO events (at, kind, message) VALUES (?, 'upgraded', ?)",
+                (time.time(), f"journal schema {version} -> {SCHEMA_VERSION}: run id {run_id}; {legacy} user(s) "
+                 "created before run markers existed (undo keeps them unless --unmarked)"),
+            )
+        self.upgraded_from = version
+        self._info = None
+
+    def _accept_lost(self, report: JournalCheck, backup: Path | None) -> None:
+        """--reconcile on a journal that lost commits: move its counter past the state
+        record's (so the record holds again) and ask for a full reconcile."""
+        seen = int((report.state or {}).get("seq") or 0)
+        self.lost_commits = report.lost
+        with self._tx() as c:
+            c.execute("UPDATE run SET seq = MAX(seq, ?) + 1 WHERE id = 1", (seen,))
+            c.execute(
+                "INSERT INTO meta (key, value) VALUES ('reconcile_needed', ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (json.dumps({"at": _now_iso(), "reason": report.lost, "kept": str(backup) if backup else None}),),
+            )
+            c.execute(
+                "INSERT INTO events (at, kind, message) VALUES (?, 'damaged', ?)",
+                (time.time(), f"the journal had lost commits ({report.lost}); its files were kept in "
+                 f"{backup}; a full reconcile against Clerk's run markers comes before anything is sent"),
+            )
+        self._seq = self._read_seq()
+        self.save_state(force=True)
 
     def _secure_files(self) -> None:
         for suffix in ("", "-wal", "-shm"):
@@ -405,7 +782,9 @@ class RunJournal:
             except OSError:
                 pass
 
-    def close(self) -> None:
+    def close(self, *, save: bool = True) -> None:
+        if save and not self.readonly:
+            self.save_state(force=True)
         try:
             self._conn.close()
         except sqlite3.Error:  # pragma: no cover
@@ -424,22 +803,108 @@ class RunJournal:
         sessions, events, meta."""
         return self._conn
 
+    # ------------------------------------------------------------------ transactions
+    def write_error(self, exc: BaseException) -> JournalError:
+        """The one-line JournalError for an sqlite3 error of a write on this journal."""
+        reason, words = describe_sqlite_error(exc)
+        if reason == "damaged":
+            return JournalDamaged(f"{self.run_dir}: {words}")
+        advice = {
+            "full": "free space and run the same command: the rows in flight are looked up first",
+            "read_only": "make the run folder writable and run the same command",
+            "busy": "wait for the other process and run the same command",
+        }.get(reason, "run the same command again once the cause is fixed")
+        return JournalUnwritable(
+            f"{self.run_dir}: cannot write the journal: {words}; the last change was rolled back, nothing "
+            f"recorded was lost; {advice}",
+            reason=reason,
+        )
+
     class _Tx:
-        def __init__(self, conn: sqlite3.Connection) -> None:
-            self.conn = conn
+        def __init__(self, journal: "RunJournal", count: bool) -> None:
+            self.journal = journal
+            self.conn = journal._conn
+            self.count = count and journal._counts_commits
+            self.seq: int | None = None
 
         def __enter__(self) -> sqlite3.Connection:
-            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                if self.count:
+                    r = self.conn.execute("UPDATE run SET seq = seq + 1 WHERE id = 1 RETURNING seq").fetchone()
+                    self.seq = int(r[0]) if r else None
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise self.journal.write_error(exc) from None
             return self.conn
 
-        def __exit__(self, exc_type, exc, tb) -> None:
-            if exc_type is None:
-                self.conn.execute("COMMIT")
-            else:
-                self.conn.execute("ROLLBACK")
+        def _rollback(self) -> None:
+            try:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
 
-    def _tx(self) -> "RunJournal._Tx":
-        return RunJournal._Tx(self._conn)
+        def __exit__(self, exc_type, exc, tb) -> bool:
+            if exc_type is None:
+                try:
+                    self.conn.execute("COMMIT")
+                except sqlite3.Error as error:
+                    self._rollback()
+                    raise self.journal.write_error(error) from None
+                self.journal._committed(self.seq)
+                return False
+            self._rollback()
+            if isinstance(exc, sqlite3.Error):
+                raise self.journal.write_error(exc) from None
+            return False
+
+    def _tx(self, *, count: bool = True) -> "RunJournal._Tx":
+        return RunJournal._Tx(self, count)
+
+    def transaction(self) -> "RunJournal._Tx":
+        """One write transaction (BEGIN IMMEDIATE … COMMIT, ROLLBACK on an error), counted
+        by the commit counter; sqlite3 errors come out as JournalUnwritable/JournalDamaged.
+        For parts that keep their own tables in the journal (verify, undo, unmark)."""
+        return self._tx()
+
+    # ------------------------------------------------------------------ the state record
+    _seq: int | None = None
+
+    def _committed(self, seq: int | None) -> None:
+        if seq is not None:
+            self._seq = seq
+        if time.monotonic() - self._state_saved_at >= STATE_EVERY_S:
+            self.save_state()
+
+    def note_counts(self, counts: dict[str, int]) -> None:
+        """Counts to show in the state record (the importer's, kept in memory): only for the
+        message when a journal is found to have lost commits."""
+        self._state_counts = {k: int(v) for k, v in counts.items() if k in ("created", "existed", "failed", "pending")}
+
+    def save_state(self, *, force: bool = False) -> bool:
+        """Write the state record with the journal's current commit counter (read fresh,
+        so it never runs ahead of the journal). False when it could not be written (that
+        only weakens the check, it never makes it refuse a good journal)."""
+        if self.readonly or not self._counts_commits:
+            return False
+        if not force and time.monotonic() - self._state_saved_at < STATE_EVERY_S:
+            return False
+        self._state_saved_at = time.monotonic()
+        try:
+            r = self._conn.execute("SELECT seq, run_id FROM run WHERE id = 1").fetchone()
+        except sqlite3.Error:
+            return False
+        if r is None or r[1] is None:
+            return False
+        record: dict[str, Any] = {"run_id": r[1], "seq": int(r[0] or 0), "at": _now_iso()}
+        if self._state_counts is not None:
+            record["counts"] = self._state_counts
+        try:
+            write_state(self.run_dir, record)
+        except OSError:
+            return False
+        return True
 
     # ------------------------------------------------------------------ run
     @property
@@ -449,29 +914,31 @@ class RunJournal:
         return self._info
 
     def _read_info(self) -> RunInfo:
-        r = self._conn.execute(
-            "SELECT export_path, base_url, key_fingerprint, key_masked, instance_kind, policies_json,"
-            " settings_json, mapping_json, export_sha256, export_size, export_format, export_shape,"
-            " rows_loaded, file_issues_json, schema_version, created_at, updated_at FROM run WHERE id = 1"
-        ).fetchone()
+        cur = self._conn.execute("SELECT * FROM run WHERE id = 1")
+        names = [d[0] for d in cur.description]
+        r = dict(zip(names, cur.fetchone()))
         return RunInfo(
-            export_path=r[0],
-            base_url=r[1],
-            key_fingerprint=r[2],
-            key_masked=r[3],
-            instance_kind=r[4],
-            policies=json.loads(r[5] or "{}"),
-            settings=json.loads(r[6] or "{}"),
-            mapping=json.loads(r[7]) if r[7] else None,
-            export_sha256=r[8],
-            export_size=r[9],
-            export_format=r[10],
-            export_shape=r[11],
-            rows_loaded=bool(r[12]),
-            file_issues=json.loads(r[13] or "[]"),
-            schema_version=r[14],
-            created_at=r[15],
-            updated_at=r[16],
+            export_path=r["export_path"],
+            base_url=r["base_url"],
+            key_fingerprint=r["key_fingerprint"],
+            key_masked=r["key_masked"],
+            instance_kind=r["instance_kind"],
+            policies=json.loads(r["policies_json"] or "{}"),
+            settings=json.loads(r["settings_json"] or "{}"),
+            mapping=json.loads(r["mapping_json"]) if r["mapping_json"] else None,
+            export_sha256=r["export_sha256"],
+            export_size=r["export_size"],
+            export_format=r["export_format"],
+            export_shape=r["export_shape"],
+            rows_loaded=bool(r["rows_loaded"]),
+            file_issues=json.loads(r["file_issues_json"] or "[]"),
+            schema_version=r["schema_version"],
+            created_at=r["created_at"],
+            updated_at=r["updated_at"],
+            run_id=r.get("run_id"),
+            instance_id=r.get("instance_id"),
+            instance_env=r.get("instance_env"),
+            rows_total=r.get("rows_total"),
         )
 
     def update_run(self, **fields: Any) -> None:
@@ -487,6 +954,10 @@ class RunJournal:
             "mapping": "mapping_json",
             "file_issues": "file_issues_json",
             "base_url": "base_url",
+            "instance_id": "instance_id",
+            "instance_env": "instance_env",
+            "key_fingerprint": "key_fingerprint",
+            "key_masked": "key_masked",
         }
         sets, params = [], []
         for name, value in fields.items():
@@ -553,7 +1024,8 @@ class RunJournal:
         with self._tx() as c:
             c.execute(
                 "UPDATE run SET export_sha256 = ?, export_size = ?, export_format = ?, export_shape = ?,"
-                " file_issues_json = ?, rows_loaded = 1, updated_at = ? WHERE id = 1",
+                " file_issues_json = ?, rows_loaded = 1, rows_total = (SELECT COUNT(*) FROM rows),"
+                " updated_at = ? WHERE id = 1",
                 (sha256, size, fmt, shape, json.dumps(file_issues or []), _now_iso()),
             )
         self._info = None
