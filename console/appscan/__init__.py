@@ -6,6 +6,7 @@ Headless (no textual): `scan_app(path) -> AppScanReport` is what both the
 
 from console.appscan.model import (
     DONE,
+    Advice,
     NOT_APPLICABLE,
     STEPS,
     TODO,
@@ -18,6 +19,7 @@ from console.appscan.model import (
 from console.appscan.scanner import AppScanError, scan_app
 
 __all__ = [
+    "Advice",
     "AppScanError",
     "AppScanReport",
     "ChecklistItem",

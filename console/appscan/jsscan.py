@@ -1,43 +1,38 @@
-"""Auth.js touch points in one JavaScript/TypeScript file.
+"""Auth.js touch points in one JavaScript/TypeScript file, read from its syntax tree.
 
-Line-based regexes over `jstext.code_view()` (comments blanked), with a little
-bookkeeping: imports are parsed (also multi-line ones, `as` renames, `* as`,
-`require`), and a construct is reported where its *local* name is used, so
-`import { useSession as useNA } from "next-auth/react"` still finds `useNA(`,
-while Clerk's own `useSession` from `@clerk/nextjs` is never flagged.
+A construct is reported where its *local* name is used: `import { useSession as useNA } from
+"next-auth/react"` finds `useNA()`, `import * as NA` finds `NA.useSession()`, a name imported
+from a file of the app is followed to what that file exports (re-exports under new names and
+`export *` included, see modules.py), and Clerk's own `useSession` from `@clerk/nextjs` is never
+flagged. Calls, JSX elements, member expressions and comparisons come from tree-sitter queries
+(syntax.py), so a name in a comment or a string is never a use and a definition is never a call.
 
-Lines: an import or export-from statement is reported at the line of its
-`import`/`export` keyword (the start of a multi-line import), with the names it
-brings listed in `authjs`; every call/JSX use is reported at its own line.
+Lines: an import or export-from statement is reported at the line of its `import`/`export`
+keyword (the start of a multi-line import), with the names it brings listed in `authjs`; every
+call/JSX use is reported at its own line.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Callable
 
-from console.appscan import advice
+from tree_sitter import Node
+
+from console.appscan import advice, syntax
 from console.appscan.advice import Where
-from console.appscan.jstext import LineIndex, code_view, matching_close, string_literals
 from console.appscan.model import Finding, ProtectedRoute
+from console.appscan.modules import (
+    NEXT_AUTH_ROLES,
+    FileSyntax,
+    ImportStmt,
+    ModuleGraph,
+    is_authjs_spec,
+    is_clerk_spec,
+    is_package_spec,
+)
+from console.appscan.syntax import Source, line, string_value
 
-ID = r"[A-Za-z_$][\w$]*"
-
-# imported name -> role, for imports from next-auth modules
-NEXT_AUTH_ROLES = {
-    "useSession": "useSession",
-    "SessionProvider": "SessionProvider",
-    "getServerSession": "getServerSession",
-    "unstable_getServerSession": "getServerSession",
-    "getSession": "getSession",
-    "getToken": "getToken",
-    "signIn": "signIn",
-    "signOut": "signOut",
-    "withAuth": "withAuth",
-    "getCsrfToken": "getCsrfToken",
-    "getProviders": "getProviders",
-}
 # names distinctive enough to flag even when not imported straight from next-auth
 # (a local wrapper or re-export), unless they come from another package
 DISTINCTIVE = {
@@ -46,9 +41,6 @@ DISTINCTIVE = {
     "SessionProvider": "SessionProvider",
     "useSession": "useSession",
 }
-# names exported by a v5 `NextAuth(...)` destructuring -> role
-CONFIG_ROLES = {"auth": "auth", "signIn": "signIn", "signOut": "signOut", "handlers": "handlers"}
-
 ROLE_STEP = {
     "useSession": "client",
     "getSession": "client",
@@ -64,171 +56,11 @@ ROLE_STEP = {
     "getProviders": "pages",
     "withAuth": "middleware",
 }
-
-
-def is_authjs_spec(spec: str) -> bool:
-    return (
-        spec == "next-auth"
-        or spec.startswith("next-auth/")
-        or spec.startswith("@auth/")
-        or spec.startswith("@next-auth/")
-    )
-
-
-def is_package_spec(spec: str) -> bool:
-    """A bare package import (not relative, not an `@/` or `~/` alias)."""
-    return not spec.startswith((".", "/", "@/", "~/", "#"))
-
-
-@dataclass
-class ImportStmt:
-    spec: str
-    start: int
-    end: int
-    kind: str  # "import" | "export" | "require" | "dynamic"
-    default: str | None = None
-    namespace: str | None = None
-    named: dict[str, str] = field(default_factory=dict)  # local (or exported) name -> imported name
-
-    def names_text(self) -> str:
-        parts = []
-        if self.default:
-            parts.append(self.default)
-        if self.namespace:
-            parts.append(f"* as {self.namespace}")
-        if self.named:
-            inner = ", ".join(imp if imp == loc else f"{imp} as {loc}" for loc, imp in self.named.items())
-            parts.append("{ " + inner + " }")
-        return ", ".join(parts)
-
-    def describe(self) -> str:
-        names = self.names_text()
-        if self.kind == "require":
-            return f'require("{self.spec}")' + (f" ({names})" if names else "")
-        if self.kind == "dynamic":
-            return f'import("{self.spec}")'
-        word = "export" if self.kind == "export" else "import"
-        return f'{word} {names} from "{self.spec}"' if names else f'{word} "{self.spec}"'
-
-
-_IMPORT = re.compile(
-    r"import(?<![\w$.]import)\s+(?:type\s+)?(?P<clause>[\w$\s,{}*]*?)\s*(?<![\w$])from\s*(?P<q>[\"'])(?P<spec>[^\"'\n]+)(?P=q)"
-)
-_EXPORT_FROM = re.compile(
-    r"export(?<![\w$.]export)\s+(?:type\s+)?(?P<clause>\{[^}]*\}|\*(?:\s+as\s+[\w$]+)?)\s*from\s*(?P<q>[\"'])(?P<spec>[^\"'\n]+)(?P=q)"
-)
-_REQUIRE = re.compile(
-    r"(?<![\w$.])(?:const|let|var)\s+(?P<lhs>\{[^}]*\}|[\w$]+)\s*=\s*require\(\s*(?P<q>[\"'])(?P<spec>[^\"'\n]+)(?P=q)\s*\)"
-)
-_DYNAMIC = re.compile(r"(?<![\w$.])(?:import|require)\(\s*(?P<q>[\"'])(?P<spec>[^\"'\n]+)(?P=q)\s*\)")
-
-
-def _named(inner: str, sep: str) -> dict[str, str]:
-    """`a, b as c, type d` -> {a: a, c: b, d: d}; sep is "as" (imports) or ":" (destructuring)."""
-    out: dict[str, str] = {}
-    for part in inner.split(","):
-        part = part.strip()
-        if part.startswith("type "):
-            part = part[5:].strip()
-        if not part:
-            continue
-        if sep == "as":
-            m = re.fullmatch(rf"({ID}|default)\s+as\s+({ID})", part)
-        else:
-            m = re.fullmatch(rf"({ID})\s*:\s*({ID})", part)
-        if m:
-            out[m.group(2)] = m.group(1)
-        elif re.fullmatch(ID, part):
-            out[part] = part
-    return out
-
-
-def parse_imports(code: str) -> list[ImportStmt]:
-    found: list[ImportStmt] = []
-    taken: list[tuple[int, int]] = []
-    for m in _IMPORT.finditer(code):
-        stmt = ImportStmt(m.group("spec"), m.start(), m.end(), "import")
-        clause = m.group("clause")
-        brace = re.search(r"\{([^}]*)\}", clause)
-        if brace:
-            stmt.named = _named(brace.group(1), "as")
-            clause = clause[: brace.start()] + clause[brace.end() :]
-        ns = re.search(rf"\*\s*as\s+({ID})", clause)
-        if ns:
-            stmt.namespace = ns.group(1)
-            clause = clause[: ns.start()] + clause[ns.end() :]
-        default = re.search(ID, clause)
-        if default:
-            stmt.default = default.group(0)
-        found.append(stmt)
-        taken.append((m.start(), m.end()))
-    for m in _EXPORT_FROM.finditer(code):
-        stmt = ImportStmt(m.group("spec"), m.start(), m.end(), "export")
-        clause = m.group("clause")
-        if clause.startswith("{"):
-            stmt.named = _named(clause[1:-1], "as")  # exported name -> imported name
-        else:
-            stmt.namespace = "*"
-        found.append(stmt)
-        taken.append((m.start(), m.end()))
-    for m in _REQUIRE.finditer(code):
-        stmt = ImportStmt(m.group("spec"), m.start(), m.end(), "require")
-        lhs = m.group("lhs")
-        if lhs.startswith("{"):
-            stmt.named = _named(lhs[1:-1], ":")
-        else:
-            stmt.default = lhs
-        found.append(stmt)
-        taken.append((m.start(), m.end()))
-    for m in _DYNAMIC.finditer(code):
-        if any(a <= m.start() < b for a, b in taken):
-            continue
-        found.append(ImportStmt(m.group("spec"), m.start(), m.end(), "dynamic"))
-    found.sort(key=lambda s: s.start)
-    return found
-
-
-_DIRECTIVE = re.compile(r"""\A(?:\s|;|//[^\n]*|/\*.*?\*/)*(["'])use (client|server)\1""", re.S)
-
-
-def directive(code: str) -> str | None:
-    m = _DIRECTIVE.match(code)
-    return m.group(2) if m else None
-
-
-_V5_CONFIG = re.compile(r"(?<![\w$.])export\s+const\s*\{(?P<names>[^=]*?)\}\s*=\s*NextAuth\s*\(", re.S)
-
-
-def v5_config_exports(code: str) -> tuple[int, dict[str, str]] | None:
-    """(offset, exported name -> role) for `export const { auth, ... } = NextAuth(`."""
-    m = _V5_CONFIG.search(code)
-    if not m:
-        return None
-    roles: dict[str, str] = {}
-    names = m.group("names")
-    # nested `handlers: { GET, POST }`
-    for nested in re.finditer(rf"({ID})\s*:\s*\{{([^}}]*)\}}", names):
-        for exported in _named(nested.group(2), ":"):
-            roles[exported] = CONFIG_ROLES.get(nested.group(1), nested.group(1))
-    flat = re.sub(rf"{ID}\s*:\s*\{{[^}}]*\}}", "", names)
-    for exported, key in _named(flat, ":").items():
-        roles[exported] = CONFIG_ROLES.get(key, key)
-    return m.start(), roles
-
-
-_OPTIONS_DEF = re.compile(
-    rf"(?<![\w$.])(?:const|let|var)\s+(?P<name>{ID})\s*(?::\s*(?P<type>NextAuthOptions|AuthOptions|NextAuthConfig)\b[^=]*)?="
-)
-
-
-def options_defs(code: str) -> list[tuple[int, str]]:
-    out: list[tuple[int, str]] = []
-    if not re.search(r"authOptions|authConfig|AuthOptions|NextAuthConfig", code):
-        return out
-    for m in _OPTIONS_DEF.finditer(code):
-        if m.group("type") or m.group("name") in ("authOptions", "authConfig", "nextAuthOptions"):
-            out.append((m.start(), m.group("name")))
-    return out
+OPTIONS_TYPES = ("NextAuthOptions", "AuthOptions", "NextAuthConfig")
+OPTIONS_NAMES = ("authOptions", "authConfig", "nextAuthOptions")
+SESSION_GETTERS = ("getServerSession", "auth", "getSession")
+_HAS_REQ = re.compile(r"\b(req|request)\b|\.req\b")
+_SIGN_PAGE = re.compile(r"^(sign[-_]?in|signin|log[-_]?in|sign[-_]?up|signup|register)$", re.I)
 
 
 @dataclass
@@ -242,6 +74,8 @@ class FileInfo:
     middleware: bool
     route: str | None = None  # URL route of a page file ("/login"), else None
     project_dir: str = ""  # the package.json folder this file belongs to ("" = scanned root)
+    core3: bool = True  # @clerk/nextjs Core 3 (<Show>) for this app, else Core 2 (<SignedIn>)
+    middleware_file: str = ""  # "proxy.ts" / "middleware.ts" / "" (unknown Next.js version)
 
     @property
     def where(self) -> Where:
@@ -256,345 +90,387 @@ class FileResult:
     session_claims_user_id: list[int] = field(default_factory=list)  # lines reading sessionClaims.userId
 
 
-# (spec) -> exported name -> role for the file's v5 Auth.js config, or None
-ConfigResolver = Callable[[str], "dict[str, str] | None"]
+@dataclass
+class Bindings:
+    """The Auth.js names of one file: local name -> (role, module it came from)."""
 
-_SIGN_PAGE = re.compile(r"^(sign[-_]?in|sign[-_]?up|log[-_]?in|register)$", re.I)
+    locals: dict[str, tuple[str, str]] = field(default_factory=dict)
+    namespaces: dict[str, str] = field(default_factory=dict)  # `* as NA` -> spec
+    foreign: set[str] = field(default_factory=set)  # names from other packages
+
+
+def bindings(fs: FileSyntax, graph: ModuleGraph) -> Bindings:
+    out = Bindings()
+    for stmt in fs.imports:
+        if stmt.kind not in ("import", "require"):
+            continue
+        for spec in stmt.specifiers:
+            if spec.imported == "*":
+                if is_authjs_spec(stmt.spec):
+                    out.namespaces[spec.local] = stmt.spec
+                continue
+            hit = graph.binding_role(fs.rel, spec.local)
+            if hit:
+                out.locals[spec.local] = (hit[0], hit[1])
+            elif is_package_spec(stmt.spec) and not is_authjs_spec(stmt.spec):
+                out.foreign.add(spec.local)
+    for local, role in fs.local_roles.items():
+        out.locals.setdefault(local, (role, ""))
+    for local in fs.aliases:
+        hit = graph.binding_role(fs.rel, local)
+        if hit:
+            out.locals.setdefault(local, hit)
+    for name, role in DISTINCTIVE.items():
+        if name not in out.locals and name not in out.foreign:
+            out.locals[name] = (role, "")
+    return out
 
 
 class _Collector:
-    def __init__(self, info: FileInfo, code: str, index: LineIndex) -> None:
+    def __init__(self, source: Source, info: FileInfo) -> None:
+        self.source = source
         self.info = info
-        self.code = code
-        self.index = index
         self.result = FileResult()
-        self._seen: set[tuple[int, str]] = set()
 
-    def add(self, offset_or_line: int, construct: str, authjs: str, clerk: str, howto: str, step: str,
-            *, line: int | None = None, routes: tuple[str, ...] = (), context: str | None = None) -> None:
-        ln = line if line is not None else self.index.line(offset_or_line)
-        if (ln, construct) in self._seen:
-            return
-        self._seen.add((ln, construct))
+    def add(self, node_or_line, construct: str, authjs: str, clerk: str, howto: str, step: str,
+            *, context: str | None = None, routes: tuple[str, ...] = ()) -> None:
+        at = node_or_line if isinstance(node_or_line, int) else line(node_or_line)
         self.result.findings.append(
-            Finding(
-                file=self.info.rel,
-                line=ln,
-                construct=construct,
-                authjs=authjs,
-                clerk=clerk,
-                howto=howto,
-                step=step,
-                router=self.info.router,
-                context=context or self.info.kind,
-                routes=routes,
-            )
+            Finding(self.info.rel, at, construct, authjs, clerk, howto, step, self.info.router,
+                    context or self.info.kind, routes)
         )
 
 
-def scan_file(text: str, info: FileInfo, resolve_config: ConfigResolver) -> FileResult:
-    code = code_view(text)
-    index = LineIndex(code)
-    out = _Collector(info, code, index)
-    imports = parse_imports(code)
-    spans = [(s.start, s.end) for s in imports]
+def scan_file(fs: FileSyntax, info: FileInfo, graph: ModuleGraph,
+              calls: list[tuple[int, dict[str, list[Node]]]]) -> FileResult:
+    source = fs.source
+    out = _Collector(source, info)
+    binds = bindings(fs, graph)
 
-    def in_import(offset: int) -> bool:
-        return any(a <= offset < b for a, b in spans)
+    for stmt in fs.imports:
+        if is_clerk_spec(stmt.spec):
+            for spec in stmt.specifiers:
+                out.result.clerk.append((spec.imported if spec.imported not in ("default", "*") else spec.local,
+                                         stmt.line))
+        elif is_authjs_spec(stmt.spec):
+            _import_finding(out, stmt)
+        elif stmt.kind == "export":
+            _config_reexport(out, stmt, graph)
 
-    locals_: dict[str, tuple[str, str]] = {}  # local name -> (role, source spec)
-    namespaces: dict[str, str] = {}  # namespace local -> spec
-    foreign: set[str] = set()  # names imported from some other package
-
-    for stmt in imports:
-        if stmt.spec.startswith("@clerk/"):
-            ln = index.line(stmt.start)
-            for loc, imp in stmt.named.items():
-                out.result.clerk.append((imp, ln))
-            if stmt.default:
-                out.result.clerk.append((stmt.default, ln))
-        if is_authjs_spec(stmt.spec):
-            _import_finding(out, stmt, info)
-            if stmt.kind == "export":
-                continue
-            for loc, imp in stmt.named.items():
-                role = NEXT_AUTH_ROLES.get(imp)
-                if role:
-                    locals_[loc] = (role, stmt.spec)
-            if stmt.default:
-                if stmt.spec == "next-auth":
-                    locals_[stmt.default] = ("NextAuth", stmt.spec)
-                elif stmt.spec == "next-auth/middleware":
-                    locals_[stmt.default] = ("withAuth", stmt.spec)
-            if stmt.namespace:
-                namespaces[stmt.namespace] = stmt.spec
-            continue
-        config = resolve_config(stmt.spec)
-        if config is not None:
-            if stmt.kind == "export":
-                _config_reexport(out, stmt, config, info)
-                continue
-            for loc, imp in stmt.named.items():
-                role = config.get(imp)
-                if role:
-                    locals_[loc] = (role, stmt.spec)
-            continue
-        if is_package_spec(stmt.spec):
-            foreign.update(stmt.named)
-            if stmt.default:
-                foreign.add(stmt.default)
-
-    for name, role in DISTINCTIVE.items():
-        if name not in locals_ and name not in foreign:
-            locals_[name] = (role, "")
-
-    _uses(out, code, locals_, namespaces, in_import, info)
-    _definitions(out, code, info)
+    _uses(out, binds, calls)
+    _jsx(out, binds)
+    _definitions(out, fs)
     if info.middleware:
-        _middleware_exports(out, code, locals_, info)
-    _nextauth_route(out, code, info)
-    _sign_in_options(out, code)
-    _foreign_keys(out, code, locals_)
-    _conditional_ui(out, code, locals_)
-    _env_refs(out, code)
-    _sign_in_page(out, code, info)
-    for m in re.finditer(r"sessionClaims\s*\??\.\s*userId\b", code):
-        out.result.session_claims_user_id.append(index.line(m.start()))
+        _middleware_exports(out, fs, graph)
+    _nextauth_route(out, fs)
+    members = syntax.captures(source, "members")
+    _pairs(out, members, info)
+    _foreign_keys(out, binds, calls, members)
+    _conditional_ui(out, binds, members)
+    _env_refs(out, members)
+    _sign_in_page(out, fs)
     if info.middleware and out.result.findings:
-        _matcher(out, code, info)
+        _matcher(out, members)
     out.result.findings.sort(key=lambda f: (f.line, f.construct))
     return out.result
 
 
-def _import_finding(out: _Collector, stmt: ImportStmt, info: FileInfo) -> None:
+def _import_finding(out: _Collector, stmt: ImportStmt) -> None:
     if stmt.kind == "export" and stmt.spec == "next-auth/middleware":
-        clerk, howto = advice.middleware([])
-        out.add(stmt.start, "middleware", stmt.describe(), clerk, howto, "middleware")
+        clerk, howto = advice.middleware([], out.info.middleware_file)
+        out.add(stmt.line, "middleware", stmt.describe(), clerk, howto, "middleware")
         return
     clerk, howto, step = advice.import_module(stmt.spec)
-    roles = {NEXT_AUTH_ROLES.get(imp) for imp in stmt.named.values()} - {None}
+    roles = {NEXT_AUTH_ROLES.get(s.imported) for s in stmt.specifiers} - {None}
     if stmt.spec in ("next-auth/react", "next-auth/client") and roles:
         if roles == {"SessionProvider"}:
             step = "provider"
         elif roles <= {"signIn", "signOut", "getCsrfToken", "getProviders"}:
             step = "pages"
-    out.add(stmt.start, "import", stmt.describe(), clerk, howto, step)
+    out.add(stmt.line, "import", stmt.describe(), clerk, howto, step)
 
 
-def _config_reexport(out: _Collector, stmt: ImportStmt, config: dict[str, str], info: FileInfo) -> None:
+def _config_reexport(out: _Collector, stmt: ImportStmt, graph: ModuleGraph) -> None:
     """`export { auth as middleware } from "@/auth"` and friends."""
-    for exported, imported in stmt.named.items():
-        role = config.get(imported)
-        if role == "auth" and (info.middleware or exported in ("middleware", "proxy")):
-            clerk, howto = advice.middleware([])
-            out.add(stmt.start, "middleware", stmt.describe(), clerk, howto, "middleware")
-        elif role == "handlers" or imported in ("GET", "POST"):
+    target = graph.resolve(stmt.spec, out.info.rel)
+    if target is None:
+        return
+    for spec in stmt.specifiers:
+        hit = graph.export_role(target, spec.imported)
+        role = hit[0] if hit else None
+        if role == "auth" and (out.info.middleware or spec.local in ("middleware", "proxy")):
+            clerk, howto = advice.middleware([], out.info.middleware_file)
+            out.add(stmt.line, "middleware", stmt.describe(), clerk, howto, "middleware")
+        elif role == "handlers" or (role and spec.imported in ("GET", "POST")):
             clerk, howto = advice.nextauth_route()
-            out.add(stmt.start, "nextauth_route", stmt.describe(), clerk, howto, "server")
+            out.add(stmt.line, "nextauth_route", stmt.describe(), clerk, howto, "server")
+        elif role and not out.info.middleware:
+            # a re-export of an Auth.js name (possibly renamed): its users are found through it
+            clerk, howto, step = advice.import_module("next-auth/react" if role in ROLE_STEP else "next-auth")
+            out.add(stmt.line, "import", stmt.describe() + f" (re-exports Auth.js {role})", clerk, howto,
+                    ROLE_STEP.get(role, step))
 
 
-def _call_args(code: str, open_paren: int) -> str:
-    end = matching_close(code, open_paren)
-    return code[open_paren : min(end, open_paren + 300)]
+def _has_req(source: Source, call: Node) -> bool:
+    args = call.child_by_field_name("arguments")
+    return bool(args is not None and _HAS_REQ.search(source.text_of(args)[:300]))
 
 
-_CALL_OPEN = re.compile(r"\s*\(")
-_HAS_REQ = re.compile(r"\b(req|request)\b|\.req\b")
-
-
-def _uses(out, code, locals_, namespaces, in_import, info: FileInfo) -> None:
-    where = info.where
-    for local, (role, spec) in locals_.items():
-        if local not in code:
-            continue
-        esc = re.escape(local)
-        source = f" ({spec})" if spec else ""
-        for m in re.finditer(rf"{esc}(?![\w$])", code):  # literal first: fast
-            at = m.start()
-            prev = code[at - 1] if at else ""
-            if prev.isalnum() or prev in "_$." or in_import(at):
+def _uses(out: _Collector, binds: Bindings, calls) -> None:
+    source = out.source
+    where = out.info.where
+    for _, caps in calls:
+        if "callee" in caps:
+            name = source.text_of(caps["callee"][0])
+            hit = binds.locals.get(name)
+            if not hit:
                 continue
-            if prev == "<":
-                if role != "SessionProvider" or m.end() >= len(code) or code[m.end()] not in " \t\r\n>/":
-                    continue
-                _role_finding(out, at - 1, role, f"<{local}>{source}", where, has_req=False)
+            role, spec = hit
+            call = caps["call"][0]
+            suffix = f" ({spec})" if spec else ""
+            _role_finding(out, call, role, f"{name}(){suffix}", where, _has_req(source, call))
+        elif "mcall" in caps:
+            ns = source.text_of(caps["obj"][0])
+            spec = binds.namespaces.get(ns)
+            if spec is None:
                 continue
-            call = _CALL_OPEN.match(code, m.end())
-            if not call or _is_definition(code, at, call.end() - 1):
-                continue
-            args = _call_args(code, call.end() - 1)
-            _role_finding(out, at, role, f"{local}(){source}", where, has_req=bool(_HAS_REQ.search(args)))
-        if role in ("signIn", "signOut"):
-            for m in re.finditer(rf"\{{\s*{esc}\s*\}}", code):
-                if in_import(m.start()):
-                    continue
-                _role_finding(out, m.start(), role, f"{local}{source}", where, has_req=False)
-    for ns, spec in namespaces.items():
-        for m in re.finditer(rf"(?<![\w$.]){re.escape(ns)}\s*\.\s*({ID})\s*\(", code):
-            role = NEXT_AUTH_ROLES.get(m.group(1))
+            prop = source.text_of(caps["prop"][0])
+            role = NEXT_AUTH_ROLES.get(prop)
             if role:
-                args = _call_args(code, m.end() - 1)
-                _role_finding(out, m.start(), role, f"{ns}.{m.group(1)}() ({spec})", where, bool(_HAS_REQ.search(args)))
+                call = caps["mcall"][0]
+                _role_finding(out, call, role, f"{ns}.{prop}() ({spec})", where, _has_req(source, call))
 
 
-def _is_definition(code: str, start: int, open_paren: int) -> bool:
-    """`function getServerSession(`, or a method `signIn({ user }) {` in a callbacks object."""
-    if re.search(r"\bfunction\s*\*?\s*$", code[max(0, start - 30) : start]):
-        return True
-    close = matching_close(code, open_paren)
-    return bool(re.match(r"\s*(?::[^;{}=()]*)?\{", code[close : close + 80]))
+def _jsx(out: _Collector, binds: Bindings) -> None:
+    source = out.source
+    for _, caps in syntax.captures(source, "jsx"):
+        if "jsxname" in caps:
+            name = source.text_of(caps["jsxname"][0])
+            hit = binds.locals.get(name)
+            if hit and hit[0] == "SessionProvider":
+                suffix = f" ({hit[1]})" if hit[1] else ""
+                _role_finding(out, caps["jsxopen"][0], "SessionProvider", f"<{name}>{suffix}", out.info.where, False)
+        elif "jsxref" in caps:
+            node = caps["jsxref"][0]
+            name = source.text_of(node)
+            hit = binds.locals.get(name)
+            if hit and hit[0] in ("signIn", "signOut"):
+                suffix = f" ({hit[1]})" if hit[1] else ""
+                _role_finding(out, node.parent or node, hit[0], f"{name}{suffix}", out.info.where, False)
 
 
-def _role_finding(out: _Collector, offset: int, role: str, text: str, where: Where, has_req: bool) -> None:
+def _role_finding(out: _Collector, node: Node, role: str, text: str, where: Where, has_req: bool) -> None:
     info = out.info
     step = ROLE_STEP.get(role, "server")
     context = None
     if info.router == "pages" and info.kind == "page" and role in ("getServerSession", "getSession", "getToken", "auth"):
-        if "getServerSideProps" in out.code[:offset]:
+        if b"getServerSideProps" in out.source.data[: node.start_byte]:
             context = "getServerSideProps"
-    if role in ("withAuth",) or (role == "auth" and info.middleware):
-        clerk, howto = advice.middleware([])
-        out.add(offset, "middleware", text, clerk, howto, "middleware")
+    if role == "withAuth" or (role == "auth" and info.middleware):
+        clerk, howto = advice.middleware([], out.info.middleware_file)
+        out.add(node, "middleware", text, clerk, howto, "middleware")
     elif role == "SessionProvider":
-        out.add(offset, "SessionProvider", text, *advice.session_provider(where), step)
+        out.add(node, "SessionProvider", text, *advice.session_provider(where), step)
     elif role == "getServerSession":
-        out.add(offset, "getServerSession", text, *advice.server_session(role, where, has_req), step, context=context)
+        out.add(node, "getServerSession", text, *advice.server_session(role, where, has_req), step, context=context)
     elif role == "auth":
-        out.add(offset, "auth", text, *advice.server_session("auth", where, has_req), step, context=context)
+        out.add(node, "auth", text, *advice.server_session("auth", where, has_req), step, context=context)
     elif role == "getSession":
         if has_req or (not where.client and where.router in ("app", "pages")):
-            out.add(offset, "getSession", text, *advice.server_session(role, where, has_req), "server", context=context)
+            out.add(node, "getSession", text, *advice.server_session(role, where, has_req), "server", context=context)
         else:
-            out.add(offset, "getSession", text, *advice.client_get_session(), step)
+            out.add(node, "getSession", text, *advice.client_get_session(), step)
     elif role == "getToken":
-        out.add(offset, "getToken", text, *advice.get_token(where, has_req), step, context=context)
+        out.add(node, "getToken", text, *advice.get_token(where, has_req), step, context=context)
     elif role == "useSession":
-        out.add(offset, "useSession", text, *advice.use_session(), step)
+        out.add(node, "useSession", text, *advice.use_session(), step)
     elif role == "signIn":
-        out.add(offset, "signIn", text, *advice.sign_in(where), step)
+        out.add(node, "signIn", text, *advice.sign_in(where), step)
     elif role == "signOut":
-        out.add(offset, "signOut", text, *advice.sign_out(where), step)
+        out.add(node, "signOut", text, *advice.sign_out(where), step)
     elif role in ("getCsrfToken", "getProviders"):
-        out.add(offset, role, text, *advice.csrf_or_providers(role), step)
-    elif role in ("NextAuth", "handlers"):
-        if "[...nextauth]" in info.rel:
-            return  # the route handler finding covers it
-        if role == "NextAuth":
-            return  # a v5 config is reported by _definitions; a v4 handler by its route
-        out.add(offset, "nextauth_route", text, *advice.nextauth_route(), "server")
+        out.add(node, role, text, *advice.csrf_or_providers(role), step)
+    # NextAuth(...) and handlers: the config (auth_config) and the route (nextauth_route) cover them
 
 
-def _definitions(out: _Collector, code: str, info: FileInfo) -> None:
-    v5 = v5_config_exports(code)
-    if v5:
-        offset, roles = v5
-        names = ", ".join(sorted(roles))
-        out.add(offset, "auth_config", f"export const {{ {names} }} = NextAuth(...) (Auth.js v5 config)",
-                *advice.auth_config("Auth.js config"), "server", context="auth config")
-    for offset, name in options_defs(code):
-        out.add(offset, "auth_config", f"{name} (NextAuth options)", *advice.auth_config(f"{name} object"),
+def options_declarations(fs: FileSyntax) -> list[tuple[Node, str]]:
+    """Top-level `const authOptions: NextAuthOptions = {...}` (also `satisfies NextAuthConfig`,
+    and the usual names) -> (declarator, name)."""
+    source = fs.source
+    found = []
+    for child in source.root.named_children:
+        decl = child
+        if child.type == "export_statement":
+            decl = child.child_by_field_name("declaration")
+        if decl is None or decl.type not in ("lexical_declaration", "variable_declaration"):
+            continue
+        for declarator in decl.named_children:
+            if declarator.type != "variable_declarator":
+                continue
+            name = declarator.child_by_field_name("name")
+            if name is None or name.type != "identifier":
+                continue
+            typ = declarator.child_by_field_name("type")
+            value = declarator.child_by_field_name("value")
+            type_text = source.text_of(typ)
+            satisfies = value is not None and value.type == "satisfies_expression" and any(
+                t in source.text_of(value.named_children[-1]) for t in OPTIONS_TYPES)
+            named = source.text_of(name) in OPTIONS_NAMES and value is not None and value.type in (
+                "object", "satisfies_expression", "as_expression")
+            if any(re.search(rf"\b{t}\b", type_text) for t in OPTIONS_TYPES) or satisfies or named:
+                found.append((declarator, source.text_of(name)))
+    return found
+
+
+def _definitions(out: _Collector, fs: FileSyntax) -> None:
+    for call in fs.nextauth_calls:
+        if call.v5:
+            names = ", ".join(sorted(call.roles))
+            out.add(call.line, "auth_config", f"export const {{ {names} }} = NextAuth(...) (Auth.js v5 config)",
+                    *advice.auth_config("Auth.js config"), "server", context="auth config")
+    for declarator, name in options_declarations(fs):
+        out.add(declarator, "auth_config", f"{name} (NextAuth options)", *advice.auth_config(f"{name} object"),
                 "server", context="auth config")
 
 
-def _middleware_exports(out: _Collector, code: str, locals_: dict, info: FileInfo) -> None:
-    for local, (role, spec) in locals_.items():
-        if role not in ("auth", "withAuth"):
+def _middleware_exports(out: _Collector, fs: FileSyntax, graph: ModuleGraph) -> None:
+    """`export default withAuth`, `export { auth as middleware }`, `export const middleware = auth`."""
+    for exported, ref in fs.exports.items():
+        if ref.kind != "local" or exported not in ("default", "middleware", "proxy"):
             continue
-        esc = re.escape(local)
-        pattern = rf"(?<![\w$.])export\s+default\s+{esc}\b(?!\s*\()|(?<![\w$.])export\s*\{{\s*{esc}(?:\s+as\s+(?:middleware|default|proxy))?\s*\}}"
-        for m in re.finditer(pattern, code):
-            clerk, howto = advice.middleware([])
-            out.add(m.start(), "middleware", re.sub(r"\s+", " ", m.group(0)) + (f" ({spec})" if spec else ""),
-                    clerk, howto, "middleware")
+        hit = graph.binding_role(fs.rel, ref.name)
+        if hit and hit[0] in ("auth", "withAuth") and ref.node is not None:
+            text = re.sub(r"\s+", " ", out.source.text_of(ref.node)).rstrip(";")
+            clerk, howto = advice.middleware([], out.info.middleware_file)
+            out.add(ref.node, "middleware", text + (f" ({hit[1]})" if hit[1] else ""), clerk, howto, "middleware")
 
 
-def _nextauth_route(out: _Collector, code: str, info: FileInfo) -> None:
-    if "[...nextauth]" not in info.rel:
+def _nextauth_route(out: _Collector, fs: FileSyntax) -> None:
+    if "[...nextauth]" not in out.info.rel:
         return
     # the handler itself: `export default NextAuth(...)`, `export const { GET, POST } = handlers`,
     # `export { handler as GET, ... }`; else `NextAuth(`; else the first export; else line 1
-    m = None
-    for pattern in (
-        r"(?<![\w$.])export\s+default\b",
-        r"(?<![\w$.])export\b[^;]*?\bGET\b",
-        r"(?<![\w$.])NextAuth\s*\(",
-        r"(?<![\w$.])export\b",
-    ):
-        m = re.search(pattern, code)
-        if m:
-            break
-    line = out.index.line(m.start()) if m else 1
+    source = fs.source
+    exports = [c for c in source.root.named_children if c.type == "export_statement"]
+    node = next((c for c in exports if any(k.type == "default" for k in c.children)), None)
+    if node is None:
+        node = next((c for c in exports if re.search(r"\bGET\b", source.text_of(c))), None)
+    at = line(node) if node is not None else None
+    if at is None and fs.nextauth_calls:
+        at = fs.nextauth_calls[0].line
+    if at is None:
+        at = line(exports[0]) if exports else 1
     clerk, howto = advice.nextauth_route()
-    kind = "App Router route handler" if info.router == "app" else "Pages Router API route"
-    out.add(0, "nextauth_route", f"[...nextauth] {kind}", clerk, howto, "server", line=line)
+    kind = "App Router route handler" if out.info.router == "app" else "Pages Router API route"
+    out.add(at, "nextauth_route", f"[...nextauth] {kind}", clerk, howto, "server")
 
 
-def _sign_in_options(out: _Collector, code: str) -> None:
+def _pairs(out: _Collector, members, info: FileInfo) -> None:
     """`pages: { signIn: "/login", newUser: ... }` in NextAuth options or withAuth."""
-    if "pages" not in code:
-        return
-    for m in re.finditer(r"(?<![\w$.])pages\s*:\s*\{", code):
-        end = matching_close(code, m.end() - 1)
-        body = code[m.end() : end]
-        for key in re.finditer(r"(?<![\w$.])(signIn|newUser)\s*:\s*([\"'`])([^\"'`\n]+)\2", body):
-            route = key.group(3)
-            offset = m.end() + key.start()
-            clerk, howto = advice.sign_in_page(route, sign_up=key.group(1) == "newUser")
-            out.add(offset, "sign_in_page", f"pages.{key.group(1)}: \"{route}\" (custom Auth.js page)",
-                    clerk, howto, "pages", routes=(route,))
+    source = out.source
+    for _, caps in members:
+        if "pkey" not in caps or source.text_of(caps["pkey"][0]) != "pages":
+            continue
+        value = caps["pvalue"][0]
+        if value.type != "object":
+            continue
+        for pair in value.named_children:
+            if pair.type != "pair":
+                continue
+            key = source.text_of(pair.child_by_field_name("key"))
+            route = string_value(source, pair.child_by_field_name("value"))
+            if key in ("signIn", "newUser") and route:
+                clerk, howto = advice.sign_in_page(route, sign_up=key == "newUser")
+                out.add(pair, "sign_in_page", f'pages.{key}: "{route}" (custom Auth.js page)', clerk, howto,
+                        "pages", routes=(route,))
 
 
-def _foreign_keys(out: _Collector, code: str, locals_: dict) -> None:
-    if not re.search(r"\.\s*(?:user|sub)\b", code):
-        return
+def bound_name(call: Node) -> Node | None:
+    """The variable a call's result is bound to: `const x = [await] f()` -> the `x` node
+    (an identifier or an object pattern)."""
+    node = call
+    if node.parent is not None and node.parent.type == "await_expression":
+        node = node.parent
+    parent = node.parent
+    if parent is not None and parent.type == "variable_declarator" and parent.child_by_field_name("value") == node:
+        return parent.child_by_field_name("name")
+    return None
+
+
+def _foreign_keys(out: _Collector, binds: Bindings, calls, members) -> None:
+    source = out.source
     session_names = {"session"}
     token_names = {"token"}
-    by_role: dict[str, list[str]] = {}
-    for local, (role, _spec) in locals_.items():
-        by_role.setdefault(role, []).append(local)
-    getters = [re.escape(n) for r in ("getServerSession", "auth", "getSession") for n in by_role.get(r, [])]
-    if getters:
-        alt = "|".join(getters)
-        for m in re.finditer(rf"(?:const|let|var)\s+({ID})\s*=\s*(?:await\s+)?(?:{alt})\s*\(", code):
-            session_names.add(m.group(1))
-    hooks = [re.escape(n) for n in by_role.get("useSession", [])]
-    if hooks:
-        for m in re.finditer(rf"(?:const|let|var)\s*\{{([^}}]*)\}}\s*=\s*(?:{'|'.join(hooks)})\s*\(", code):
-            inner = m.group(1)
-            renamed = re.search(rf"\bdata\s*:\s*({ID})", inner)
-            if renamed:
-                session_names.add(renamed.group(1))
-            elif re.search(r"\bdata\b", inner):
-                session_names.add("data")
-    tokens = [re.escape(n) for n in by_role.get("getToken", [])]
-    if tokens:
-        for m in re.finditer(rf"(?:const|let|var)\s+({ID})\s*=\s*(?:await\s+)?(?:{'|'.join(tokens)})\s*\(", code):
-            token_names.add(m.group(1))
-    s_alt = "|".join(re.escape(n) for n in sorted(session_names))
-    t_alt = "|".join(re.escape(n) for n in sorted(token_names))
-    pattern = rf"(?<![\w$.])(?:(?:{s_alt})\s*\??\.\s*user\s*\??\.\s*id|(?:{t_alt})\s*\??\.\s*sub)\b(?!\s*[\w$])"
-    for m in re.finditer(pattern, code):
-        expr = re.sub(r"\s+", "", m.group(0))
-        out.add(m.start(), "foreign_key", expr, *advice.foreign_key(expr), "foreign_keys")
+    for _, caps in calls:
+        if "callee" not in caps:
+            continue
+        hit = binds.locals.get(source.text_of(caps["callee"][0]))
+        if not hit:
+            continue
+        name = bound_name(caps["call"][0])
+        if name is None:
+            continue
+        if hit[0] in SESSION_GETTERS and name.type == "identifier":
+            session_names.add(source.text_of(name))
+        elif hit[0] == "getToken" and name.type == "identifier":
+            token_names.add(source.text_of(name))
+        elif hit[0] == "useSession" and name.type == "object_pattern":
+            for prop in name.named_children:
+                if prop.type == "pair_pattern" and source.text_of(prop.child_by_field_name("key")) == "data":
+                    value = prop.child_by_field_name("value")
+                    if value is not None and value.type == "identifier":
+                        session_names.add(source.text_of(value))
+                elif prop.type == "shorthand_property_identifier_pattern" and source.text_of(prop) == "data":
+                    session_names.add("data")
+    for _, caps in members:
+        if "mprop" not in caps:
+            continue
+        member = caps["member"][0]
+        prop = source.text_of(caps["mprop"][0])
+        obj = member.child_by_field_name("object")
+        if obj is None:
+            continue
+        if prop == "id" and obj.type == "member_expression":
+            inner = obj.child_by_field_name("object")
+            if (source.text_of(obj.child_by_field_name("property")) == "user" and inner is not None
+                    and inner.type == "identifier" and source.text_of(inner) in session_names):
+                expr = re.sub(r"\s+", "", source.text_of(member))
+                out.add(member, "foreign_key", expr, *advice.foreign_key(expr), "foreign_keys")
+        elif prop == "sub" and obj.type == "identifier" and source.text_of(obj) in token_names:
+            expr = re.sub(r"\s+", "", source.text_of(member))
+            out.add(member, "foreign_key", expr, *advice.foreign_key(expr), "foreign_keys")
+        elif prop == "userId" and re.search(r"(^|\.)sessionClaims\??$", re.sub(r"\s+", "", source.text_of(obj))):
+            out.result.session_claims_user_id.append(line(member))
 
 
-def _conditional_ui(out: _Collector, code: str, locals_: dict) -> None:
-    if "status" not in code or not any(role == "useSession" for role, _ in locals_.values()):
+def _conditional_ui(out: _Collector, binds: Bindings, members) -> None:
+    if not any(role == "useSession" for role, _ in binds.locals.values()):
         return
-    pattern = r"""(?<![\w$.])status\s*[!=]==?\s*(["'])(authenticated|unauthenticated|loading)\1|(["'])(authenticated|unauthenticated)\3\s*[!=]==?\s*status\b"""
-    for m in re.finditer(pattern, code):
-        out.add(m.start(), "conditional_ui", re.sub(r"\s+", " ", m.group(0)), *advice.conditional_ui(), "signed_in")
+    source = out.source
+    for _, caps in members:
+        if "cmp" in caps and source.text_of(caps["cmpid"][0]) == "status":
+            cmp = caps["cmp"][0]
+            op = cmp.child_by_field_name("operator")
+            if op is None or source.text_of(op) not in ("===", "==", "!==", "!="):
+                continue
+            out.add(cmp, "conditional_ui", re.sub(r"\s+", " ", source.text_of(cmp)), *advice.conditional_ui(out.info.core3),
+                    "signed_in")
 
 
-def _env_refs(out: _Collector, code: str) -> None:
-    if "process" not in code:
-        return
-    for m in re.finditer(r"process\.env(?:\.|\[\s*[\"'])((?:NEXTAUTH|AUTH)_[A-Z0-9_]+)", code):
-        name = m.group(1)
-        out.add(m.start(), "env_name", f"process.env.{name}", *advice.env_name(name), "env", context="code")
+def _env_refs(out: _Collector, members) -> None:
+    source = out.source
+    for _, caps in members:
+        if "env" in caps:
+            name, node = source.text_of(caps["envname"][0]), caps["env"][0]
+        elif "envsub" in caps:
+            name, node = source.text_of(caps["envkey"][0]), caps["envsub"][0]
+        else:
+            continue
+        out.add(node, "env_name", f"process.env.{name}", *advice.env_name(name), "env", context="code")
 
 
-def _sign_in_page(out: _Collector, code: str, info: FileInfo) -> None:
+def _sign_in_page(out: _Collector, fs: FileSyntax) -> None:
+    info = out.info
     if not info.route:
         return
     segments = [s for s in info.route.strip("/").split("/") if s]
@@ -606,39 +482,51 @@ def _sign_in_page(out: _Collector, code: str, info: FileInfo) -> None:
     clerk_names = {name for name, _ in out.result.clerk}
     if clerk_names & {"SignIn", "SignUp"}:
         return  # already Clerk's component: counted as done by the checklist
-    m = re.search(r"(?<![\w$.])export\s+default\b", code)
-    line = out.index.line(m.start()) if m else 1
+    ref = fs.exports.get("default")
+    at = line(ref.node) if ref is not None and ref.node is not None else 1
+    if ref is not None and ref.kind == "expr" and ref.node is not None and ref.node.parent is not None:
+        at = line(ref.node.parent)
     clerk, howto = advice.sign_in_page(info.route, sign_up)
     label = "sign-up" if sign_up else "sign-in"
-    out.add(0, "sign_in_page", f"custom {label} page {info.route}", clerk, howto, "pages", line=line,
-            routes=(info.route,))
+    out.add(at, "sign_in_page", f"custom {label} page {info.route}", clerk, howto, "pages", routes=(info.route,))
 
 
-def _matcher(out: _Collector, code: str, info: FileInfo) -> None:
-    m = re.search(r"(?<![\w$.])matcher\s*:\s*", code)
-    if not m:
+def matcher_literals(source: Source, value: Node) -> list[tuple[str, Node]]:
+    """The literal strings of a `matcher:` value (a string, an array, `{ source: "..." }` objects)."""
+    found: list[tuple[str, Node]] = []
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if node.type in ("string", "template_string"):
+            text = string_value(source, node)
+            if text is not None:
+                found.append((text, node))
+            continue
+        stack.extend(reversed(node.named_children))
+    return found
+
+
+def _matcher(out: _Collector, members) -> None:
+    source = out.source
+    for _, caps in members:
+        if "pkey" not in caps or source.text_of(caps["pkey"][0]) != "matcher":
+            continue
+        pair = caps["pair"][0]
+        literals = [(v, n) for v, n in matcher_literals(source, caps["pvalue"][0]) if v.startswith("/")]
+        routes = tuple(v for v, _ in literals)
+        if not routes:
+            return
+        negative = any("(?!" in r for r in routes)
+        clerk, howto = advice.matcher(list(routes), negative)
+        out.add(pair, "middleware_matcher", "config.matcher: " + ", ".join(routes), clerk, howto, "middleware",
+                routes=routes)
+        for value, node in literals:
+            out.result.routes.append(ProtectedRoute(value, out.info.rel, line(node)))
+        # the middleware finding(s) carry the routes too, so each says what to recreate
+        clerk_mw, howto_mw = advice.middleware([r for r in routes if "(?!" not in r], out.info.middleware_file)
+        out.result.findings = [
+            Finding(f.file, f.line, f.construct, f.authjs, clerk_mw, howto_mw, f.step, f.router, f.context, routes)
+            if f.construct == "middleware" else f
+            for f in out.result.findings
+        ]
         return
-    start = m.end()
-    if start < len(code) and code[start] in "[{":
-        end = matching_close(code, start)
-    else:
-        nl = code.find("\n", start)
-        end = len(code) if nl < 0 else nl
-    literals = string_literals(code, start, end)
-    routes = tuple(lit.value for lit in literals if lit.value.startswith("/"))
-    if not routes:
-        return
-    negative = any("(?!" in r for r in routes)
-    clerk, howto = advice.matcher(list(routes), negative)
-    out.add(m.start(), "middleware_matcher", "config.matcher: " + ", ".join(routes), clerk, howto, "middleware",
-            routes=routes)
-    for lit in literals:
-        if lit.value.startswith("/"):
-            out.result.routes.append(ProtectedRoute(lit.value, info.rel, out.index.line(lit.offset)))
-    # the middleware finding(s) carry the routes too, so each says what to recreate
-    clerk_mw, howto_mw = advice.middleware([r for r in routes if "(?!" not in r])
-    out.result.findings = [
-        Finding(f.file, f.line, f.construct, f.authjs, clerk_mw, howto_mw, f.step, f.router, f.context, routes)
-        if f.construct == "middleware" else f
-        for f in out.result.findings
-    ]

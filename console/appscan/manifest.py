@@ -7,11 +7,21 @@ say) is never mistaken for a name.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
 from dataclasses import dataclass
 
-from console.appscan.jstext import LineIndex
+
+class LineIndex:
+    """Offset -> 1-based line number."""
+
+    def __init__(self, text: str) -> None:
+        self._starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def line(self, offset: int) -> int:
+        return bisect.bisect_right(self._starts, offset)
+
 
 DEP_SECTIONS = ("dependencies", "devDependencies", "peerDependencies", "optionalDependencies")
 _AUTHJS_PACKAGE = re.compile(r"^(next-auth|@auth/[\w.-]+|@next-auth/[\w.-]+)$")
@@ -52,6 +62,22 @@ def package_dependencies(text: str) -> list[Dependency]:
     for m in re.finditer(r'"(next-auth|@auth/[\w.-]+|@next-auth/[\w.-]+|@clerk/nextjs)"\s*:\s*"([^"\n]*)"', text):
         found.append(Dependency(m.group(1), m.group(2), "unknown", index.line(m.start())))
     return found
+
+
+def all_dependencies(text: str) -> dict[str, str]:
+    """name -> spec over every dependency section ({} when the file is not valid JSON)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    out: dict[str, str] = {}
+    if isinstance(data, dict):
+        for section in DEP_SECTIONS:
+            deps = data.get(section)
+            if isinstance(deps, dict):
+                for name, spec in deps.items():
+                    out.setdefault(name, str(spec))
+    return out
 
 
 def is_authjs_package(name: str) -> bool:

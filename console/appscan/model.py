@@ -7,7 +7,12 @@ Finish screen shows them, `as_json()` is the `scan-app --json` object.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from console.appscan.userids import UserIdScan
+    from console.appscan.versions import AppVersions
 
 Router = Literal["app", "pages", "both", "unknown"]
 
@@ -24,7 +29,7 @@ STEPS: tuple[tuple[str, str], ...] = (
     ("server", "Server helpers: auth() / currentUser() / getAuth(req)"),
     ("client", "Client hooks: useAuth() / useUser()"),
     ("pages", "Sign-in and sign-up pages"),
-    ("signed_in", "Conditional UI with <SignedIn> / <SignedOut>"),
+    ("signed_in", "Conditional UI: <Show when=\"signed-in\"> (Core 3) / <SignedIn> (Core 2)"),
     ("foreign_keys", "Foreign keys: session.user.id -> the Clerk user id"),
 )
 STEP_TITLES = dict(STEPS)
@@ -67,6 +72,37 @@ class ChecklistItem:
     evidence: list[str] = field(default_factory=list)  # what is already done, "file:line what"
 
 
+@dataclass(frozen=True)
+class Advice:
+    """One piece of current advice for this app, decided from its versions (docs/scan-app.md)."""
+
+    key: str  # stable: "clerk_sdk", "middleware_file", "signed_in_ui", "integer_user_ids", ...
+    title: str
+    detail: str  # what to do, a few sentences
+    applies_to: str  # the versions it is for, e.g. "@clerk/nextjs >= 7 (Core 3)"
+    source: str  # where it was checked
+    evidence: tuple[str, ...] = ()  # "file:line what" that made it apply
+    code: str = ""  # a snippet to paste, when there is one
+
+    def as_json(self) -> dict:
+        return {**asdict(self), "evidence": list(self.evidence)}
+
+
+@dataclass
+class ProjectIndex:
+    """What the scan parsed, kept for the patch (never in JSON): texts, syntax trees, the
+    import graph and each parsed file's FileInfo."""
+
+    root: Path
+    texts: dict[str, str]
+    kinds: dict[str, str]
+    project_dirs: list[str]
+    files: dict[str, Any] = field(default_factory=dict)  # rel -> modules.FileSyntax
+    calls: dict[str, Any] = field(default_factory=dict)  # rel -> calls query matches
+    infos: dict[str, Any] = field(default_factory=dict)  # rel -> jsscan.FileInfo
+    graph: Any = None  # modules.ModuleGraph
+
+
 @dataclass
 class AppScanReport:
     path: str
@@ -81,6 +117,11 @@ class AppScanReport:
     clerk_installed: bool = False
     next_auth_version: str | None = None  # the version spec in package.json, e.g. "^4.24.7"
     auth_env_names: list[str] = field(default_factory=list)  # NEXTAUTH_*/AUTH_* names, never values
+    versions: AppVersions | None = None  # next / next-auth / @clerk/nextjs as package.json says
+    user_ids: UserIdScan | None = None  # integer user id columns, from the app's schema files
+    advice: list[Advice] = field(default_factory=list)  # current advice for these versions
+    files_parsed: int = 0  # code files given to tree-sitter (the others cannot hold a touch point)
+    project: ProjectIndex | None = field(default=None, repr=False, compare=False)
 
     def by_step(self) -> dict[str, list[Finding]]:
         grouped: dict[str, list[Finding]] = {key: [] for key, _ in STEPS}
@@ -105,4 +146,8 @@ class AppScanReport:
                 {**asdict(f), "routes": list(f.routes)} for f in self.findings
             ],
             "checklist": [asdict(item) for item in self.checklist],
+            "files_parsed": self.files_parsed,
+            "versions": self.versions.as_json() if self.versions else None,
+            "user_ids": self.user_ids.as_json() if self.user_ids else None,
+            "advice": [a.as_json() for a in self.advice],
         }

@@ -6,9 +6,8 @@ import posixpath
 import re
 from pathlib import Path
 
-from console.appscan import advice, jsscan, manifest
+from console.appscan import advice, jsscan, manifest, syntax, userids
 from console.appscan.jsscan import FileInfo, FileResult
-from console.appscan.jstext import code_view
 from console.appscan.model import (
     DONE,
     NOT_APPLICABLE,
@@ -17,13 +16,18 @@ from console.appscan.model import (
     AppScanReport,
     ChecklistItem,
     Finding,
+    ProjectIndex,
     Skipped,
 )
+from console.appscan.modules import ModuleGraph, add_calls, is_authjs_spec, is_clerk_spec, summarize
+from console.appscan.tsconfig import TsConfigs
+from console.appscan.userids import UserIdScan
+from console.appscan.versions import AppVersions
 from console.appscan.walk import DEFAULT_MAX_BYTES, read_text, walk
 
 _APP_SERVER_FILES = {"page", "layout", "template", "default", "not-found", "loading"}
 _CODE_EXT = re.compile(r"\.(?:[cm]?[jt]sx?)$")
-_HOOK_CALL = re.compile(r"(?<![\w$.])use[A-Z][\w$]*\s*\(")
+_HOOK_NAME = re.compile(r"use[A-Z]")
 CLERK_ENV = ("NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY", "CLERK_SECRET_KEY")
 
 
@@ -83,6 +87,7 @@ def scan_app(path: Path, *, max_file_bytes: int = DEFAULT_MAX_BYTES) -> AppScanR
                 Finding(rel, dep.line, "dependency", f"{dep.name} {dep.spec} ({dep.section})", clerk, howto,
                         "install", None, "package.json")
             )
+    app_versions = _versions(texts, kinds)
 
     for rel, text in texts.items():
         if kinds[rel] != "env":
@@ -98,31 +103,31 @@ def scan_app(path: Path, *, max_file_bytes: int = DEFAULT_MAX_BYTES) -> AppScanR
                 findings.append(Finding(rel, line, "env_name", var, clerk, howto, "env", None, "env file"))
 
     router = _router(texts, kinds, project_dirs)
+    index = _parse_project(root, texts, kinds, project_dirs)
 
-    # pass 1: where is the Auth.js v5 config (`export const { auth, ... } = NextAuth(`)?
-    configs: dict[str, dict[str, str]] = {}
-    for rel, text in texts.items():
-        if kinds[rel] == "code" and "NextAuth" in text:
-            found = jsscan.v5_config_exports(code_view(text))
-            if found:
-                configs[_strip_ext(rel)] = found[1]
-
-    # a cheap first look: files that mention none of these cannot hold a touch point
-    stems = sorted({posixpath.basename(key) for key in configs} - {"index", ""})
-    relevant = re.compile("|".join([r"auth|session|token|@clerk/", *map(re.escape, stems)]), re.I)
-    for rel, text in texts.items():
-        if kinds[rel] != "code":
+    for rel in sorted(index.files):
+        fs = index.files[rel]
+        calls = index.calls[rel]
+        info = _file_info(rel, fs.source, calls, project_dirs, router)
+        info.core3 = app_versions.core3
+        info.middleware_file = app_versions.middleware_file if app_versions.proxy_named is not None else ""
+        index.infos[rel] = info
+        if not _worth_scanning(fs, info, index.graph):
             continue
-        info = _file_info(rel, text, project_dirs, router)
-        if not (info.middleware or info.route or "[...nextauth]" in rel or relevant.search(text)):
-            continue  # nothing here can be a touch point (read and counted all the same)
-        result: FileResult = jsscan.scan_file(text, info, _resolver(rel, info.project_dir, configs))
+        result: FileResult = jsscan.scan_file(fs, info, index.graph, calls)
         findings.extend(result.findings)
         routes.extend(result.routes)
         for name, line in result.clerk:
             clerk_names.setdefault(name, []).append(f"{rel}:{line}")
         for line in result.session_claims_user_id:
             evidence["foreign_keys"].append(f"{rel}:{line} sessionClaims.userId")
+
+    user_ids = UserIdScan()
+    for rel, text in texts.items():
+        if kinds[rel] == "schema":
+            (userids.scan_prisma if rel.endswith(".prisma") else userids.scan_sql)(rel, text, user_ids)
+        elif kinds[rel] == "code" and "drizzle-orm" in text:
+            userids.scan_drizzle(rel, text, user_ids)
 
     findings.sort(key=lambda f: (f.file, f.line, f.construct))
     report = AppScanReport(
@@ -138,35 +143,108 @@ def scan_app(path: Path, *, max_file_bytes: int = DEFAULT_MAX_BYTES) -> AppScanR
         clerk_installed=clerk_installed,
         next_auth_version=next_auth_version,
         auth_env_names=sorted(auth_env),
+        versions=app_versions,
+        user_ids=user_ids,
+        files_parsed=len(index.files),
     )
     report.checklist = _checklist(report, evidence, clerk_names, clerk_env)
+    report.advice = advice.app_advice(report)
+    report.project = index
     return report
+
+
+_BASE_RELEVANT = r"auth|session|token|@clerk/"
+
+
+def _parse_project(root: Path, texts: dict[str, str], kinds: dict[str, str], project_dirs: list[str]) -> ProjectIndex:
+    """Parse the code files that can matter, following imports until nothing new can.
+
+    A file is parsed when it mentions auth/session/token/@clerk/ (every Auth.js import does), is
+    a middleware/proxy or `[...nextauth]` file, or mentions the file name of a module that
+    exports an Auth.js name (a re-export under a new name: its importers need not say "auth")."""
+    code = {rel for rel, kind in kinds.items() if kind == "code" and rel in texts}
+    tsconfigs = TsConfigs(root, {rel: t for rel, t in texts.items() if kinds[rel] == "tsconfig"})
+    index = ProjectIndex(root=root, texts=texts, kinds=kinds, project_dirs=project_dirs)
+    index.graph = ModuleGraph(index.files, code, tsconfigs, lambda rel: _project_dir(rel, project_dirs))
+    pattern = re.compile(_BASE_RELEVANT, re.I)
+    pending = sorted(
+        rel for rel in code
+        if pattern.search(texts[rel]) or "[...nextauth]" in rel or _is_middleware_path(rel, project_dirs)
+    )
+    stems_seen: set[str] = set()
+    while pending:
+        for rel in pending:
+            source = syntax.parse(rel, texts[rel])
+            fs = summarize(source)
+            calls = syntax.captures(source, "calls")
+            add_calls(fs, calls)
+            index.files[rel] = fs
+            index.calls[rel] = calls
+        index.graph._resolved.clear()
+        stems = set()
+        for rel in index.files:
+            if index.graph.exported_roles(rel):
+                stems.add(_module_stem(rel))
+        new = sorted(stems - stems_seen - {""})
+        stems_seen |= stems
+        if not new:
+            break
+        more = re.compile(r"(?<![\w$])(?:" + "|".join(map(re.escape, new)) + r")(?![\w$])")
+        pending = sorted(rel for rel in code if rel not in index.files and more.search(texts[rel]))
+    return index
+
+
+def _module_stem(rel: str) -> str:
+    stem = _strip_ext(rel)
+    return posixpath.basename(stem)
+
+
+def _is_middleware_path(rel: str, project_dirs: list[str]) -> bool:
+    router, parts = _router_parts(rel, _project_dir(rel, project_dirs))
+    return router is None and len(parts) == 1 and _CODE_EXT.sub("", parts[0]) in ("middleware", "proxy")
+
+
+def _worth_scanning(fs, info: FileInfo, graph: ModuleGraph) -> bool:
+    if info.middleware or info.route or "[...nextauth]" in fs.rel or fs.nextauth_calls:
+        return True
+    for stmt in fs.imports:
+        if is_authjs_spec(stmt.spec) or is_clerk_spec(stmt.spec):
+            return True
+    if fs.local_roles:
+        return True
+    text = fs.source.text
+    if any(name in text for name in jsscan.DISTINCTIVE) or "process.env" in text or "sessionClaims" in text:
+        return True
+    if "pages" in text and ("signIn" in text or "newUser" in text):
+        return True
+    if "authOptions" in text or "authConfig" in text:
+        return True
+    return any(graph.binding_role(fs.rel, s.local) for stmt in fs.imports for s in stmt.specifiers
+               if stmt.kind in ("import", "require") and s.imported != "*")
+
+
+def _versions(texts: dict[str, str], kinds: dict[str, str]) -> AppVersions:
+    """next / next-auth / @clerk/nextjs specs from the package.json that declares `next`
+    (the one with next-auth first, then the shallowest)."""
+    best: tuple[tuple[int, int], str, dict] | None = None
+    for rel, text in texts.items():
+        if kinds[rel] != "package":
+            continue
+        deps = manifest.all_dependencies(text)
+        if "next" not in deps and "next-auth" not in deps:
+            continue
+        rank = (0 if "next-auth" in deps else 1, rel.count("/"))
+        if best is None or rank < best[0]:
+            best = (rank, rel, deps)
+    if best is None:
+        return AppVersions()
+    _, rel, deps = best
+    return AppVersions(deps.get("next"), deps.get("next-auth"), deps.get(manifest.CLERK_PACKAGE), rel)
 
 
 def _strip_ext(rel: str) -> str:
     stem = _CODE_EXT.sub("", rel)
     return stem[: -len("/index")] if stem.endswith("/index") else stem
-
-
-def _resolver(rel: str, project_dir: str, configs: dict[str, dict[str, str]]):
-    here = posixpath.dirname(rel)
-
-    def resolve(spec: str) -> dict[str, str] | None:
-        if not configs or jsscan.is_authjs_spec(spec):
-            return None
-        spec = _CODE_EXT.sub("", spec)
-        if spec.startswith("."):
-            keys = [posixpath.normpath(posixpath.join(here, spec))]
-        else:
-            tail = spec[2:] if spec.startswith(("@/", "~/")) else spec
-            keys = [posixpath.join(project_dir, tail), posixpath.join(project_dir, "src", tail)]
-        for key in keys:
-            key = posixpath.normpath(key)
-            if key in configs:
-                return configs[key]
-        return None
-
-    return resolve
 
 
 def _project_dir(rel: str, project_dirs: list[str]) -> str:
@@ -186,10 +264,10 @@ def _router_parts(rel: str, project_dir: str) -> tuple[str | None, list[str]]:
     return None, parts
 
 
-def _file_info(rel: str, text: str, project_dirs: list[str], app_router: str) -> FileInfo:
+def _file_info(rel: str, source, calls, project_dirs: list[str], app_router: str) -> FileInfo:
     project_dir = _project_dir(rel, project_dirs)
     router, parts = _router_parts(rel, project_dir)
-    direc = jsscan.directive(text)
+    direc = syntax.directive(source)
     stem = _CODE_EXT.sub("", parts[-1])
     route = None
     middleware = router is None and len(parts) == 1 and stem in ("middleware", "proxy")
@@ -221,15 +299,15 @@ def _file_info(rel: str, text: str, project_dirs: list[str], app_router: str) ->
             route = "/" + "/".join(segs)
         client = kind in ("page", "custom App")
     else:
-        # outside app/ and pages/: a component is client code if it says so, calls hooks,
-        # or (Pages Router only) renders JSX; everything else is shared/server code
+        # outside app/ and pages/: a component is client code if it says so, calls hooks
+        # (a `useX(` call in the syntax tree), or (Pages Router only) renders JSX
+        calls_hook = any(
+            "callee" in caps and _HOOK_NAME.match(source.text_of(caps["callee"][0])) for _, caps in calls
+        )
         client = not middleware and (
             direc == "client"
             or direc is None
-            and (
-                _HOOK_CALL.search(text) is not None
-                or app_router == "pages" and rel.endswith((".jsx", ".tsx"))
-            )
+            and (calls_hook or app_router == "pages" and rel.endswith((".jsx", ".tsx")))
         )
         if middleware:
             kind = "middleware"

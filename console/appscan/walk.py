@@ -23,12 +23,16 @@ DEFAULT_MAX_BYTES = 1_000_000
 class Candidate:
     path: Path
     rel: str  # relative, "/" separators
-    kind: str  # "code" | "package" | "env"
+    kind: str  # "code" | "package" | "env" | "tsconfig" | "schema"
 
 
 def kind_of(name: str) -> str | None:
     if name == "package.json":
         return "package"
+    if name in ("tsconfig.json", "jsconfig.json"):
+        return "tsconfig"
+    if name.endswith(".prisma") or name.endswith(".sql"):
+        return "schema"  # read for the user id column type (userids.py)
     if name == ".env" or name.startswith(".env."):
         return "env"
     dot = name.rfind(".")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from console.appscan import DONE, scan_app
-from console.appscan.jstext import LineIndex, code_view
+from console.appscan import syntax
 from console.appscan.manifest import env_names, package_dependencies
 
 
@@ -22,14 +22,21 @@ def found(report, construct=None):
     return sorted((f.file, f.line, f.construct) for f in report.findings if construct in (None, f.construct))
 
 
-def test_code_view_blanks_comments_and_keeps_lines():
-    text = 'a // x\n/* b\n c */ d\nconst u = "http://x"; e\nconst r = /\\/\\/y/; f // z\n'
-    code = code_view(text)
-    assert len(code) == len(text) and code.count("\n") == text.count("\n")
-    assert "x" not in code.split("\n")[0] and "b" not in code and " c " not in code
-    assert '"http://x"; e' in code  # a string is not a comment
-    assert "/\\/\\/y/; f" in code and "z" not in code  # nor is a regex literal
-    assert LineIndex(code).line(code.index("f")) == 5
+def test_comments_strings_and_regexes_are_never_uses(tmp_path):
+    """What the hand-written lexer had to get right, now the syntax tree's job: a name in a
+    comment, a string, a template or a regex literal is not a call; the call after them is."""
+    text = (
+        '"use client";\n'
+        'import { useSession } from "next-auth/react";\n'
+        "// useSession() in a line comment\n"
+        "const u = \"http://x useSession()\"; const t = `useSession() ${u}`;\n"
+        "const r = /\\/\\/useSession()/; /* useSession() */\n"
+        "export function A() { const s = useSession(); return null }\n"
+    )
+    report = scan_app(write(tmp_path, {"components/a.tsx": text}))
+    assert found(report) == [("components/a.tsx", 2, "import"), ("components/a.tsx", 6, "useSession")]
+    source = syntax.parse("components/a.tsx", text)
+    assert not source.root.has_error and syntax.directive(source) == "client"
 
 
 def test_renamed_namespace_dynamic_and_commented(tmp_path):
