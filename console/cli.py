@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "undo",
     "export_db",
     "scan_app",
+    "stop",
 )
 
 
@@ -61,6 +62,11 @@ def _run_console(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_worker"]:  # the detached worker (console/migration/worker.py): not an operator command
+        from console.migration.worker import worker_main
+
+        return worker_main(argv[1:])
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
