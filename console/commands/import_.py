@@ -62,6 +62,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=positive_float, default=30.0, metavar="S", help="seconds to wait for an answer (default 30)")
     parser.add_argument("--max-attempts", type=positive_int, default=6, metavar="N", help="sends of a row whose answer is lost (default 6)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
+    parser.add_argument("--detach", action="store_true",
+                        help="check, then run in a background worker that outlives the terminal and return at once")
 
 
 def policies_from_args(args: argparse.Namespace):
@@ -275,6 +277,10 @@ def run(args: argparse.Namespace) -> int:
     except errors as exc:
         raise CommandError(error_line(exc), 2) from None
     try:
+        if args.detach:  # the worker takes it from here (commands/detach.py)
+            from console.commands.detach import detach
+
+            return detach(journal, settings, args, kind="import", confirmed_production=args.yes)
         return run_importer(journal, settings, args, confirmed_production=args.yes, kind="import")
     finally:
         journal.close()
