@@ -47,6 +47,10 @@ def run(args: argparse.Namespace) -> int:
             "code(s) " + ", ".join(args.code) if args.code else "every retryable failed row"
         )
         note(f"clerk-migrate: retrying {n} failed row(s) ({what})")
+        if args.detach:  # the worker takes it from here (commands/detach.py)
+            from console.commands.detach import detach
+
+            return detach(journal, settings, args, kind="retry", codes=args.code, row_nos=args.row)
         return run_importer(journal, settings, args, confirmed_production=True, kind="retry", codes=args.code, row_nos=args.row)
     finally:
         journal.close()
