@@ -22,18 +22,24 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from console.migration.run import open_run
-    from console.migration.summary import run_summary
 
     try:
         journal = open_run(args.run)
     except engine_errors() as exc:
         raise CommandError(error_line(exc), 2) from None
     try:
-        summary = run_summary(journal)
+        from console.migration.status import read_status
+
+        live = read_status(args.run, journal=journal)  # + state, pid, rate, eta_s (docs/jobs.md)
+        summary = live.as_json()
         if args.json:
             emit_json(summary)
             return 0
         print(human_summary(summary))
+        print(f"  state {live.state}" + (f" ({live.kind}, pid {live.pid})" if live.pid else "")
+              + (f", {live.rate}/s" if live.rate else "") + (f", ETA {live.eta_s:.0f} s" if live.eta_s else "")
+              + (f", controlled by {live.controller.get('label')}" if live.controller else "")
+              + (f": {live.message}" if live.message else ""))
         print(f"  export {summary['export']} (sha256 {str(summary['sha256'])[:12]}…), key {summary['key']}, {summary['base_url']}")
         events = journal.events(limit=5)
         for event in events:
