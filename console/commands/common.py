@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -85,34 +86,46 @@ def run_stoppable(
     stopping: str,
     interrupted: str,
 ) -> Any:
-    """Run an engine coroutine on a fresh loop. The first Ctrl-C / SIGTERM calls
-    `stop` (the engine finishes the requests in flight, the journal stays
-    consistent) and prints `stopping`; a second one cancels at once, which ends
-    as a CommandError(`interrupted`, 130)."""
+    """Run an engine coroutine on a fresh loop. Ctrl-C, SIGTERM or SIGHUP (the
+    terminal or the SSH connection went away) call `stop` (the engine finishes
+    the requests in flight and records the stop in the journal) and print
+    `stopping`; a Ctrl-C after that cancels at once, which ends as a
+    CommandError(`interrupted`, 130). SIGTERM and SIGHUP never escalate (a shell
+    that hangs up sends SIGHUP twice); after SIGHUP the output that went to the
+    lost terminal goes to /dev/null instead of failing."""
+    ttys = [fd for fd in (0, 1, 2) if _isatty(fd)]
 
     async def main() -> Any:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
-        presses = 0
+        stopping_now = False
 
-        def on_signal() -> None:
-            nonlocal presses
-            presses += 1
-            if presses == 1:
+        def request_stop() -> None:
+            nonlocal stopping_now
+            if not stopping_now:
+                stopping_now = True
                 note(f"clerk-migrate: {stopping} (Ctrl-C again to quit now)")
                 stop()
-            elif task is not None:
-                task.cancel()
 
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        def on_interrupt() -> None:
+            if stopping_now and task is not None:
+                task.cancel()
+            request_stop()
+
+        def on_hangup() -> None:
+            _away_from_terminal(ttys)
+            request_stop()
+
+        handlers = {signal.SIGINT: on_interrupt, signal.SIGTERM: request_stop, signal.SIGHUP: on_hangup}
+        for sig, handler in handlers.items():
             try:
-                loop.add_signal_handler(sig, on_signal)
+                loop.add_signal_handler(sig, handler)
             except (NotImplementedError, RuntimeError):  # pragma: no cover - not the main thread
                 pass
         try:
             return await make()
         finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in handlers:
                 try:
                     loop.remove_signal_handler(sig)
                 except (NotImplementedError, RuntimeError):  # pragma: no cover
@@ -122,3 +135,26 @@ def run_stoppable(
         return asyncio.run(main())
     except asyncio.CancelledError:
         raise CommandError(interrupted, EXIT_INTERRUPTED) from None
+
+
+def _isatty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
+
+
+def _away_from_terminal(fds: list[int]) -> None:
+    """The terminal hung up: what was written to it now goes to /dev/null (a write to a
+    hung-up tty fails with EIO, which would end the safe stop in a traceback)."""
+    if not fds:
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in fds:
+            try:
+                os.dup2(null, fd)
+            except OSError:
+                pass
+    finally:
+        os.close(null)
