@@ -265,6 +265,28 @@ class ClerkClient:
             return DeletedObject(object="user", id=user_id, deleted=True)
         return self._parse(DeletedObject, data, "DELETE /users/{id}")
 
+    async def update_user_metadata(
+        self,
+        user_id: str,
+        *,
+        public_metadata: dict[str, Any] | None = None,
+        private_metadata: dict[str, Any] | None = None,
+        unsafe_metadata: dict[str, Any] | None = None,
+        retry_rate_limited: bool = True,
+    ) -> User:
+        """PATCH /v1/users/{id}/metadata: Clerk deep-merges each given object into the
+        user's (nested objects too; a key set to None is removed). A merge is idempotent,
+        so 5xx/transport errors are resent like a read. NotFound when there is no such user."""
+        body = {
+            name: value
+            for name, value in (("public_metadata", public_metadata), ("private_metadata", private_metadata),
+                                ("unsafe_metadata", unsafe_metadata))
+            if value is not None
+        }
+        data = await self._call("PATCH", f"/users/{_segment(user_id)}/metadata", json_body=body, kind="update",
+                                retry_rate_limited=retry_rate_limited)
+        return self._parse(User, data, "PATCH /users/{id}/metadata")
+
     async def check(self, *, retry: bool = False) -> LiveCheck:
         """The console's live check: count the instance's users, timed.
 

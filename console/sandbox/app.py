@@ -127,6 +127,7 @@ class SandboxApp:
                 Route("/v1/users/{user_id}", self.get_user, methods=["GET"]),
                 Route("/v1/users/{user_id}", self.delete_user, methods=["DELETE"]),
                 Route("/v1/users/{user_id}", self.update_user, methods=["PATCH"]),
+                Route("/v1/users/{user_id}/metadata", self.update_user_metadata, methods=["PATCH"]),
             ],
             exception_handlers={
                 ApiError: self._on_api_error,
@@ -276,6 +277,29 @@ class SandboxApp:
 
         return await self._serve(request, op, is_create=True, with_body=True)
 
+    async def update_user_metadata(self, request: Request) -> Response:
+        """PATCH /v1/users/{id}/metadata: each of public/private/unsafe_metadata given is
+        deep-merged into the user's (nested objects merged too; a key set to null removed)."""
+        user_id = request.path_params["user_id"]
+
+        def op(inst: Instance, body: bytes) -> dict[str, Any]:
+            patch = self._parse_object(body)
+            for name, value in patch.items():
+                if name not in _METADATA_FIELDS:
+                    raise E.error(422, "form_param_unknown", "is unknown", f"{name} is not a valid parameter for this request.",
+                                  param=name)
+                if value is not None and not isinstance(value, dict):
+                    raise E.error(422, "form_param_format_invalid", "is invalid", f"{name} must be an object.", param=name)
+            with self.store.lock:
+                user = self.store.get(inst, user_id)
+                for name, value in patch.items():
+                    if value is not None:
+                        user[name] = _deep_merge(user.get(name) or {}, value)
+                user["updated_at"] = int(time.time() * 1000)
+                return user
+
+        return await self._serve(request, op, with_body=True)
+
     async def update_user(self, request: Request) -> Response:
         user_id = request.path_params["user_id"]
 
@@ -322,6 +346,22 @@ class SandboxApp:
             return {"object": "total_count", "total_count": len(self.store.select(inst, filters, query))}
 
         return await self._serve(request, op)
+
+
+_METADATA_FIELDS = ("public_metadata", "private_metadata", "unsafe_metadata")
+
+
+def _deep_merge(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """Clerk's metadata merge: objects merge key by key, null removes a key, anything else replaces."""
+    out = dict(current)
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def _reject_constant(name: str) -> Any:
