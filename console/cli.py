@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "verify",
     "export_ids",
     "undo",
+    "unmark",
     "export_db",
     "scan_app",
     "stop",
