@@ -28,8 +28,16 @@ from console.sandbox import errors as E
 from console.sandbox.config import SandboxConfig, kind_of_key
 from console.sandbox.errors import ApiError
 from console.sandbox.faults import Draw, Faults
+from console.sandbox.instance_settings import environment_json
 from console.sandbox.state import FILTERS, ORDER_FIELDS, Instance, Store, sort_key
-from console.sandbox.validation import validate_create, validate_update
+from console.sandbox.validation import (
+    validate_create,
+    validate_email_create,
+    validate_email_update,
+    validate_metadata,
+    validate_update,
+    validate_verify_password,
+)
 
 log = logging.getLogger("console.sandbox")
 
@@ -127,7 +135,18 @@ class SandboxApp:
                 Route("/v1/users/{user_id}", self.get_user, methods=["GET"]),
                 Route("/v1/users/{user_id}", self.delete_user, methods=["DELETE"]),
                 Route("/v1/users/{user_id}", self.update_user, methods=["PATCH"]),
-                Route("/v1/users/{user_id}/metadata", self.update_user_metadata, methods=["PATCH"]),
+                Route("/v1/users/{user_id}/metadata", self.merge_metadata, methods=["PATCH"]),
+                Route("/v1/users/{user_id}/metadata", self.replace_metadata, methods=["PUT"]),
+                Route("/v1/users/{user_id}/ban", self.ban_user, methods=["POST"]),
+                Route("/v1/users/{user_id}/unban", self.unban_user, methods=["POST"]),
+                Route("/v1/users/{user_id}/verify_password", self.verify_password, methods=["POST"]),
+                Route("/v1/email_addresses", self.create_email, methods=["POST"]),
+                Route("/v1/email_addresses/{email_id}", self.get_email, methods=["GET"]),
+                Route("/v1/email_addresses/{email_id}", self.update_email, methods=["PATCH"]),
+                Route("/v1/email_addresses/{email_id}", self.delete_email, methods=["DELETE"]),
+                Route("/v1/instance", self.get_instance, methods=["GET"]),
+                # Clerk's Frontend API (no secret key): the instance's public settings
+                Route("/v1/environment", self.environment, methods=["GET"]),
             ],
             exception_handlers={
                 ApiError: self._on_api_error,
@@ -160,7 +179,27 @@ class SandboxApp:
     # --- error handlers ------------------------------------------------------
     async def _on_api_error(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
+        mode = self._config.echo_key
+        if mode:
+            return self._echoing(request, exc, mode)
         return error_response(exc)
+
+    @staticmethod
+    def _echoing(request: Request, exc: ApiError, mode: str) -> Response:
+        """The echo_key fault: the request's key, whole or without its
+        sk_live_/sk_test_ prefix, in every message of the error answer."""
+        scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+        token = token.strip()
+        if mode == "secret" and token[:8] in ("sk_live_", "sk_test_"):
+            token = token[8:]
+        body = exc.body()
+        if token:
+            for item in body["errors"]:
+                item["message"] = f"{item['message']} (key {token})"
+                item["long_message"] = f"{item['long_message']} The request was made with the key {token}."
+                item["meta"] = {**item["meta"], "key": token}
+        return Response(json.dumps(body).encode(), status_code=exc.status, headers=exc.headers,
+                        media_type="application/json")
 
     async def _on_http_exception(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -193,14 +232,16 @@ class SandboxApp:
 
     def _authenticate(self, request: Request, config: SandboxConfig) -> tuple[str, str]:
         header = request.headers.get("authorization")
-        if not header:
-            raise E.header_format_invalid()
-        scheme, _, key = header.partition(" ")
+        scheme, _, key = (header or "").partition(" ")
         key = key.strip()
-        if scheme.lower() != "bearer" or not key or " " in key:
+        if not header or scheme.lower() != "bearer" or not key or " " in key:
+            with self.store.lock:
+                self.store.auth_failures[""] += 1
             raise E.header_format_invalid()
         kind = kind_of_key(key)
         if kind is None or key in config.rejected_keys:
+            with self.store.lock:
+                self.store.auth_failures[key] += 1
             raise E.key_invalid()
         return key, kind
 
@@ -277,38 +318,89 @@ class SandboxApp:
 
         return await self._serve(request, op, is_create=True, with_body=True)
 
-    async def update_user_metadata(self, request: Request) -> Response:
-        """PATCH /v1/users/{id}/metadata: each of public/private/unsafe_metadata given is
-        deep-merged into the user's (nested objects merged too; a key set to null removed)."""
+    async def update_user(self, request: Request) -> Response:
         user_id = request.path_params["user_id"]
+        version = request.headers.get("clerk-api-version")
 
         def op(inst: Instance, body: bytes) -> dict[str, Any]:
-            patch = self._parse_object(body)
-            for name, value in patch.items():
-                if name not in _METADATA_FIELDS:
-                    raise E.error(422, "form_param_unknown", "is unknown", f"{name} is not a valid parameter for this request.",
-                                  param=name)
-                if value is not None and not isinstance(value, dict):
-                    raise E.error(422, "form_param_format_invalid", "is invalid", f"{name} must be an object.", param=name)
-            with self.store.lock:
-                user = self.store.get(inst, user_id)
-                for name, value in patch.items():
-                    if value is not None:
-                        user[name] = _deep_merge(user.get(name) or {}, value)
-                user["updated_at"] = int(time.time() * 1000)
-                return user
+            self.store.get(inst, user_id)
+            spec = validate_update(self._parse_object(body), self._config, version)
+            return self.store.update(inst, user_id, spec)
 
         return await self._serve(request, op, with_body=True)
 
-    async def update_user(self, request: Request) -> Response:
+    async def merge_metadata(self, request: Request) -> Response:
+        return await self._metadata(request, merge=True)
+
+    async def replace_metadata(self, request: Request) -> Response:
+        return await self._metadata(request, merge=False)
+
+    async def _metadata(self, request: Request, *, merge: bool) -> Response:
         user_id = request.path_params["user_id"]
 
         def op(inst: Instance, body: bytes) -> dict[str, Any]:
             self.store.get(inst, user_id)
-            values, nulls = validate_update(self._parse_object(body))
-            return self.store.update(inst, user_id, values, nulls)
+            return self.store.set_metadata(inst, user_id, validate_metadata(self._parse_object(body)), merge=merge)
 
         return await self._serve(request, op, with_body=True)
+
+    async def ban_user(self, request: Request) -> Response:
+        user_id = request.path_params["user_id"]
+        return await self._serve(request, lambda inst, _: self.store.set_banned(inst, user_id, True))
+
+    async def unban_user(self, request: Request) -> Response:
+        user_id = request.path_params["user_id"]
+        return await self._serve(request, lambda inst, _: self.store.set_banned(inst, user_id, False))
+
+    async def verify_password(self, request: Request) -> Response:
+        user_id = request.path_params["user_id"]
+
+        def op(inst: Instance, body: bytes) -> dict[str, Any]:
+            self.store.get(inst, user_id)
+            return self.store.verify_password(inst, user_id, validate_verify_password(self._parse_object(body)))
+
+        return await self._serve(request, op, with_body=True)
+
+    async def create_email(self, request: Request) -> Response:
+        def op(inst: Instance, body: bytes) -> dict[str, Any]:
+            user_id, address, verified, primary = validate_email_create(self._parse_object(body))
+            return self.store.add_email(inst, user_id, address, verified, primary)
+
+        return await self._serve(request, op, with_body=True)
+
+    async def get_email(self, request: Request) -> Response:
+        email_id = request.path_params["email_id"]
+        return await self._serve(request, lambda inst, _: self.store.get_email(inst, email_id))
+
+    async def update_email(self, request: Request) -> Response:
+        email_id = request.path_params["email_id"]
+
+        def op(inst: Instance, body: bytes) -> dict[str, Any]:
+            self.store.get_email(inst, email_id)
+            verified, primary = validate_email_update(self._parse_object(body))
+            return self.store.update_email(inst, email_id, verified, primary)
+
+        return await self._serve(request, op, with_body=True)
+
+    async def delete_email(self, request: Request) -> Response:
+        email_id = request.path_params["email_id"]
+        return await self._serve(request, lambda inst, _: self.store.delete_email(inst, email_id))
+
+    async def get_instance(self, request: Request) -> Response:
+        def op(inst: Instance, _: bytes) -> dict[str, Any]:
+            return {"object": "instance", "id": inst.instance_id, "environment_type": inst.key_kind,
+                    "allowed_origins": None}
+
+        return await self._serve(request, op)
+
+    async def environment(self, request: Request) -> Response:
+        """Clerk's Frontend API `GET /v1/environment`: public, no key, no rate
+        limit, no faults (only the configured mean latency). Every instance of
+        the sandbox shares these settings."""
+        config = self._config
+        if config.latency_ms > 0:
+            await asyncio.sleep(config.latency_ms / 1000.0)
+        return json_response(environment_json(config.user_settings))
 
     async def get_user(self, request: Request) -> Response:
         user_id = request.path_params["user_id"]
@@ -346,22 +438,6 @@ class SandboxApp:
             return {"object": "total_count", "total_count": len(self.store.select(inst, filters, query))}
 
         return await self._serve(request, op)
-
-
-_METADATA_FIELDS = ("public_metadata", "private_metadata", "unsafe_metadata")
-
-
-def _deep_merge(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """Clerk's metadata merge: objects merge key by key, null removes a key, anything else replaces."""
-    out = dict(current)
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
 
 
 def _reject_constant(name: str) -> Any:

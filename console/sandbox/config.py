@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
+
+from console.sandbox.instance_settings import default_user_settings
 
 InstanceKind = Literal["production", "development"]
 
@@ -18,6 +20,8 @@ InstanceKind = Literal["production", "development"]
 KEY_RE = re.compile(r"^sk_(test|live)_[A-Za-z0-9]{1,200}$")
 
 AMBIGUOUS_MODES = ("502", "hang", "drop")
+ECHO_KEY_MODES = ("full", "secret")
+MAX_ROTATION = 9  # make_key(..., rotation=1..9) are recognised as keys of the same instance
 
 BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -51,6 +55,20 @@ class SandboxConfig:
     # Keys of the right shape that the sandbox nevertheless refuses (401
     # clerk_key_invalid), e.g. to test a revoked key.
     rejected_keys: set[str] = field(default_factory=set)
+    # --- round 2 ----------------------------------------------------------
+    # The instance's settings as the Frontend API serves them under
+    # `user_settings` (GET /v1/environment); creates and updates are checked
+    # against them. Default: the demo's (email + password, Google and GitHub,
+    # no username, no legal consent). See instance_settings.py.
+    user_settings: dict[str, Any] = field(default_factory=default_user_settings)
+    # Updates of one user (PATCH, ban/unban, email address writes) allowed per
+    # update_window_s, like Clerk's "about 10 requests per 10 s per user".
+    user_update_limit: int = 10
+    user_update_window_s: float = 10.0
+    # A misbehaving server for the secret-scrubbing tests: every error answer
+    # echoes the request's key in its message, long_message and meta:
+    # "full" (sk_live_…) or "secret" (the key without its sk_live_/sk_test_ prefix).
+    echo_key: str | None = None
 
     def limit_for(self, kind: InstanceKind) -> int:
         return self.production_limit if kind == "production" else self.development_limit
@@ -64,16 +82,51 @@ def kind_of_key(key: str) -> InstanceKind | None:
     return "production" if match.group(1) == "live" else "development"
 
 
-def make_key(kind: Literal["production", "development"], name: str = "demo") -> str:
+def _base62(seed: str, n: int = 40) -> str:
+    digest = int.from_bytes(hashlib.sha256(seed.encode()).digest(), "big")
+    chars = []
+    for _ in range(n):
+        digest, rem = divmod(digest, 62)
+        chars.append(BASE62[rem])
+    return "".join(chars)
+
+
+def make_key(kind: Literal["production", "development"], name: str = "demo", rotation: int = 0) -> str:
     """A key the sandbox accepts: `sk_live_…` / `sk_test_…`, 40 base62 chars
     derived from `name` (the same name gives the same key, so the same instance
-    on a given server). Any other well-formed key is its own instance too."""
+    on a given server). Any other well-formed key is its own instance too.
+
+    `rotation=N` (1…9) gives the N-th rotated secret key of that same instance:
+    another key (another fingerprint), the same users, the same `GET /v1/instance`
+    id and the same rate-limit window, as when a key is rolled in Clerk's dashboard."""
     if kind not in ("production", "development"):
         raise ValueError(f"kind must be 'production' or 'development', not {kind!r}")
     prefix = "sk_live_" if kind == "production" else "sk_test_"
-    digest = int.from_bytes(hashlib.sha256(f"{kind}:{name}".encode()).digest(), "big")
-    chars = []
-    for _ in range(40):
-        digest, rem = divmod(digest, 62)
-        chars.append(BASE62[rem])
-    return prefix + "".join(chars)
+    key = prefix + _base62(f"{kind}:{name}")
+    return rotated_key(key, rotation) if rotation else key
+
+
+def rotated_key(key: str, rotation: int) -> str:
+    """The `rotation`-th rotated key (1…9) of the instance `key` belongs to when
+    `key` is its original key: same prefix, 40 other base62 chars."""
+    if not 1 <= int(rotation) <= MAX_ROTATION:
+        raise ValueError(f"rotation must be between 1 and {MAX_ROTATION}, not {rotation!r}")
+    prefix = key[:8]
+    return prefix + _base62(f"rotation:{int(rotation)}:{key}")
+
+
+def make_publishable_key(kind: Literal["production", "development"], frontend_api_host: str) -> str:
+    """`pk_live_…` / `pk_test_…` + base64 of `<frontend-api-host>$`, as Clerk
+    builds them (the sandbox's host is `127.0.0.1:<port>`)."""
+    import base64
+
+    if kind not in ("production", "development"):
+        raise ValueError(f"kind must be 'production' or 'development', not {kind!r}")
+    prefix = "pk_live_" if kind == "production" else "pk_test_"
+    return prefix + base64.b64encode(f"{frontend_api_host}$".encode()).decode().rstrip("=")
+
+
+def instance_id_for(key: str) -> str:
+    """`ins_…`: the id `GET /v1/instance` answers for the instance whose
+    original key is `key` (stable across restarts of the sandbox)."""
+    return "ins_" + _base62(f"instance:{key}", 27)

@@ -21,9 +21,9 @@ from typing import Any
 import uvicorn
 
 from console.sandbox.app import SandboxApp
-from console.sandbox.config import SandboxConfig, kind_of_key, make_key
+from console.sandbox.config import SandboxConfig, kind_of_key, make_key, make_publishable_key
 
-__all__ = ["SandboxConfig", "SandboxServer", "make_key"]
+__all__ = ["SandboxConfig", "SandboxServer", "make_key", "make_publishable_key"]
 
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 15.0
@@ -234,8 +234,40 @@ class SandboxServer:
             return _copy(user)
 
     def reset(self) -> None:
-        """Forget every instance (users, windows, counters) and re-seed."""
+        """Forget every instance (users, windows, counters) and re-seed
+        (registered key rotations are kept)."""
         self._core.reset()
+
+    def rotate_key(self, key: str) -> str:
+        """A new secret key for the instance of `key` (as rolling the key in
+        Clerk's dashboard): same users, same `GET /v1/instance` id, same
+        rate-limit window; `key` keeps working. The N-th call answers
+        `make_key(kind, name, rotation=N)` when `key` is `make_key(kind, name)`."""
+        if kind_of_key(key) is None:
+            raise ValueError("not a sandbox key (sk_live_… / sk_test_…)")
+        return self._core.store.rotate(key)
+
+    def instance_id(self, key: str) -> str:
+        """The `ins_…` id `GET /v1/instance` answers for `key` (creates the instance if needed)."""
+        kind = kind_of_key(key)
+        if kind is None:
+            raise ValueError("not a sandbox key (sk_live_… / sk_test_…)")
+        return self._core.store.instance(key, kind).instance_id
+
+    def auth_failures(self, key: str | None = None) -> int:
+        """401s answered: for `key`, or in all (malformed headers included) when None."""
+        store = self._core.store
+        with store.lock:
+            if key is None:
+                return sum(store.auth_failures.values())
+            return store.auth_failures.get(key, 0)
+
+    def publishable_key(self, kind: str = "production") -> str:
+        """`pk_live_…` / `pk_test_…` whose Frontend API host is this server
+        (its `GET /v1/environment`); needs a started server."""
+        if not self.url:
+            raise RuntimeError("the sandbox is not started")
+        return make_publishable_key(kind, self.url.split("://", 1)[1])
 
 
 def _copy(value: Any) -> Any:

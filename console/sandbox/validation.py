@@ -14,6 +14,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from console.clerk.models import PASSWORD_HASHERS
+from console.sandbox import instance_settings as S
+from console.sandbox import passwords
 from console.sandbox.config import SandboxConfig
 from console.sandbox.errors import ApiError, ErrorItem, form_error
 
@@ -53,26 +55,68 @@ CREATE_SCHEMA: dict[str, tuple[str, bool]] = {  # name -> (type, nullable)
     "locked": (BOOL, True),
 }
 
-# PATCH /v1/users/{id}: the part of Clerk's update body the sandbox supports.
+# PATCH /v1/users/{id} (UpdateUser in the 2025-11-10 spec). The metadata
+# fields replace the stored object whole (top-level fields left out are kept);
+# API version 2026-05-12 removed them from this endpoint (dedicated metadata
+# endpoints instead), so under that version they are unknown fields.
 UPDATE_SCHEMA: dict[str, tuple[str, bool]] = {
-    name: CREATE_SCHEMA[name]
-    for name in (
-        "external_id",
-        "first_name",
-        "last_name",
-        "locale",
-        "username",
-        "public_metadata",
-        "private_metadata",
-        "unsafe_metadata",
-        "delete_self_enabled",
-        "create_organization_enabled",
-        "create_organizations_limit",
-        "created_at",
-        "legal_accepted_at",
-        "bypass_client_trust",
-    )
+    **{
+        name: CREATE_SCHEMA[name]
+        for name in (
+            "external_id",
+            "first_name",
+            "last_name",
+            "locale",
+            "username",
+            "password",
+            "skip_password_checks",
+            "totp_secret",
+            "backup_codes",
+            "public_metadata",
+            "private_metadata",
+            "unsafe_metadata",
+            "delete_self_enabled",
+            "create_organization_enabled",
+            "create_organizations_limit",
+            "created_at",
+            "legal_accepted_at",
+            "skip_legal_checks",
+            "bypass_client_trust",
+        )
+    },
+    "password_digest": (STR, False),
+    "password_hasher": (STR, False),
+    "primary_email_address_id": (STR, True),
+    "notify_primary_email_address_changed": (BOOL, True),
+    "primary_phone_number_id": (STR, True),
+    "primary_web3_wallet_id": (STR, True),
+    "profile_image_id": (STR, True),
+    "sign_out_of_other_sessions": (BOOL, True),
 }
+METADATA_FIELDS = ("public_metadata", "private_metadata", "unsafe_metadata")
+VERSIONS_WITHOUT_PATCH_METADATA = frozenset({"2026-05-12"})
+# Fields a PATCH sets on the User JSON as they are (after the checks).
+UPDATE_DIRECT = ("external_id", "first_name", "last_name", "locale", "username", "public_metadata",
+                 "private_metadata", "unsafe_metadata", "delete_self_enabled", "create_organization_enabled",
+                 "create_organizations_limit", "created_at", "legal_accepted_at", "bypass_client_trust")
+UPDATE_NULLABLE = ("external_id", "first_name", "last_name", "locale", "username",
+                   "create_organizations_limit", "legal_accepted_at")
+
+# Bodies of the other write endpoints (additionalProperties: false).
+EMAIL_CREATE_SCHEMA: dict[str, tuple[str, bool]] = {
+    "user_id": (STR, False),
+    "email_address": (STR, False),
+    "verified": (BOOL, True),
+    "primary": (BOOL, True),
+    "notify_primary_email_address_changed": (BOOL, True),
+}
+EMAIL_UPDATE_SCHEMA: dict[str, tuple[str, bool]] = {
+    "verified": (BOOL, True),
+    "primary": (BOOL, True),
+    "notify_primary_email_address_changed": (BOOL, True),
+}
+VERIFY_PASSWORD_SCHEMA: dict[str, tuple[str, bool]] = {"password": (STR, False)}
+METADATA_SCHEMA: dict[str, tuple[str, bool]] = {name: (OBJ, True) for name in METADATA_FIELDS}
 
 # ASCII addresses only: local part of RFC 5322 atoms (no leading, trailing or
 # doubled dot), a domain of at least two DNS labels and an alphabetic TLD.
@@ -143,6 +187,21 @@ class CreateSpec:
     create_organization_enabled: bool = True
     create_organizations_limit: int | None = None
     bypass_client_trust: bool = False
+    # how the password was given, kept outside the User JSON for verify_password:
+    # (passwords.PLAIN, salted sha256) or (hasher, digest); None without a password
+    password_stored: tuple[str, str] | None = None
+
+
+@dataclass
+class UpdateSpec:
+    """A PATCH /v1/users/{id} body that passed every check."""
+
+    values: dict[str, Any] = field(default_factory=dict)  # User JSON fields set as they are
+    nulls: list[str] = field(default_factory=list)  # User JSON fields set to null
+    password_stored: tuple[str, str] | None = None
+    primary_ids: dict[str, str] = field(default_factory=dict)  # "email_address" -> idn_…
+    totp_enabled: bool | None = None
+    backup_code_enabled: bool | None = None
 
 
 def _type_ok(value: Any, kind: str) -> bool:
@@ -188,6 +247,29 @@ def check_shape(body: dict[str, Any], schema: dict[str, tuple[str, bool]]) -> di
     if problems:
         raise ApiError(422, problems)
     return clean
+
+
+def settings_refusal(fields: list[str]) -> ApiError:
+    """What Clerk answers for a field the instance's settings do not accept
+    (e.g. a username while usernames are off): 422 form_param_unknown with an
+    EMPTY meta, and a message that does not name the field."""
+    return ApiError(422, [ErrorItem("form_param_unknown", "is unknown",
+                                    "A parameter is not valid for this instance's settings.", {})
+                          for _ in fields])
+
+
+def forbidden_by_settings(body: dict[str, Any], settings: dict[str, Any]) -> list[str]:
+    """Fields of `body` (non-null, non-empty) whose attribute is turned off."""
+    fields: list[str] = []
+    for name in ("email_address", "phone_number", "web3_wallet", "username", "first_name", "last_name"):
+        value = body.get(name)
+        if value is None or value == []:
+            continue
+        if not S.enabled(settings, name):
+            fields.append(name)
+    if not S.enabled(settings, "password"):
+        fields += [name for name in ("password", "password_digest") if body.get(name) is not None]
+    return fields
 
 
 def parse_rfc3339_ms(value: str) -> int | None:
@@ -266,8 +348,97 @@ def _check_username(username: str, problems: list[ErrorItem]) -> None:
             "Username can only contain letters, numbers, underscores and dashes."))
 
 
+def _check_password(body: dict[str, Any], problems: list[ErrorItem]) -> tuple[str, str] | None:
+    """The password fields of a create or update body: problems appended;
+    returns what to keep for verify_password (None: no password given)."""
+    password, digest, hasher = body.get("password"), body.get("password_digest"), body.get("password_hasher")
+    if password is not None and digest is not None:
+        problems.append(form_error(
+            "form_param_value_invalid", "password_digest", "is invalid",
+            "password and password_digest cannot be used together."))
+    if digest is not None and hasher is None:
+        problems.append(form_error("form_param_missing", "password_hasher", "is missing",
+                                   "password_hasher must be included when password_digest is given."))
+    elif hasher is not None and digest is None:
+        problems.append(form_error("form_param_missing", "password_digest", "is missing",
+                                   "password_digest must be included when password_hasher is given."))
+    elif hasher is not None and digest is not None:
+        if hasher not in PASSWORD_HASHERS:
+            problems.append(form_error(
+                "form_param_value_invalid", "password_hasher", "is invalid",
+                "password_hasher must be one of: " + ", ".join(sorted(PASSWORD_HASHERS)) + "."))
+        elif not digest_ok(hasher, digest):
+            problems.append(form_error(
+                "form_password_digest_invalid_code", "password_digest", "is invalid",
+                f"The password digest is not valid for the password hasher {hasher}."))
+    if password is not None:
+        if len(password) < PASSWORD_MIN:
+            problems.append(form_error(
+                "form_password_length_too_short", "password", "is too short",
+                f"Passwords must be {PASSWORD_MIN} characters or more."))
+        elif len(password) > PASSWORD_MAX:
+            problems.append(form_error(
+                "form_password_length_too_long", "password", "is too long",
+                f"Passwords must be {PASSWORD_MAX} characters or less."))
+        elif not body.get("skip_password_checks") and password.lower() in PWNED:
+            problems.append(form_error(
+                "form_password_pwned", "password", "has been found in a data breach",
+                "Password has been found in an online data breach. For account safety, "
+                "please use a different password."))
+    if problems:
+        return None
+    if password is not None:
+        return passwords.keep_plain(password)
+    if digest is not None and hasher is not None:
+        return (hasher, digest)
+    return None
+
+
+def _settings_requirements(body: dict[str, Any], spec: CreateSpec, config: SandboxConfig,
+                           problems: list[ErrorItem]) -> None:
+    """What the instance requires of a new user: identifiers and names marked
+    required (skip_user_requirement waives them), a password (waived by
+    skip_password_requirement unless the password is the only way to sign in),
+    legal consent (legal_accepted_at or skip_legal_checks)."""
+    settings = config.user_settings
+    present = {
+        "email_address": bool(spec.emails), "phone_number": bool(spec.phones),
+        "web3_wallet": bool(spec.web3_wallets), "username": bool(spec.username),
+        "first_name": body.get("first_name") is not None, "last_name": body.get("last_name") is not None,
+    }
+    if not body.get("skip_user_requirement"):
+        for name, there in present.items():
+            if not there and S.required(settings, name):
+                problems.append(form_error("form_data_missing", name, "is missing",
+                                           f"{name} is required by this instance's settings."))
+        has_identifier = any(present[name] for name in S.IDENTIFIER_ATTRIBUTES)
+        if config.identifier_required and not has_identifier and not any(p.code == "form_data_missing" for p in problems):
+            problems.append(form_error(
+                "form_data_missing", "email_address", "is missing",
+                "The user needs at least one identifier: email_address, phone_number, "
+                "username or web3_wallet (or skip_user_requirement)."))
+    if config.password_required and S.required(settings, "password") and not spec.password_enabled:
+        if not body.get("skip_password_requirement"):
+            problems.append(form_error(
+                "form_data_missing", "password", "is missing",
+                "A password is required (send password, password_digest with password_hasher, "
+                "or skip_password_requirement)."))
+        elif not S.other_first_factors(settings):
+            problems.append(form_error(
+                "form_data_missing", "password", "is missing",
+                "A password is required: it is this instance's only way to sign in, so "
+                "skip_password_requirement cannot be used."))
+    if S.legal_consent(settings) and spec.legal_accepted_at_ms is None and not body.get("skip_legal_checks"):
+        problems.append(form_error(
+            "form_data_missing", "legal_accepted_at", "is missing",
+            "This instance requires legal consent: send legal_accepted_at (or skip_legal_checks)."))
+
+
 def validate_create(body: dict[str, Any], config: SandboxConfig) -> CreateSpec:
     body = check_shape(body, CREATE_SCHEMA)
+    forbidden = forbidden_by_settings(body, config.user_settings)
+    if forbidden:
+        raise settings_refusal(forbidden)
     problems: list[ErrorItem] = []
     spec = CreateSpec()
 
@@ -308,57 +479,13 @@ def validate_create(body: dict[str, Any], config: SandboxConfig) -> CreateSpec:
         spec.username = body["username"]
 
     # password
-    password, digest, hasher = body.get("password"), body.get("password_digest"), body.get("password_hasher")
-    if password is not None and digest is not None:
-        problems.append(form_error(
-            "form_param_value_invalid", "password_digest", "is invalid",
-            "password and password_digest cannot be used together."))
-    if digest is not None and hasher is None:
-        problems.append(form_error("form_param_missing", "password_hasher", "is missing",
-                                   "password_hasher must be included when password_digest is given."))
-    elif hasher is not None and digest is None:
-        problems.append(form_error("form_param_missing", "password_digest", "is missing",
-                                   "password_digest must be included when password_hasher is given."))
-    elif hasher is not None and digest is not None:
-        if hasher not in PASSWORD_HASHERS:
-            problems.append(form_error(
-                "form_param_value_invalid", "password_hasher", "is invalid",
-                "password_hasher must be one of: " + ", ".join(sorted(PASSWORD_HASHERS)) + "."))
-        elif not digest_ok(hasher, digest):
-            problems.append(form_error(
-                "form_password_digest_invalid_code", "password_digest", "is invalid",
-                f"The password digest is not valid for the password hasher {hasher}."))
-    if password is not None:
-        if len(password) < PASSWORD_MIN:
-            problems.append(form_error(
-                "form_password_length_too_short", "password", "is too short",
-                f"Passwords must be {PASSWORD_MIN} characters or more."))
-        elif len(password) > PASSWORD_MAX:
-            problems.append(form_error(
-                "form_password_length_too_long", "password", "is too long",
-                f"Passwords must be {PASSWORD_MAX} characters or less."))
-        elif not body.get("skip_password_checks") and password.lower() in PWNED:
-            problems.append(form_error(
-                "form_password_pwned", "password", "has been found in a data breach",
-                "Password has been found in an online data breach. For account safety, "
-                "please use a different password."))
-    spec.password_enabled = password is not None or digest is not None
+    spec.password_stored = _check_password(body, problems)
+    spec.password_enabled = spec.password_stored is not None
 
     _check_times(body, spec, problems)
 
     if not problems:
-        has_identifier = bool(spec.emails or spec.phones or spec.web3_wallets or spec.username)
-        if config.identifier_required and not has_identifier and not body.get("skip_user_requirement"):
-            problems.append(form_error(
-                "form_data_missing", "email_address", "is missing",
-                "The user needs at least one identifier: email_address, phone_number, "
-                "username or web3_wallet (or skip_user_requirement)."))
-        if (config.password_required and not spec.password_enabled
-                and not body.get("skip_password_requirement")):
-            problems.append(form_error(
-                "form_data_missing", "password", "is missing",
-                "A password is required (send password, password_digest with password_hasher, "
-                "or skip_password_requirement)."))
+        _settings_requirements(body, spec, config, problems)
     if problems:
         raise ApiError(422, problems)
 
@@ -380,10 +507,18 @@ def validate_create(body: dict[str, Any], config: SandboxConfig) -> CreateSpec:
     return spec
 
 
-def validate_update(body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    """PATCH body: (clean values, fields explicitly set to null). Raises ApiError."""
-    nulls = [name for name, value in body.items() if value is None and name in UPDATE_SCHEMA]
-    clean = check_shape(body, UPDATE_SCHEMA)
+def validate_update(body: dict[str, Any], config: SandboxConfig | None = None,
+                    api_version: str | None = None) -> UpdateSpec:
+    """PATCH /v1/users/{id} body -> UpdateSpec. Raises ApiError (422)."""
+    schema = UPDATE_SCHEMA
+    if api_version in VERSIONS_WITHOUT_PATCH_METADATA:
+        schema = {k: v for k, v in UPDATE_SCHEMA.items() if k not in METADATA_FIELDS}
+    nulls = [name for name, value in body.items() if value is None and name in UPDATE_NULLABLE and name in schema]
+    clean = check_shape(body, schema)
+    if config is not None:
+        forbidden = forbidden_by_settings(clean, config.user_settings)
+        if forbidden:
+            raise settings_refusal(forbidden)
     problems: list[ErrorItem] = []
     if "username" in clean:
         _check_username(clean["username"], problems)
@@ -394,10 +529,59 @@ def validate_update(body: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 
     times = _Times()
     _check_times(clean, times, problems)
+    spec = UpdateSpec(nulls=nulls)
+    spec.password_stored = _check_password(clean, problems)
     if problems:
         raise ApiError(422, problems)
+    for name in UPDATE_DIRECT:
+        if name in clean:
+            spec.values[name] = clean[name]
     if "created_at" in clean:
-        clean["created_at"] = times.created_at_ms
+        spec.values["created_at"] = times.created_at_ms
     if "legal_accepted_at" in clean:
-        clean["legal_accepted_at"] = times.legal_accepted_at_ms
-    return clean, nulls
+        spec.values["legal_accepted_at"] = times.legal_accepted_at_ms
+    for kind in ("email_address", "phone_number", "web3_wallet"):
+        value = clean.get(f"primary_{kind}_id")
+        if value is not None:
+            spec.primary_ids[kind] = value
+    if "totp_secret" in clean:
+        spec.totp_enabled = bool(clean["totp_secret"])
+    if "backup_codes" in clean:
+        spec.backup_code_enabled = bool(clean["backup_codes"])
+    return spec
+
+
+def validate_email_create(body: dict[str, Any]) -> tuple[str, str, bool, bool | None]:
+    """POST /v1/email_addresses -> (user_id, lower-cased address, verified, primary or None)."""
+    clean = check_shape(body, EMAIL_CREATE_SCHEMA)
+    problems: list[ErrorItem] = []
+    for name in ("user_id", "email_address"):
+        if not clean.get(name):
+            problems.append(form_error("form_param_missing", name, "is missing", f"{name} must be included."))
+    if problems:
+        raise ApiError(422, problems)
+    address = clean["email_address"]
+    if not email_ok(address):
+        raise ApiError(422, [form_error("form_param_format_invalid", "email_address", "is invalid",
+                                        "email_address must be a valid email address.")])
+    return clean["user_id"], address.lower(), bool(clean.get("verified")), clean.get("primary")
+
+
+def validate_email_update(body: dict[str, Any]) -> tuple[bool | None, bool | None]:
+    """PATCH /v1/email_addresses/{id} -> (verified or None, primary or None)."""
+    clean = check_shape(body, EMAIL_UPDATE_SCHEMA)
+    return clean.get("verified"), clean.get("primary")
+
+
+def validate_metadata(body: dict[str, Any]) -> dict[str, dict[str, Any] | None]:
+    """PATCH/PUT /v1/users/{id}/metadata body: the metadata fields given (null kept as None)."""
+    given = {name: body[name] for name in METADATA_FIELDS if name in body}
+    check_shape(body, METADATA_SCHEMA)
+    return given
+
+
+def validate_verify_password(body: dict[str, Any]) -> str:
+    clean = check_shape(body, VERIFY_PASSWORD_SCHEMA)
+    if "password" not in clean:
+        raise ApiError(422, [form_error("form_param_missing", "password", "is missing", "password must be included.")])
+    return clean["password"]

@@ -12,6 +12,7 @@ import pytest
 
 from console.clerk.models import PASSWORD_HASHERS
 from console.sandbox import SandboxConfig, SandboxServer, make_key
+from console.sandbox.instance_settings import open_user_settings
 from console.sandbox.validation import CREATE_SCHEMA
 
 BCRYPT = "$2b$10$" + "N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"[:53]
@@ -29,6 +30,14 @@ def body(n: int = 1, **extra) -> dict:
     }
     payload.update(extra)
     return {k: v for k, v in payload.items() if v is not ...}
+
+
+@pytest.fixture
+def sandbox(sandbox_factory) -> SandboxServer:
+    """These tests send usernames, phone numbers and web3 wallets: an instance
+    that accepts every identifier (the demo's settings turn them off; their own
+    tests are in test_sandbox_settings.py)."""
+    return sandbox_factory(user_settings=open_user_settings())
 
 
 @pytest.fixture
@@ -510,7 +519,8 @@ def test_patch_changes_a_user_behind_the_tools_back(api, sandbox, prod_key):
     assert api.get("/v1/users", params={"external_id": "changed"}).json()[0]["id"] == user["id"]
     r = api.patch(f"/v1/users/{other['id']}", json={"external_id": "changed"})
     assert error_of(r)["code"] == "form_identifier_exists"
-    assert error_of(api.patch(f"/v1/users/{user['id']}", json={"password": "x"}))["code"] == "form_param_unknown"
+    assert error_of(api.patch(f"/v1/users/{user['id']}", json={"password": "x"}))["code"] == "form_password_length_too_short"
+    assert error_of(api.patch(f"/v1/users/{user['id']}", json={"avatar": "x"}))["code"] == "form_param_unknown"
     assert api.patch(f"/v1/users/{user['id']}", json={"external_id": None}).json()["external_id"] is None
     assert api.patch("/v1/users/user_nope", json={}).status_code == 404
 

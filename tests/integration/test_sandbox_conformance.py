@@ -17,6 +17,7 @@ from clerk_backend_api.utils import unmarshal_json  # noqa: E402
 
 from console.clerk import models as our_models  # noqa: E402
 from console.sandbox import make_key  # noqa: E402
+from console.sandbox.instance_settings import open_user_settings  # noqa: E402
 
 KEY = make_key("production", "conformance")
 BCRYPT = "$2b$10$" + "a" * 53
@@ -45,6 +46,12 @@ RICH_BODY = {
     "locked": False,
 }
 PLAIN_BODY = {"external_id": "ck_2", "email_address": ["plain@example.com"], "skip_password_requirement": True}
+
+
+@pytest.fixture
+def sandbox(sandbox_factory):
+    """RICH_BODY has a username, a phone number and a web3 wallet: every identifier on."""
+    return sandbox_factory(user_settings=open_user_settings())
 
 
 @pytest.fixture
