@@ -2,7 +2,9 @@
 created, and only those. Resumable: run it again to continue.
 
 Before deleting it reads those users back and says how many signed in since
-the import, then asks (type `yes`) on a terminal, or needs --yes. Exit 0 every
+the import, and keeps every user whose copy in Clerk does not carry this run's
+marker (say how many, and why), then asks (type `yes`) on a terminal, or needs
+--yes. Exit 0 every
 user deleted (or already gone), 1 some not deleted, 2 refused (not a run
 folder, newer journal, another instance's key, no terminal and no --yes, not
 confirmed, the key refused by Clerk), 130 interrupted.
@@ -28,6 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--run", required=True, metavar="DIR", help="the run folder")
     parser.add_argument("--yes", action="store_true", help="do not ask: delete them")
+    parser.add_argument("--unmarked", action="store_true",
+                        help="also delete users an older clerk-migrate created before run markers existed "
+                        "(on the journal's word: nothing in Clerk can confirm them)")
     parser.add_argument("--rate", type=positive_float, default=None, metavar="R",
                         help="requests per second (default: 90%% of the instance's limit)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -52,15 +57,23 @@ def _render(p: Any) -> str:
 
 def preview_text(pv: Any) -> str:
     lines = [
-        f"This run created {pv.to_delete} user(s) still to delete in the {pv.instance or '?'} instance "
+        f"This run's journal has {pv.to_delete} created user(s) still to delete in the {pv.instance or '?'} instance "
         f"({pv.key_masked}, {pv.base_url}):",
-        f"  {pv.present} still in Clerk, {pv.gone} already gone",
+        f"  {pv.present} in Clerk with this run's marker (run {pv.run_id}): these are deleted; {pv.gone} already gone",
         f"  {pv.signed_in} of them have signed in since the import"
         + (": deleting them signs them out and loses what they did since" if pv.signed_in else ""),
     ]
     for ex in pv.signed_in_examples[:5]:
         lines.append(f"    row {ex['row']} {ex['email'] or ex['external_id']} ({ex['clerk_user_id']}), "
                      f"last sign-in {ex['last_sign_in_at']}")
+    if pv.kept:
+        legacy = (f"; {pv.unmarked} of them were created before run markers existed (an older clerk-migrate): "
+                  "--unmarked deletes those on the journal's word") if pv.unmarked else ""
+        lines.append(f"  {pv.kept} user(s) kept: their copy in Clerk does not carry this run's marker, so this run "
+                     f"did not create them (or the marker was removed){legacy}")
+        for ex in pv.kept_examples[:5]:
+            other = f"marker of run {ex['marker_run']}" if ex.get("marker_run") else "no marker"
+            lines.append(f"    row {ex['row']} {ex['external_id']} ({ex['clerk_user_id']}): {other}")
     lines.append(f"  {pv.existed_kept} user(s) that were already there are kept (never deleted)")
     if pv.already_undone:
         lines.append(f"  {pv.already_undone} user(s) were deleted by an earlier undo of this run")
@@ -108,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
             last[:] = [p]
             progress(p)
 
-        undoer = Undoer(journal, settings, rate=args.rate, on_progress=on_progress)
+        undoer = Undoer(journal, settings, rate=args.rate, on_progress=on_progress, include_unmarked=args.unmarked)
         try:
             preview = run_stoppable(undoer.preview, stop.set, "undo")
         except engine_errors() as exc:
@@ -120,8 +133,18 @@ def run(args: argparse.Namespace) -> int:
         if progress.tty and last:
             sys.stderr.write("\n")
         note(preview_text(preview))
+        if preview.present == 0:
+            message = (f"nothing to delete: no user of this run's journal carries its marker in Clerk "
+                       f"({preview.gone} already gone, {preview.kept} kept)")
+            if args.json:
+                emit_json({"run": str(journal.run_dir), "to_delete": preview.to_delete, "deleted": 0,
+                           "gone": preview.gone, "failed": 0, "remaining": 0, "kept": preview.kept,
+                           "existed_kept": preview.existed_kept, "message": message})
+            else:
+                print(message)
+            return 0
         if not args.yes:
-            sys.stderr.write(f"Type yes to delete these {preview.to_delete} user(s): ")
+            sys.stderr.write(f"Type yes to delete these {preview.present} user(s): ")
             sys.stderr.flush()
             answer = sys.stdin.readline().strip()
             if answer != "yes":
@@ -139,8 +162,8 @@ def run(args: argparse.Namespace) -> int:
             emit_json({"run": str(journal.run_dir), **result.as_dict(), "signed_in_before": preview.signed_in})
         else:
             print(f"undo: {result.deleted} deleted, {result.gone} already gone, {result.failed} failed, "
-                  f"{result.remaining} left; {result.existed_kept} pre-existing user(s) kept; "
-                  f"{result.requests} requests, {result.duration_s} s")
+                  f"{result.remaining} left; {result.existed_kept} pre-existing user(s) kept, {result.kept} kept "
+                  f"without this run's marker; {result.requests} requests, {result.duration_s} s")
             for item in result.not_deleted[:20]:
                 print(f"  not deleted: row {item['row']} ({item['external_id']}, {item['clerk_user_id']}): "
                       f"{item['code']}: {item['message']}")

@@ -19,10 +19,16 @@ Pipeline (one asyncio loop):
   committed before any counter moves.
 - Unknown outcomes (5xx, timeout, dropped connection) and
   `form_identifier_exists` go to the lookup stage, which batches up to 100
-  external ids per request. Found -> created/existed with Clerk's id; an
+  external ids per request. Found -> `created` when Clerk's copy carries this
+  run's marker (private_metadata.clerk_migrate.run, see marker.py), else
+  `existed` (it was there before the run, or another run made it); an
   unknown outcome not found -> pending again and resent after a capped
   exponential backoff with jitter, at most `max_attempts` sends per session,
   then `failed unknown_outcome`.
+- Before anything is sent, a session looks up the rows whose create may
+  have reached Clerk (left `creating`, or pending/failed after a send whose
+  answer was lost) and adopts those whose user carries the run's marker;
+  after a damaged journal (`import --reconcile`) every row not `created`.
 - 401 or 403 user_quota_exceeded: stop taking rows, finish what is in flight,
   leave the rest pending. `stop()` does the same on request.
 
@@ -36,6 +42,7 @@ import asyncio
 import dataclasses
 import math
 import random
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -55,7 +62,8 @@ from console.clerk.errors import (
 )
 from console.clerk.limiter import RequestBudget
 from console.clerk.models import User
-from console.migration.journal import RowRecord, RunInfo, RunJournal
+from console.migration.journal import RETRYABLE_CODES, JournalError, RowRecord, RunInfo, RunJournal
+from console.migration.marker import MarkerError, carries_marker, with_run_marker
 from console.migration.progress import Progress
 from console.migration.run import (
     RunRefused,
@@ -75,8 +83,7 @@ DEFAULT_MAX_ATTEMPTS = 6
 FEED_PAGE = 500
 RATE_WINDOW_S = 10.0
 LAST_ERRORS = 8
-EXISTED_MARGIN_S = 300.0
-MAX_LOOKUP_FAILURES = 3  # each already retried inside the client with backoff  # a user last updated this long before our send was there before us
+MAX_LOOKUP_FAILURES = 3  # each already retried inside the client with backoff
 
 ProgressCallback = Callable[[Progress], None]
 
@@ -84,9 +91,10 @@ ProgressCallback = Callable[[Progress], None]
 @dataclass(frozen=True)
 class ImportResult:
     summary: dict[str, Any]
-    exit_code: int  # 0 done, 1 some failed, 2 stopped by 401/quota/changed export, 130 stopped
-    stop_reason: str | None  # None | "stopped" | "unauthorized" | "quota" | "export_changed"
+    exit_code: int  # 0 done, 1 some failed, 2 stopped by 401/quota/changed export/journal, 130 stopped
+    stop_reason: str | None  # None | "stopped" | "unauthorized" | "quota" | "export_changed" | "lookup_failed" | "journal"
     message: str | None = None
+    adopted: int = 0  # rows found created by this run (its marker in Clerk) that the journal did not say so
 
 
 @dataclass(eq=False)
@@ -114,12 +122,14 @@ class _ExportCursor:
 
         self._to_payload = to_payload
         self._policies = policies
+        self._run_id = info.run_id
         self._reader = open_export(info.export_path, fmt=info.export_format, mapping=info.mapping)
         self._rows = iter(self._reader.rows(policies))
         self._current = None
 
-    def take(self, page: Sequence[RowRecord]) -> list[tuple[RowRecord, dict[str, Any] | None, str | None]]:
-        out: list[tuple[RowRecord, dict[str, Any] | None, str | None]] = []
+    def take(self, page: Sequence[RowRecord]) -> list[tuple[RowRecord, dict[str, Any] | None, tuple[str, str] | None]]:
+        """(row, create body with the run marker, None) or (row, None, (code, problem))."""
+        out: list[tuple[RowRecord, dict[str, Any] | None, tuple[str, str] | None]] = []
         for rec in page:
             while self._current is None or self._current.user.row < rec.row_no:
                 self._current = next(self._rows, None)
@@ -139,7 +149,12 @@ class _ExportCursor:
             try:
                 body = self._to_payload(user, self._policies)
             except Exception as exc:  # the fix (or the row) makes no valid body
-                out.append((rec, None, _one_line(exc)))
+                out.append((rec, None, ("payload_invalid", _one_line(exc))))
+                continue
+            try:
+                body = with_run_marker(body, self._run_id) if self._run_id else body
+            except MarkerError as exc:
+                out.append((rec, None, (exc.code, str(exc))))
                 continue
             out.append((rec, body, None))
         return out
@@ -226,8 +241,10 @@ class Importer:
         progress_interval_s: float = 0.1,
         kind: str = "import",
         rng: random.Random | None = None,
+        reconcile: bool = False,
     ) -> None:
         self.journal = journal
+        self.reconcile_all = reconcile  # look every row not created up (also when the journal asks for it)
         self.settings = settings
         self.policies = policies or run_policies(journal)
         self.rate = rate
@@ -280,6 +297,8 @@ class Importer:
         self._started = time.monotonic()
         self._base_requests = 0
         self._base_rate_limited = 0
+        self._adopted = 0
+        self._journal_error: JournalError | None = None
 
     # ------------------------------------------------------------ controls
     def _on_loop(self, fn: Callable[[], None]) -> None:
@@ -358,6 +377,10 @@ class Importer:
         check_same_instance(self.journal, self.settings)
         if not self.journal.info.rows_loaded:
             raise RunRefused(f"{self.journal.run_dir}: the export was not fully loaded; run import again", code="not_loaded")
+        self.run_id = self.journal.info.run_id
+        if not self.run_id:  # pragma: no cover - every schema-2 journal has one (the upgrade gives it)
+            raise RunRefused(f"{self.journal.run_dir}: the journal has no run id; open it with this version first",
+                             code="no_run_id")
         _ = self.journal.info  # read on this thread; check_same_export only hashes the file
         await asyncio.to_thread(check_same_export, self.journal)
 
@@ -387,7 +410,7 @@ class Importer:
             self._state = "paused" if self._paused else "running"
             ticker = asyncio.create_task(self._tick())
             if not self._stopping:
-                await self._reconcile_leftovers(client)
+                await self._reconcile(client)
             if not self._stopping:
                 await self._send_pending(client)
         finally:
@@ -402,7 +425,10 @@ class Importer:
                 await client.aclose()
                 self._client = None
             if session is not None:
-                self._close_session(session)
+                try:
+                    self._close_session(session)
+                except JournalError as exc:  # the session's figures only: the rows are recorded
+                    self._journal_failed(exc)
         result = self._result()
         with self._req_lock:
             self._requested_stop = False  # a stop ends this session, not the next one
@@ -434,16 +460,26 @@ class Importer:
             self.journal.add_event("refused", message)
             raise RunRefused(message, code="dev_instance_cap")
 
-    # ------------------------------------------------------------ leftovers of an earlier session
-    async def _reconcile_leftovers(self, client: ClerkClient) -> None:
-        """Rows left `creating` (kill -9, lost answer, stopped during a lookup): a create may
-        have gone out. Look them up before anything is sent."""
-        if not self._counts.get("creating"):
+    # ------------------------------------------------------------ rows an earlier session may have created
+    async def _reconcile(self, client: ClerkClient) -> None:
+        """Before anything is sent, look up (100 external ids per request) the rows whose
+        create may have reached Clerk: left `creating` (kill -9, lost answer, stopped during a
+        lookup), or pending/failed after a send whose outcome stayed unknown. Clerk's copy
+        decides: its user carries this run's marker -> `created` (adopted when the journal
+        said otherwise), no user -> a `creating` row goes back to pending, a user without the
+        marker -> a `creating` row is `existed` (it was there before). With `reconcile=True`
+        or after a damaged journal (meta `reconcile_needed`), every row not created is looked
+        up (existed and failed ones too)."""
+        needed = self.journal.get_meta("reconcile_needed")
+        full = self.reconcile_all or bool(needed)
+        if not full and not self.journal.count_reconcile_candidates(full=False):
             return
         self._state = "reconciling"
         last = None
+        adopted: list[int] = []
+        looked = 0
         while not self._stopping:
-            page = self.journal.rows(status="creating", after_row=last, limit=LOOKUP_BATCH)
+            page = self.journal.reconcile_candidates(full=full, after_row=last, limit=LOOKUP_BATCH)
             if not page:
                 break
             last = page[-1].row_no
@@ -455,25 +491,43 @@ class Importer:
                 self._begin_stop("unauthorized", f"Clerk refused the key: {exc}")
                 break
             except ClerkError as exc:
-                # lookups already retried inside the client: leave them creating for the next run
+                # lookups already retried inside the client: the rows stay as they are for the next run
                 self._note_error(f"lookup failed: {exc}")
-                self._begin_stop("lookup_failed", f"cannot look up rows left in flight: {exc}")
+                self._begin_stop("lookup_failed", f"cannot look up the rows whose outcome is not known: {exc}")
                 break
-            outcomes: list[tuple] = []
+            looked += len(page)
+            by_status: dict[str, list[tuple]] = {}
             for r in page:
                 user = by_ext.get(r.external_id) if r.external_id else by_email.get((r.email or "").lower())
-                if user is None:
-                    outcomes.append(("pending", r.row_no, True))
+                ours = user is not None and carries_marker(user, self.run_id)
+                if r.status == "creating":
+                    if user is None:
+                        outcome: tuple | None = ("pending", r.row_no, True)
+                    else:
+                        outcome = ("created" if ours else "existed", r.row_no, user.id)
+                elif ours:
+                    outcome = ("created", r.row_no, user.id)  # type: ignore[union-attr]
+                    adopted.append(r.row_no)
                 else:
-                    outcomes.append((self._found_kind(r, user), r.row_no, user.id))
-            self._commit(outcomes, from_status="creating")
+                    outcome = None  # not in Clerk, or not ours: as the journal says
+                if outcome is not None:
+                    by_status.setdefault(r.status, []).append(outcome)
+            for status, outcomes in by_status.items():
+                self._commit(outcomes, from_status=status)
+        if adopted:
+            self._adopted += len(adopted)
+            shown = ", ".join(map(str, adopted[:10])) + ("…" if len(adopted) > 10 else "")
+            self._note_error(f"adopted {len(adopted)} row(s) created by this run (its marker in Clerk): rows {shown}")
+            self._add_event("adopted", f"{len(adopted)} row(s) the journal did not show as created carry this run's "
+                            f"marker in Clerk: now created (rows {shown})")
+        if full and not self._stopping and self._journal_error is None:
+            try:
+                self.journal.delete_meta("reconcile_needed")
+                self._add_event("reconcile", f"full reconcile: {looked} row(s) looked up, {len(adopted)} adopted")
+                self.journal.save_state(force=True)
+            except JournalError as exc:
+                self._journal_failed(exc)
         self._state = "paused" if self._paused else "running"
-
-    def _found_kind(self, rec: RowRecord, user: User) -> str:
-        """A row left creating whose user is in Clerk: did this run create it?"""
-        if rec.error_code == "form_identifier_exists" and not rec.uncertain:
-            return "existed"  # Clerk said it was there before our (only) create
-        return _created_or_existed(user, rec.updated_at)
 
     # ------------------------------------------------------------ the pipeline
     async def _send_pending(self, client: ClerkClient) -> None:
@@ -569,7 +623,8 @@ class Importer:
                     if self._stopping:
                         break
                     if body is None:
-                        self._commit([("failed", rec.row_no, "payload_invalid", None, problem or "invalid body")], from_status="pending")
+                        code, text = problem or ("payload_invalid", "invalid body")
+                        self._commit([("failed", rec.row_no, code, None, text)], from_status="pending")
                         continue
                     while self._queue.qsize() >= high and not self._stopping:
                         self._space.clear()
@@ -600,7 +655,12 @@ class Importer:
     async def _send(self, item: _Item, client: ClerkClient) -> None:
         # committed before the request leaves: a crash from here on leaves `creating`,
         # which the next session looks up before sending anything
-        self.journal.mark_creating([item.row_no])
+        try:
+            self.journal.mark_creating([item.row_no])
+        except JournalError as exc:  # never send what the journal could not record
+            self._journal_failed(exc)
+            self._finish_item()
+            return
         self._move("pending", "creating")
         item.sends += 1
         if not item.first_sent_at:
@@ -614,8 +674,13 @@ class Importer:
             except IdentifierExists as exc:
                 item.conflict = exc
                 # remember Clerk's answer in the journal before settling it by lookup
-                self.journal.record([("note", item.row_no, exc.code, exc.param_name, _clerk_message(exc))])
-                self._queue_lookup(item, "exists")
+                try:
+                    self.journal.record([("note", item.row_no, exc.code, exc.param_name, _clerk_message(exc))])
+                except JournalError as jexc:  # the row stays creating: looked up next session
+                    self._journal_failed(jexc)
+                    self._finish_item()
+                else:
+                    self._queue_lookup(item, "exists")
             except QuotaExceeded as exc:
                 self._commit([("pending", item.row_no, item.uncertain)], from_status="creating")
                 self._finish_item()
@@ -629,9 +694,14 @@ class Importer:
                 self._requeue(item, 1.0)
             except UnknownOutcome as exc:
                 item.uncertain = True
-                self.journal.mark_uncertain([item.row_no])
-                self._note_error(f"row {item.row_no}: {exc.code}: no answer, looking it up")
-                self._queue_lookup(item, "unknown")
+                try:
+                    self.journal.mark_uncertain([item.row_no])
+                except JournalError as jexc:  # the row stays creating: looked up next session
+                    self._journal_failed(jexc)
+                    self._finish_item()
+                else:
+                    self._note_error(f"row {item.row_no}: {exc.code}: no answer, looking it up")
+                    self._queue_lookup(item, "unknown")
             except ClerkAPIError as exc:
                 self._fail(item, exc.code, exc.param_name, _clerk_message(exc))
             except ClerkError as exc:
@@ -764,7 +834,9 @@ class Importer:
             user = by_ext.get(item.external_id) if item.external_id else by_email.get((item.email or "").lower())
             if purpose == "unknown":
                 if user is not None:
-                    outcomes.append((_created_or_existed(user, item.first_sent_at), item.row_no, user.id))
+                    # ours only when Clerk's copy carries this run's marker: else it was there before
+                    # (our create, if it arrived at all, was refused as a duplicate)
+                    outcomes.append(("created" if carries_marker(user, self.run_id) else "existed", item.row_no, user.id))
                     finished.append(item)
                 elif item.sends >= self.max_attempts or self._stopping:
                     if self._stopping:
@@ -786,7 +858,8 @@ class Importer:
                     resend.append(item)
             else:  # identifier exists
                 if user is not None and item.external_id and user.external_id == item.external_id:
-                    outcomes.append(("created" if item.uncertain else "existed", item.row_no, user.id))
+                    # an earlier send of ours whose answer was lost made it (our marker), or not
+                    outcomes.append(("created" if carries_marker(user, self.run_id) else "existed", item.row_no, user.id))
                     finished.append(item)
                     continue
                 holder = by_email.get((item.email or "").lower()) if item.email else None
@@ -820,7 +893,11 @@ class Importer:
         """Write outcomes (one transaction), then move the counters: never the other way."""
         if not outcomes:
             return
-        self.journal.record(outcomes)
+        try:
+            self.journal.record(outcomes)
+        except JournalError as exc:  # nothing recorded: the rows stay as the journal had them
+            self._journal_failed(exc)
+            return
         for item in outcomes:
             kind = item[0]
             self._move(from_status, kind)
@@ -839,6 +916,22 @@ class Importer:
 
     def _note_error(self, text: str) -> None:
         self._last_errors.append(text[:200])
+
+    def _add_event(self, kind: str, message: str) -> None:
+        try:
+            self.journal.add_event(kind, message)
+        except JournalError as exc:
+            self._journal_failed(exc)
+
+    def _journal_failed(self, exc: JournalError) -> None:
+        """The journal cannot be written (disk full, read-only, I/O): stop sending. What was
+        not recorded was not counted; rows left creating are looked up next session."""
+        if self._journal_error is None:
+            self._journal_error = exc
+        self._note_error(str(exc))
+        if self._stopping:  # already stopping for another reason: this one is what the operator must see
+            self._stop_reason, self._stop_message = "journal", str(self._journal_error)
+        self._begin_stop("journal", str(self._journal_error))
 
     # ------------------------------------------------------------ progress
     async def _tick(self) -> None:
@@ -958,7 +1051,12 @@ class Importer:
         )
 
     def _result(self) -> ImportResult:
-        summary = run_summary(self.journal)
+        try:
+            summary = run_summary(self.journal)
+        except (JournalError, sqlite3.Error):  # the journal cannot even be read: the session's own figures
+            summary = {"run": str(self.journal.run_dir), **{k: self._counts.get(k, 0) for k in
+                       ("created", "existed", "failed", "refused", "pending", "creating")},
+                       **self._session_figures()}
         reason = self._stop_reason
         if reason == "stopped":
             code = 130
@@ -968,15 +1066,14 @@ class Importer:
             code = 1
         else:
             code = 0
-        return ImportResult(summary=summary, exit_code=code, stop_reason=reason, message=self._stop_message)
-
-
-def _created_or_existed(user: User, sent_at: float | None) -> str:
-    """A user found after a create whose answer was lost: ours, unless Clerk shows it
-    untouched since well before we sent (it was there already; the lost answer was a 422)."""
-    if user.updated_at is not None and sent_at and user.updated_at / 1000.0 < sent_at - EXISTED_MARGIN_S:
-        return "existed"
-    return "created"
+        message = self._stop_message
+        if self._adopted:
+            note = (f"{self._adopted} row(s) were found created by this run (its marker in Clerk) although the "
+                    "journal did not say so: now created")
+            message = f"{message}; {note}" if message else note
+        summary["adopted"] = self._adopted
+        return ImportResult(summary=summary, exit_code=code, stop_reason=reason, message=message,
+                            adopted=self._adopted)
 
 
 def _clerk_message(exc: ClerkError | None) -> str:

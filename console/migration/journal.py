@@ -265,6 +265,7 @@ class RowRecord:
     warning_codes: tuple[str, ...]
     fix: dict[str, Any] | None
     updated_at: float
+    unmarked: bool = False  # created before run markers existed (a schema-1 journal): no marker in Clerk
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -308,8 +309,9 @@ class NewRow:
 
 _ROW_COLUMNS = (
     "row_no, external_id, email, export_email, status, clerk_user_id, attempts, uncertain, "
-    "error_code, error_param, error_message, refusal_codes, warning_codes, fix_json, updated_at"
+    "error_code, error_param, error_message, refusal_codes, warning_codes, fix_json, updated_at, unmarked"
 )
+_ROW_COLUMNS_V1 = _ROW_COLUMNS.replace(", unmarked", ", 0 AS unmarked")  # a schema-1 journal read as it is
 
 
 def _split_codes(value: str | None) -> tuple[str, ...]:
@@ -333,6 +335,7 @@ def _row_from(r: Sequence[Any]) -> RowRecord:
         warning_codes=_split_codes(r[12]),
         fix=json.loads(r[13]) if r[13] else None,
         updated_at=r[14],
+        unmarked=bool(r[15]),
     )
 
 
@@ -549,6 +552,7 @@ class RunJournal:
         self.check: JournalCheck | None = None  # what open() found
         self.lost_commits: str | None = None  # opened with allow_lost_commits and it had lost some
         self.upgraded_from: int | None = None  # the schema version an open upgraded
+        self._row_columns = _ROW_COLUMNS
 
     # ------------------------------------------------------------------ open
     @classmethod
@@ -689,6 +693,8 @@ class RunJournal:
         if readonly:
             journal = cls(run_dir, ro, readonly=True)
             journal.check = report
+            if report.version < 2:
+                journal._row_columns = _ROW_COLUMNS_V1
             return journal
         ro.close()
         backup = None
@@ -1122,7 +1128,7 @@ class RunJournal:
         Page with `offset` (small tables) or `after_row` = the last row_no seen (keyset, any size)."""
         where, params = self._where(status, code, search, after_row)
         params.extend([int(limit), int(offset)])
-        cur = self._conn.execute(f"SELECT {_ROW_COLUMNS} FROM rows{where} ORDER BY row_no LIMIT ? OFFSET ?", params)
+        cur = self._conn.execute(f"SELECT {self._row_columns} FROM rows{where} ORDER BY row_no LIMIT ? OFFSET ?", params)
         return [_row_from(r) for r in cur.fetchall()]
 
     def count_rows(
@@ -1152,15 +1158,41 @@ class RunJournal:
             last = page[-1].row_no
 
     def get_row(self, row_no: int) -> RowRecord | None:
-        r = self._conn.execute(f"SELECT {_ROW_COLUMNS} FROM rows WHERE row_no = ?", (row_no,)).fetchone()
+        r = self._conn.execute(f"SELECT {self._row_columns} FROM rows WHERE row_no = ?", (row_no,)).fetchone()
         return _row_from(r) if r else None
 
     def row_by_external_id(self, external_id: str) -> RowRecord | None:
         r = self._conn.execute(
-            f"SELECT {_ROW_COLUMNS} FROM rows WHERE external_id = ? ORDER BY status != 'refused', row_no LIMIT 1",
+            f"SELECT {self._row_columns} FROM rows WHERE external_id = ? ORDER BY status != 'refused', row_no LIMIT 1",
             (external_id,),
         ).fetchone()
         return _row_from(r) if r else None
+
+    def _reconcile_where(self, full: bool) -> tuple[str, list[Any]]:
+        if full:  # after a damaged journal: every row that went (or may have gone) to Clerk and is not created
+            return "status IN ('creating', 'pending', 'failed', 'existed')", []
+        codes = sorted(RETRYABLE_CODES)
+        return (
+            "(status = 'creating' OR (status = 'pending' AND attempts > 0) OR (status = 'failed' AND attempts > 0"
+            f" AND error_code IN ({', '.join('?' * len(codes))})))",
+            codes,
+        )
+
+    def reconcile_candidates(self, *, full: bool, after_row: int | None = None, limit: int = 100) -> list[RowRecord]:
+        """Rows whose create may have reached Clerk without the journal saying `created`, in row
+        order: left creating, pending or failed (retryable) after a send; with full=True every
+        row that is not created or refused."""
+        where, params = self._reconcile_where(full)
+        if after_row is not None:
+            where += " AND row_no > ?"
+            params.append(after_row)
+        params.append(int(limit))
+        cur = self._conn.execute(f"SELECT {self._row_columns} FROM rows WHERE {where} ORDER BY row_no LIMIT ?", params)
+        return [_row_from(r) for r in cur.fetchall()]
+
+    def count_reconcile_candidates(self, *, full: bool) -> int:
+        where, params = self._reconcile_where(full)
+        return self._conn.execute(f"SELECT COUNT(*) FROM rows WHERE {where}", params).fetchone()[0]
 
     def row_nos(self, *, status: str | Sequence[str], after_row: int | None = None, limit: int = 1000) -> list[int]:
         where, params = self._where(status, None, None, after_row)
@@ -1324,6 +1356,10 @@ class RunJournal:
     def get_meta(self, key: str, default: Any = None) -> Any:
         r = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return json.loads(r[0]) if r and r[0] is not None else default
+
+    def delete_meta(self, key: str) -> None:
+        with self._tx() as c:
+            c.execute("DELETE FROM meta WHERE key = ?", (key,))
 
     def set_meta(self, key: str, value: Any) -> None:
         with self._tx() as c:

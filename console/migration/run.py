@@ -87,6 +87,12 @@ def check_same_instance(journal: RunJournal, settings: Settings) -> None:
         raise RunRefused(f"{journal.run_dir}: {'; '.join(differences)}", code="other_instance")
 
 
+async def confirm_instance(journal: RunJournal, settings: Settings, client: Any) -> None:
+    """Before a session writes: the instance behind the key is the run's (see
+    check_same_instance). Completed with the instance id of issue 13 §2."""
+    return None
+
+
 _SHA_CACHE: dict[tuple[str, int, int, int], str] = {}
 
 
@@ -313,23 +319,33 @@ def _remove_journal(run_dir: Path, *, remove_dir: bool) -> None:
 
 def _load_rows(journal: RunJournal, reader: Any, policies: Policies, on_load_progress: LoadProgress | None) -> int:
     """Stream the export once into journal rows, LOAD_BATCH rows per transaction."""
+    from console.migration.marker import MarkerError, check_metadata
+
     batch: list[NewRow] = []
     rows = 0
     last_report = 0.0
     size = int(getattr(reader, "size_bytes", 0) or 0)
+    run_id = journal.info.run_id or ""
     for checked in reader.rows(policies):
         user = checked.user
-        errors = [i for i in checked.issues if i.severity == "error"]
+        errors = [(i.code, i.message) for i in checked.issues if i.severity == "error"]
         warnings = [i for i in checked.issues if i.severity != "error"]
+        if not errors:
+            # the run marker goes into every create's private_metadata: it must fit there
+            try:
+                check_metadata({"public_metadata": user.public_metadata, "private_metadata": user.private_metadata,
+                                "unsafe_metadata": user.unsafe_metadata}, run_id)
+            except MarkerError as exc:
+                errors.append((exc.code, str(exc)))
         batch.append(
             NewRow(
                 row_no=user.row,
                 external_id=user.external_id,
                 email=user.email,
                 status="refused" if errors else "pending",
-                refusal_codes=tuple(dict.fromkeys(i.code for i in errors)),
+                refusal_codes=tuple(dict.fromkeys(code for code, _ in errors)),
                 warning_codes=tuple(dict.fromkeys(i.code for i in warnings)),
-                refusal_message=errors[0].message if errors else None,
+                refusal_message=errors[0][1] if errors else None,
             )
         )
         rows += 1

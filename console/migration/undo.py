@@ -1,8 +1,12 @@
 """Undo: delete exactly the Clerk users this run created.
 
-Only rows the journal marks `created` (this run made the user, its id came back
-from the create or from the lookup that settled a lost answer). `existed` rows
-(the user was there before) and users the run never saw are never touched.
+Only rows the journal marks `created`, and of those only the users whose copy
+in Clerk carries this run's marker (`private_metadata.clerk_migrate.run`, see
+marker.py): every user is read back (100 per request) before it is deleted,
+and one without the marker is kept and counted (`kept`), whatever the journal
+says. `existed` rows (the user was there before) and users the run never saw
+are never touched. Rows a schema-1 journal recorded as created (before run
+markers existed, `unmarked`) are kept too unless `include_unmarked=True`.
 
     preview = await undo_preview(journal, settings)        # reads them back: who signed in since
     undoer = Undoer(journal, settings, on_progress=cb)     # cb(UndoProgress), ~10/s and at the end
@@ -28,7 +32,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from console.migration.journal import RowRecord, RunJournal
+from console.migration.journal import JournalError, RowRecord, RunJournal
+from console.migration.marker import carries_marker
 
 UNDO_TABLE = "undo_rows"
 DONE_OUTCOMES = ("deleted", "gone")
@@ -57,14 +62,8 @@ def _has_table(journal: RunJournal) -> bool:
 
 
 def _ensure_table(journal: RunJournal) -> None:
-    conn = journal.connection
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with journal.transaction() as conn:
         conn.execute(_SCHEMA)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def undone_filter(journal: RunJournal) -> Callable[[Sequence[int]], set[int]]:
@@ -99,9 +98,7 @@ def _record(journal: RunJournal, items: Sequence[tuple[int, str, str, str | None
     if not items:
         return
     now = time.time()
-    conn = journal.connection
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with journal.transaction() as conn:
         conn.executemany(
             f"INSERT INTO {UNDO_TABLE} (row_no, clerk_user_id, outcome, code, message, signed_in, at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(row_no) DO UPDATE SET clerk_user_id = excluded.clerk_user_id,"
@@ -109,10 +106,6 @@ def _record(journal: RunJournal, items: Sequence[tuple[int, str, str, str | None
             " signed_in = MAX(signed_in, excluded.signed_in), at = excluded.at",
             [(r, uid, outcome, code, msg, 1 if signed else 0, now) for r, uid, outcome, code, msg, signed in items],
         )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def _pages_to_undo(journal: RunJournal, page: int = LOOKUP_PAGE):
@@ -145,7 +138,7 @@ def _one_line(exc: BaseException) -> str:
 @dataclass(frozen=True)
 class UndoPreview:
     to_delete: int  # created rows whose user is not deleted yet
-    present: int  # of those, users Clerk still has
+    present: int  # of those, users Clerk still has that carry this run's marker: what undo deletes
     gone: int  # already absent from Clerk
     signed_in: int  # present users with last_sign_in_at set: they used the account since the import
     signed_in_examples: list[dict[str, Any]]  # up to 10: row, external_id, clerk_user_id, email, last_sign_in_at
@@ -156,6 +149,10 @@ class UndoPreview:
     instance: str | None
     key_masked: str
     base_url: str
+    kept: int = 0  # users Clerk has without this run's marker: not created by this run, never deleted
+    kept_examples: list[dict[str, Any]] = field(default_factory=list)  # up to 10: row, external_id, clerk_user_id, marker_run
+    unmarked: int = 0  # of the kept, rows created before run markers existed (deleted only with include_unmarked)
+    run_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -174,6 +171,7 @@ class UndoProgress:
     elapsed_s: float = 0.0
     state: str = "running"  # reading, running, stopping, done, stopped
     message: str = ""
+    kept: int = 0  # read back without this run's marker: not deleted
 
     @property
     def done(self) -> int:
@@ -181,7 +179,7 @@ class UndoProgress:
 
     @property
     def remaining(self) -> int:
-        return max(0, self.total - self.deleted - self.gone - self.failed)
+        return max(0, self.total - self.deleted - self.gone - self.failed - self.kept)
 
 
 @dataclass(frozen=True)
@@ -195,6 +193,8 @@ class UndoResult:
     already_undone: int  # done by earlier sessions
     existed_kept: int
     not_deleted: list[dict[str, Any]] = field(default_factory=list)  # row, external_id, clerk_user_id, code, message
+    kept: int = 0  # journaled created, but Clerk's copy lacks this run's marker: kept (not created by this run)
+    kept_rows: list[dict[str, Any]] = field(default_factory=list)  # up to LISTED_MAX: row, external_id, clerk_user_id, marker_run
     requests: int = 0
     rate_limited: int = 0
     duration_s: float = 0.0
@@ -225,9 +225,11 @@ class Undoer:
         client: Any = None,
         timeout: float = 30.0,
         progress_interval_s: float = 0.1,
+        include_unmarked: bool = False,
     ) -> None:
         self.journal = journal
         self.settings = settings
+        self.include_unmarked = include_unmarked  # also rows a schema-1 journal created (no marker to check)
         self.rate = rate
         self.concurrency = max(1, int(concurrency))
         self.on_progress = on_progress
@@ -280,6 +282,20 @@ class Undoer:
             except Exception:  # a display bug never stops an undo
                 pass
 
+    def _ours(self, rec: RowRecord, user: Any) -> bool:
+        """Delete this user? Only when Clerk's copy carries this run's marker (or, asked for,
+        a row created before markers existed)."""
+        if carries_marker(user, self.journal.info.run_id):
+            return True
+        return bool(rec.unmarked and self.include_unmarked)
+
+    @staticmethod
+    def _kept_entry(rec: RowRecord, user: Any) -> dict[str, Any]:
+        from console.migration.marker import run_of
+
+        return {"row": rec.row_no, "external_id": rec.external_id, "clerk_user_id": rec.clerk_user_id,
+                "marker_run": run_of(user), "unmarked": rec.unmarked}
+
     # --------------------------------------------------------------- preview
     async def preview(self) -> UndoPreview:
         """Read back the users this run created and not yet deleted (100 per request):
@@ -288,8 +304,9 @@ class Undoer:
         client, own = self._make_client()
         counts = self.journal.counts()
         start_requests = client.budget.requests
-        present = gone = signed = to_delete = 0
+        present = gone = signed = to_delete = kept = unmarked = 0
         examples: list[dict[str, Any]] = []
+        kept_examples: list[dict[str, Any]] = []
         try:
             # 1,000 rows per call: the client sends their 10 reads concurrently (paced by the budget)
             for page in _pages_to_undo(self.journal, page=1000):
@@ -299,6 +316,12 @@ class Undoer:
                     user = found.get(rec.clerk_user_id)
                     if user is None:
                         gone += 1
+                        continue
+                    if not self._ours(rec, user):
+                        kept += 1
+                        unmarked += 1 if rec.unmarked else 0
+                        if len(kept_examples) < 10:
+                            kept_examples.append(self._kept_entry(rec, user))
                         continue
                     present += 1
                     if user.last_sign_in_at is not None:
@@ -319,6 +342,7 @@ class Undoer:
             to_delete=to_delete, present=present, gone=gone, signed_in=signed, signed_in_examples=examples,
             already_undone=undone_count(self.journal), existed_kept=counts["existed"], unsettled=counts["creating"],
             requests=requests, instance=info.instance_kind, key_masked=info.key_masked, base_url=info.base_url,
+            kept=kept, kept_examples=kept_examples, unmarked=unmarked, run_id=info.run_id,
         )
 
     # --------------------------------------------------------------- run
@@ -334,8 +358,9 @@ class Undoer:
         already = undone_count(self.journal)
         total = max(0, counts["created"] - already)
         started = time.monotonic()
-        state = {"deleted": 0, "gone": 0, "failed": 0, "signed": 0, "in_flight": 0}
+        state = {"deleted": 0, "gone": 0, "failed": 0, "signed": 0, "in_flight": 0, "kept": 0}
         not_deleted: list[dict[str, Any]] = []
+        kept_rows: list[dict[str, Any]] = []
         stop_reason: list[str] = []
         auth_message: list[str] = []
         errors: list[BaseException] = []
@@ -344,7 +369,7 @@ class Undoer:
 
         def snapshot(st: str = "running", message: str = "") -> UndoProgress:
             return UndoProgress(
-                total=total, deleted=state["deleted"], gone=state["gone"], failed=state["failed"],
+                total=total, deleted=state["deleted"], gone=state["gone"], failed=state["failed"], kept=state["kept"],
                 in_flight=state["in_flight"], requests=budget.requests - base_requests,
                 rate_limited=budget.rate_limited - base_limited, pace=budget.current_rate,
                 elapsed_s=time.monotonic() - started,
@@ -407,16 +432,24 @@ class Undoer:
                         auth_message.append(_one_line(exc))
                     self._stop.set()
                     break
-                except ClerkError as exc:  # the read failed: delete anyway, a 404 says gone
-                    found = None
-                    self._emit(snapshot(message=f"read failed ({_one_line(exc)}): deleting without it"))
+                except ClerkError as exc:
+                    # no delete without reading the user first (its run marker decides): these rows stay to do
+                    for rec in page:
+                        fail(rec, "read_failed", f"could not read the user back to check its run marker: {_one_line(exc)}")
+                    self._emit(snapshot(message=f"read failed ({_one_line(exc)}): those users stay for the next run"))
+                    continue
                 gone_now = []
                 for rec in page:
-                    user = found.get(rec.clerk_user_id) if found is not None else None
-                    if found is not None and user is None:
+                    user = found.get(rec.clerk_user_id)
+                    if user is None:
                         gone_now.append((rec.row_no, rec.clerk_user_id, "gone", None, None, False))
                         continue
-                    signed_in = bool(user is not None and user.last_sign_in_at is not None)
+                    if not self._ours(rec, user):  # not created by this run (Clerk's copy says so): kept
+                        state["kept"] += 1
+                        if len(kept_rows) < LISTED_MAX:
+                            kept_rows.append(self._kept_entry(rec, user))
+                        continue
+                    signed_in = user.last_sign_in_at is not None
                     await queue.put((rec, signed_in))
                 if gone_now:
                     _record(self.journal, gone_now)
@@ -443,7 +476,7 @@ class Undoer:
             raise error
         duration = time.monotonic() - started
         done = state["deleted"] + state["gone"]
-        remaining = max(0, total - done - state["failed"])
+        remaining = max(0, total - done - state["failed"] - state["kept"])
         if stop_reason and stop_reason[0] == "unauthorized":
             exit_code, reason = 2, "unauthorized"
             message = (f"Clerk refused the key ({auth_message[0] if auth_message else '401'}): "
@@ -456,9 +489,13 @@ class Undoer:
             message = f"{state['failed'] + remaining} user(s) not deleted; run undo again to retry them"
         else:
             exit_code, reason, message = 0, None, None
+        if state["kept"]:
+            why = (f"{state['kept']} user(s) kept: the journal says this run created them, but their copy in Clerk "
+                   "does not carry this run's marker (not created by this run, or the marker was removed)")
+            message = f"{message}; {why}" if message else why
         self.journal.add_event(
             "undo", f"undo: {state['deleted']} deleted, {state['gone']} already gone, {state['failed']} failed,"
-            f" {remaining} left"
+            f" {state['kept']} kept (no marker of this run), {remaining} left"
         )
         self.journal.set_meta("undo_last", {
             "at": time.time(), "deleted": state["deleted"], "gone": state["gone"], "failed": state["failed"],
@@ -469,7 +506,8 @@ class Undoer:
         return UndoResult(
             to_delete=total, deleted=state["deleted"], gone=state["gone"], failed=state["failed"],
             remaining=remaining, signed_in=state["signed"], already_undone=already,
-            existed_kept=counts["existed"], not_deleted=not_deleted, requests=requests, rate_limited=limited,
+            existed_kept=counts["existed"], not_deleted=not_deleted, kept=state["kept"], kept_rows=kept_rows,
+            requests=requests, rate_limited=limited,
             duration_s=round(duration, 3), exit_code=exit_code, stop_reason=reason, message=message,
         )
 
