@@ -22,8 +22,8 @@ _PRISMA_USERID = re.compile(r"^\s*userId\s+(Int|BigInt)\b", re.M)
 
 _DRIZZLE_TABLE = re.compile(
     r"""(?:pgTable|mysqlTable|sqliteTable|createTable|\w+Table)\s*\(\s*(["'`])([\w.]*?)\1\s*,""")
-_DRIZZLE_ID = re.compile(r"""\bid\s*:\s*(serial|bigserial|smallserial|integer|int|bigint|smallint|mediumint)\s*\(""")
-_DRIZZLE_USERID = re.compile(r"""\buserId\s*:\s*(integer|int|bigint|serial)\s*\(""")
+_DRIZZLE_ID = re.compile(r"""\bid\s*:\s*(?:\w+\s*\.\s*)?(serial|bigserial|smallserial|integer|int|bigint|smallint|mediumint)\s*\(""")
+_DRIZZLE_USERID = re.compile(r"""\buserId\s*:\s*(?:\w+\s*\.\s*)?(integer|int|bigint|serial)\s*\(""")
 
 _SQL_TABLE = re.compile(
     r"""CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:[\w"`]+\.)?[`"]?(\w+)[`"]?\s*\((.*?)\)\s*;""", re.I | re.S)

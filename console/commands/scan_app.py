@@ -1,4 +1,5 @@
-"""`clerk-migrate scan-app PATH [--json]`: the app's Auth.js touch points and their Clerk replacements."""
+"""`clerk-migrate scan-app PATH [--json] [--patch FILE.diff [--force]]`: the app's Auth.js touch
+points, their Clerk replacements, and the mechanical rewrites as a unified diff."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rich.console import Console
 from rich.text import Text
 
 from console.appscan import DONE, NOT_APPLICABLE, AppScanError, AppScanReport, scan_app
+from console.appscan.patch import Patch, build_patch
 from console.appscan.model import STEP_TITLES
 from console.commands.common import EXIT_OK, EXIT_REFUSED, CommandError, emit_json
 
@@ -36,19 +38,66 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("path", metavar="PATH", help="the Next.js project folder")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument(
+        "--patch", metavar="FILE.diff",
+        help="write the mechanical rewrites as a unified diff (mode 0600) for `git apply` in PATH",
+    )
+    parser.add_argument("--force", action="store_true", help="with --patch: overwrite an existing FILE.diff")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    patch_path = Path(args.patch) if args.patch else None
+    if patch_path is not None and patch_path.exists() and not args.force:
+        raise CommandError(f"{patch_path}: already exists; pass --force to overwrite it", EXIT_REFUSED)
+    if args.force and patch_path is None:
+        raise CommandError("--force goes with --patch FILE.diff", EXIT_REFUSED)
     try:
         report = scan_app(Path(args.path))
     except AppScanError as exc:
         raise CommandError(str(exc), EXIT_REFUSED) from None
+    patch: Patch | None = None
+    if patch_path is not None:
+        patch = build_patch(report)
+        if not patch.empty:
+            try:
+                patch.write(patch_path, force=args.force)
+            except FileExistsError:
+                raise CommandError(f"{patch_path}: already exists; pass --force to overwrite it", EXIT_REFUSED) from None
+            except OSError as exc:
+                raise CommandError(f"{patch_path}: cannot write: {exc.strerror}", EXIT_REFUSED) from None
     if args.json:
-        emit_json(report.as_json())
+        data = report.as_json()
+        if patch is not None:
+            data["patch"] = {"file": None if patch.empty else str(patch_path), **patch.as_json()}
+            for f in data["patch"]["files"]:
+                f.pop("diff", None)  # the diff is in the file; JSON says what it changes
+        emit_json(data)
     else:
-        render(report, Console(file=sys.stdout, highlight=False, soft_wrap=not sys.stdout.isatty()))
+        console = Console(file=sys.stdout, highlight=False, soft_wrap=not sys.stdout.isatty())
+        render(report, console)
+        if patch is not None:
+            render_patch(patch, patch_path, Path(args.path), console)
     return EXIT_OK
+
+
+def render_patch(patch: Patch, path: Path, app: Path, console: Console) -> None:
+    out = console.print
+    out()
+    if patch.empty:
+        out(Text("Patch: nothing to rewrite mechanically; no file written", style="bold"))
+    else:
+        out(Text(f"Patch: {len(patch.files)} file(s) written to {path} (apply with: git -C {app} apply {path.resolve()})",
+                 style="bold"))
+        for f in patch.files:
+            out(Text(f"  {f.action:<6} {f.path}"))
+            for change in f.changes:
+                out(Text(f"         {change}", style="dim" if console.is_terminal else ""))
+    if patch.left:
+        out()
+        out(Text(f"Left for a hand edit ({len(patch.left)}): the patch does not touch these", style="bold"))
+        for left in patch.left:
+            out(Text.assemble((f"  {left.file}:{left.line}", "cyan"), f"  {left.construct}: {left.why}"))
 
 
 def render(report: AppScanReport, console: Console) -> None:
