@@ -222,6 +222,8 @@ def read_status(run_dir: str | os.PathLike[str], *, details: bool = True, journa
                          rate=session_rate, eta_s=session_eta,
                          started_at=(last or {}).get("started_at") if last and not last.get("outcome") else None)
 
+    if beat and not beat.get("ended_at") and _superseded(beat, len(sessions)):
+        beat = None  # a session began after that worker died: its news are old
     beat_open = bool(beat) and not beat.get("ended_at")
     session_open = last is not None and not last.get("outcome")
     if beat_open and age is not None and age < STALE_AFTER_S and pid_alive(beat.get("pid")):
@@ -251,6 +253,15 @@ def read_status(run_dir: str | os.PathLike[str], *, details: bool = True, journa
         return RunStatus(**base, state=state, kind=last.get("kind"), rate=session_rate,
                          stop_reason=None if outcome == "done" else outcome, started_at=last.get("started_at"))
     return RunStatus(**base, state="new")
+
+
+def _superseded(beat: dict[str, Any], sessions: int) -> bool:
+    """More journal sessions than the worker's job accounts for: someone ran after it. The
+    worker notes how many there were when it started and whether its own has opened yet."""
+    before = beat.get("sessions_before")
+    if not isinstance(before, int):
+        return False
+    return sessions > before + (1 if beat.get("own_session") else 0)
 
 
 def _num(value: Any) -> float | None:

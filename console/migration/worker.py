@@ -110,6 +110,9 @@ class Worker:
         self._next_id = 1
         self._last_snapshot: Any = None
         self._last_sent_state: str | None = None
+        self._journal: Any = None  # read-only: how many sessions the journal holds (status tells ours from later ones)
+        self.sessions_before: int | None = None
+        self.own_session = False
 
     # ----------------------------------------------------------------- log
     def log(self, message: str) -> None:
@@ -146,11 +149,28 @@ class Worker:
             "clients": len(self.clients),
             "snapshot": snapshot_to_json(snap) if snap is not None else None,
             "ended_at": None,
+            "sessions_before": self.sessions_before,
+            "own_session": self._own_session(),
         }
         if self.result is not None:
             beat.update(ended_at=time.time(), exit_code=self.result.exit_code, stop_reason=self.result.stop_reason,
                         message=self.result.message, stopped_by=self.stop_source)
         return beat
+
+    def _sessions(self) -> int | None:
+        if self._journal is None:
+            return None
+        try:
+            return len(self._journal.sessions())
+        except Exception:  # noqa: BLE001 - a status hint, never a reason to stop the job
+            return None
+
+    def _own_session(self) -> bool:
+        """Has the job opened its session in the journal yet (import, retry)?"""
+        if not self.own_session and self.sessions_before is not None:
+            now = self._sessions()
+            self.own_session = now is not None and now > self.sessions_before
+        return self.own_session
 
     def _beat(self) -> None:
         try:
@@ -191,6 +211,14 @@ class Worker:
         sock.listen(16)
         server = await asyncio.start_unix_server(self._client, sock=sock, limit=LINE_LIMIT)
         try:
+            from console.migration.run import open_run
+
+            try:
+                self._journal = open_run(self.run_dir, readonly=True)
+                self.sessions_before = self._sessions()
+            except MigrationError:
+                self._journal = None  # a new run the job creates: no session before it
+                self.sessions_before = 0
             self.job = make_job(self.spec, self.settings)
             if self.stop_source is not None:
                 self.job.stop()
@@ -216,6 +244,8 @@ class Worker:
                 pass
             await self._close_clients()
             os.close(dir_fd)
+            if self._journal is not None:
+                self._journal.close()
         return self.result.exit_code if self.result is not None else 70
 
     async def _run_job(self) -> JobResult:
@@ -230,11 +260,13 @@ class Worker:
     async def _tick(self) -> None:
         last_beat = 0.0
         last_log = time.monotonic()
+        beat_state = None
         while True:
             now = time.monotonic()
             self._broadcast_snapshot()
-            if now - last_beat >= HEARTBEAT_EVERY_S:
+            if now - last_beat >= HEARTBEAT_EVERY_S or self.state != beat_state:
                 last_beat = now
+                beat_state = self.state
                 self._beat()
             if now - last_log >= LOG_PROGRESS_EVERY_S:
                 last_log = now
