@@ -14,17 +14,26 @@ What happens to a failed call:
   `console.clerk.errors` (status, code, param_name, message, long_message,
   trace id).
 - 5xx, timeout, dropped connection:
-  - create: `ServerError` / `TransportError` (both `UnknownOutcome`), raised at
-    once and never resent here: the user may exist, the caller looks the
-    external id up before sending again;
+  - create, and the writes that are not idempotent (PATCH a user, add, change
+    or delete an email address): `ServerError` / `TransportError` (both
+    `UnknownOutcome`), raised at once and never resent here: the write may
+    have happened, the caller reads the user back before sending again;
   - GET (lookups, count, get) and DELETE: resent with capped exponential
     backoff and jitter, `read_attempts` attempts in all, then raised. A DELETE
     answered 404 on a resend means an earlier attempt did delete the user.
 
+- 401: the key is refused. The client then refuses every later call at once
+  (`AuthenticationError`, nothing sent): requests already on the wire may
+  still land, none leaves after the first 401 is read.
+
+Lookups by external id or user id send every value as `+<id>`: Clerk reads a
+leading `-` as "exclude", so an id that starts with `-` would never be found.
+
 The secret key lives in a `SecretKey` and in the Authorization header of the
 httpx client (whose repr masks it). No exception raised here carries an httpx
 exception in `__cause__`/`__context__` (those hold the request and its
-headers), and every message is scrubbed of the key before it is raised.
+headers), and every message is scrubbed of the key (whole, and its secret part
+without the `sk_live_`/`sk_test_` prefix) before it is raised.
 """
 
 from __future__ import annotations
@@ -42,9 +51,11 @@ import httpx
 from pydantic import ValidationError
 
 from console.clerk.errors import (
+    AuthenticationError,
     ClerkAPIError,
     ClerkError,
     NotFound,
+    PasswordNotSet,
     RateLimited,
     ServerError,
     TransportError,
@@ -52,7 +63,7 @@ from console.clerk.errors import (
     error_class_for,
 )
 from console.clerk.limiter import RequestBudget, parse_retry_after
-from console.clerk.models import DeletedObject, ErrorBody, TotalCount, User
+from console.clerk.models import DeletedObject, EmailAddress, ErrorBody, Instance, PasswordCheck, TotalCount, User
 from console.settings import DEFAULT_API_URL, SecretKey
 
 API_VERSION = "2025-11-10"
@@ -64,6 +75,9 @@ DEFAULT_LOOKUP_CONCURRENCY = 8
 BACKOFF_BASE_S = 0.25
 BACKOFF_MAX_S = 4.0
 LATENCY_SAMPLES = 2048
+EXACT_ID_FILTERS = frozenset({"external_id", "user_id"})  # Clerk reads a leading +/- on these
+# _call kinds: how a failure without an answer (5xx, timeout, drop) is handled
+NOT_RESENT = frozenset({"create", "write"})  # the outcome is unknown: raised, never resent
 
 
 def _version() -> str:
@@ -152,6 +166,7 @@ class ClerkClient:
         self.requests_sent = 0
         self.retries = 0  # GET/DELETE resends after 5xx/transport errors
         self.rate_limited_resends = 0  # resends after a 429
+        self._refused: AuthenticationError | None = None  # the first 401: nothing is sent after it
         self._http = httpx.AsyncClient(
             base_url=self.base_url + "/v1",
             headers={
@@ -186,6 +201,11 @@ class ClerkClient:
     @property
     def instance_kind(self) -> str | None:
         return self._key.instance_kind
+
+    @property
+    def refused(self) -> AuthenticationError | None:
+        """The first 401 this client met (then every later call is refused unsent), or None."""
+        return self._refused
 
     def __repr__(self) -> str:
         key = getattr(self, "_key", None)
@@ -287,6 +307,99 @@ class ClerkClient:
                                 retry_rate_limited=retry_rate_limited)
         return self._parse(User, data, "PATCH /users/{id}/metadata")
 
+    async def get_instance(self, *, retry_rate_limited: bool = True) -> Instance:
+        """GET /v1/instance: the instance's own id (`ins_…`) and environment type,
+        the same under every secret key of the instance (a rotated key too)."""
+        data = await self._call("GET", "/instance", retry_rate_limited=retry_rate_limited)
+        return self._parse(Instance, data, "GET /instance")
+
+    async def patch_user(self, user_id: str, body: dict[str, Any], *, retry_rate_limited: bool = True) -> User:
+        """PATCH /v1/users/{id} with Clerk's UpdateUser fields (external_id,
+        first_name, last_name, username, password or password_digest +
+        password_hasher, public/private/unsafe_metadata, which replace the stored
+        object whole, legal_accepted_at, primary_email_address_id, …).
+        IdentifierExists when another user holds the external_id or username;
+        NotFound; UnknownOutcome on 5xx/timeout (not resent: read the user back)."""
+        payload: Any = body
+        if isinstance(body, dict) and body.get("password"):
+            payload = _SecretBody(dict(body))  # a plaintext password: masked in any traceback's locals
+        del body
+        data = await self._call("PATCH", f"/users/{_segment(user_id)}", json_body=payload, kind="write",
+                                retry_rate_limited=retry_rate_limited,
+                                hide=payload.passwords if isinstance(payload, _SecretBody) else None)
+        return self._parse(User, data, "PATCH /users/{id}", unknown_outcome=True)
+
+    async def create_email_address(
+        self, user_id: str, email_address: str, *, verified: bool | None = None, primary: bool | None = None,
+        retry_rate_limited: bool = True,
+    ) -> EmailAddress:
+        """POST /v1/email_addresses. `verified`/`primary` are sent only when given
+        (Clerk: not primary unless it is the user's first address). IdentifierExists
+        when the address is taken; UnknownOutcome on 5xx/timeout (not resent)."""
+        body: dict[str, Any] = {"user_id": user_id, "email_address": email_address}
+        if verified is not None:
+            body["verified"] = verified
+        if primary is not None:
+            body["primary"] = primary
+        data = await self._call("POST", "/email_addresses", json_body=body, kind="write",
+                                retry_rate_limited=retry_rate_limited)
+        return self._parse(EmailAddress, data, "POST /email_addresses", unknown_outcome=True)
+
+    async def update_email_address(
+        self, email_address_id: str, *, verified: bool | None = None, primary: bool | None = None,
+        retry_rate_limited: bool = True,
+    ) -> EmailAddress:
+        """PATCH /v1/email_addresses/{id} {verified, primary}; UnknownOutcome on 5xx/timeout."""
+        body = {k: v for k, v in (("verified", verified), ("primary", primary)) if v is not None}
+        data = await self._call("PATCH", f"/email_addresses/{_segment(email_address_id)}", json_body=body,
+                                kind="write", retry_rate_limited=retry_rate_limited)
+        return self._parse(EmailAddress, data, "PATCH /email_addresses/{id}", unknown_outcome=True)
+
+    async def delete_email_address(self, email_address_id: str, *, retry_rate_limited: bool = True) -> DeletedObject:
+        """DELETE /v1/email_addresses/{id}. Clerk refuses (400, ClerkAPIError) to
+        delete a user's last identification; the sandbox also refuses the primary
+        address (make the new one primary first). UnknownOutcome on 5xx/timeout."""
+        data = await self._call("DELETE", f"/email_addresses/{_segment(email_address_id)}", kind="write",
+                                retry_rate_limited=retry_rate_limited)
+        return self._parse(DeletedObject, data, "DELETE /email_addresses/{id}", unknown_outcome=True)
+
+    async def ban_user(self, user_id: str, *, retry_rate_limited: bool = True) -> User:
+        """POST /v1/users/{id}/ban (idempotent: resent on 5xx like a read)."""
+        data = await self._call("POST", f"/users/{_segment(user_id)}/ban", kind="update",
+                                retry_rate_limited=retry_rate_limited)
+        return self._parse(User, data, "POST /users/{id}/ban")
+
+    async def unban_user(self, user_id: str, *, retry_rate_limited: bool = True) -> User:
+        """POST /v1/users/{id}/unban (idempotent: resent on 5xx like a read)."""
+        data = await self._call("POST", f"/users/{_segment(user_id)}/unban", kind="update",
+                                retry_rate_limited=retry_rate_limited)
+        return self._parse(User, data, "POST /users/{id}/unban")
+
+    async def verify_password(self, user_id: str, password: str, *, retry_rate_limited: bool = True) -> bool:
+        """POST /v1/users/{id}/verify_password: True when Clerk verifies it, False
+        on 422 (wrong password, or a digest/hasher imported wrong). PasswordNotSet
+        (400) when the user has no password, NotFound when there is no such user.
+        The password is never logged, never in an exception or its traceback's
+        locals, and scrubbed from anything the server answers."""
+        secret = _SecretBody({"password": password})
+        del password  # from here on only the masked wrapper is a local of this frame
+        try:
+            data = await self._call("POST", f"/users/{_segment(user_id)}/verify_password", json_body=secret,
+                                    kind="update", retry_rate_limited=retry_rate_limited, hide=secret.values)
+            outcome: bool | ClerkAPIError = self._parse(PasswordCheck, data, "POST /users/{id}/verify_password").verified
+        except ClerkAPIError as exc:
+            if exc.status not in (400, 422):
+                raise
+            outcome = exc
+        if isinstance(outcome, ClerkAPIError):
+            if outcome.status == 422:
+                return False
+            refusal = PasswordNotSet(outcome.message, status=400, code=outcome.code, long_message=outcome.long_message,
+                                     trace_id=outcome.trace_id, meta=outcome.meta)
+            del outcome
+            raise refusal
+        return outcome
+
     async def check(self, *, retry: bool = False) -> LiveCheck:
         """The console's live check: count the instance's users, timed.
 
@@ -368,21 +481,33 @@ class ClerkClient:
         kind: str = "read",
         retry_rate_limited: bool = True,
         attempts: int | None = None,
+        hide: Callable[[], Iterable[str]] | None = None,
     ) -> Any:
-        """Send one call through the budget; return the decoded JSON of a 2xx."""
-        max_attempts = 1 if kind == "create" else (attempts or self.read_attempts)
+        """Send one call through the budget; return the decoded JSON of a 2xx.
+
+        kind: "read" and "update" (idempotent: resent after 5xx/transport
+        errors), "delete" (resent; a 404 on a resend means done), "create" and
+        "write" (never resent: UnknownOutcome). `hide` gives more strings to
+        scrub from what the server answers (a password)."""
+        max_attempts = 1 if kind in NOT_RESENT else (attempts or self.read_attempts)
         attempt = 0
         where = f"{method} {path}"
-        content = None
-        if json_body is not None:
+        content: bytes | _SecretBody | None = None
+        if isinstance(json_body, _SecretBody):
+            content = json_body
+        elif json_body is not None:
             try:
                 content = json.dumps(json_body, ensure_ascii=False, allow_nan=False).encode("utf-8")
             except (TypeError, ValueError) as exc:
                 raise ClerkError(f"{where}: the body cannot be sent as JSON ({self._scrub(str(exc))})", code="invalid_body") from None
         while True:
             attempt += 1
+            if self._refused is not None:
+                raise self._refusal(where)
             await self.budget.acquire()
-            status, data, error = await self._exchange(method, path, params, content, where)
+            if self._refused is not None:  # a 401 arrived while this call waited for its slot
+                raise self._refusal(where)
+            status, data, error = await self._exchange(method, path, params, content, where, hide)
             # The error is raised here, in a frame that holds neither the httpx
             # exception (chained exceptions carry the request and its headers)
             # nor the raw answer.
@@ -396,17 +521,33 @@ class ClerkClient:
                     attempt -= 1  # a 429 was not carried out: no attempt counted
                     continue
                 raise error
+            if isinstance(error, AuthenticationError) and self._refused is None:
+                self._refused = error  # stop sending: every later call is refused unsent
             if status is not None and not isinstance(error, ServerError):
                 self.budget.on_success()  # answered: the pace is fine
             if kind == "delete" and attempt > 1 and isinstance(error, NotFound):
                 raise _GoneOnRetry()
-            if kind == "create" or not isinstance(error, UnknownOutcome) or attempt >= max_attempts:
+            if kind in NOT_RESENT or not isinstance(error, UnknownOutcome) or attempt >= max_attempts:
                 raise error
             self.retries += 1
             await self._clock.sleep(self._backoff(attempt))
 
+    def _refusal(self, where: str) -> AuthenticationError:
+        first = self._refused
+        assert first is not None
+        return AuthenticationError(
+            f"{where}: not sent: the secret key was refused earlier (HTTP 401 {first.code})",
+            status=401, code=first.code, long_message=first.long_message, trace_id=first.trace_id, meta=first.meta,
+        )
+
     async def _exchange(
-        self, method: str, path: str, params: list[tuple[str, str]] | None, content: bytes | None, where: str
+        self,
+        method: str,
+        path: str,
+        params: list[tuple[str, str]] | None,
+        content: "bytes | _SecretBody | None",
+        where: str,
+        hide: Callable[[], Iterable[str]] | None = None,
     ) -> tuple[int | None, Any, ClerkError | None]:
         """One request on the wire: (HTTP status or None, decoded 2xx JSON, error)."""
         error: ClerkError | None = None
@@ -419,12 +560,12 @@ class ClerkClient:
                 method,
                 path,
                 params=params,
-                content=content,
+                content=content.reveal() if isinstance(content, _SecretBody) else content,
                 headers={"Content-Type": "application/json"} if content is not None else None,
             )
             body = response.content  # read fully here, inside the timeout
         except httpx.HTTPError as exc:
-            error = self._transport_error(where, exc)
+            error = self._transport_error(where, exc, hide)
         except OSError as exc:  # pragma: no cover - httpx maps these, belt and braces
             error = TransportError(f"{where}: {type(exc).__name__}", code="connection_error")
         status = response.status_code if response is not None and error is None else None
@@ -438,7 +579,7 @@ class ClerkClient:
                 return None, None, TransportError(
                     f"{where}: HTTP {response.status_code} with a body that is not JSON", code="malformed_response"
                 )
-        return response.status_code, None, self._http_error(where, response, body)
+        return response.status_code, None, self._http_error(where, response, body, hide)
 
     def _backoff(self, attempt: int) -> float:
         delay = min(self.backoff_max_s, self.backoff_base_s * (2 ** (attempt - 1)))
@@ -452,7 +593,8 @@ class ClerkClient:
             except Exception:  # a display hook must never break a request
                 pass
 
-    def _transport_error(self, where: str, exc: httpx.HTTPError) -> ClerkError:
+    def _transport_error(self, where: str, exc: httpx.HTTPError,
+                         hide: Callable[[], Iterable[str]] | None = None) -> ClerkError:
         # Only the class name and httpx's short message: never the request,
         # whose headers hold the key. The httpx exception is not chained.
         if isinstance(exc, httpx.ConnectTimeout):
@@ -470,10 +612,11 @@ class ClerkClient:
         else:
             code = "http_error"
         detail = str(exc).strip() or type(exc).__name__
-        message = self._scrub(f"{where}: {type(exc).__name__}: {detail}"[:500])
+        message = _hide(self._scrub(f"{where}: {type(exc).__name__}: {detail}"[:500]), hide)
         return TransportError(message, code=code)
 
-    def _http_error(self, where: str, response: httpx.Response, body: bytes) -> ClerkError:
+    def _http_error(self, where: str, response: httpx.Response, body: bytes,
+                    hide: Callable[[], Iterable[str]] | None = None) -> ClerkError:
         status = response.status_code
         code = "server_error" if status >= 500 else f"http_{status}"
         message = f"{where}: HTTP {status}"
@@ -491,19 +634,23 @@ class ClerkClient:
             code = first.code or code
             message = first.message or message
             long_message = first.long_message
-            meta = _scrub_obj(dict(first.meta or {}), self._key)
+            meta = _scrub_obj(dict(first.meta or {}), self._key, hide)
             param_name = meta.get("param_name")
-            items = [_scrub_obj(item.model_dump(), self._key) for item in parsed.errors]
+            items = [_scrub_obj(item.model_dump(), self._key, hide) for item in parsed.errors]
             trace_id = parsed.clerk_trace_id or trace_id
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         cls = error_class_for(status, code)
+
+        def clean(text: str) -> str:
+            return _hide(self._scrub(text), hide)
+
         error = cls(
-            self._scrub(message),
+            clean(message),
             status=status,
-            code=self._scrub(code),
+            code=clean(code),
             param_name=param_name,
-            long_message=self._scrub(long_message) if long_message else None,
-            trace_id=self._scrub(trace_id) if trace_id else None,
+            long_message=clean(long_message) if long_message else None,
+            trace_id=clean(trace_id) if trace_id else None,
             retry_after=retry_after,
             meta=meta,
         )
@@ -552,19 +699,70 @@ def _header_safe(key: SecretKey) -> bool:
     return bool(value) and all(32 < ord(c) < 127 for c in value)
 
 
+MIN_SECRET_PART = 8  # a shorter secret part is no real key, and replacing it would mangle text
+
+
 def _scrub(text: str, key: SecretKey) -> str:
-    """The text with the key (if it is there at all) replaced by its mask."""
-    return text.replace(key.reveal(), key.masked) if key.reveal() in text else text
+    """The text with the key replaced by its mask: the whole key, and its
+    secret part alone (without `sk_live_`/`sk_test_`), as a server or proxy
+    may echo either."""
+    raw = key.reveal()
+    if raw in text:
+        text = text.replace(raw, key.masked)
+    for prefix in ("sk_live_", "sk_test_"):
+        if raw.startswith(prefix):
+            part = raw[len(prefix):]
+            if len(part) >= MIN_SECRET_PART and part in text:
+                text = text.replace(part, "…" + part[-4:])
+    return text
 
 
-def _scrub_obj(value: Any, key: SecretKey) -> Any:
+def _hide(text: str, hide: Callable[[], Iterable[str]] | None) -> str:
+    if hide is not None:
+        for secret in hide():
+            if secret and secret in text:
+                text = text.replace(secret, "[hidden]")
+    return text
+
+
+def _scrub_obj(value: Any, key: SecretKey, hide: Callable[[], Iterable[str]] | None = None) -> Any:
     if isinstance(value, str):
-        return _scrub(value, key)
+        return _hide(_scrub(value, key), hide)
     if isinstance(value, dict):
-        return {k: _scrub_obj(v, key) for k, v in value.items()}
+        return {k: _scrub_obj(v, key, hide) for k, v in value.items()}
     if isinstance(value, list):
-        return [_scrub_obj(v, key) for v in value]
+        return [_scrub_obj(v, key, hide) for v in value]
     return value
+
+
+class _SecretBody:
+    """A JSON body holding a secret (a password): its repr is masked, so a
+    traceback that shows locals shows no password; encoded only when sent."""
+
+    __slots__ = ("_body",)
+
+    def __init__(self, body: dict[str, Any]) -> None:
+        self._body = body
+
+    def reveal(self) -> bytes:
+        return json.dumps(self._body, ensure_ascii=False).encode("utf-8")
+
+    def values(self) -> list[str]:
+        return [v for v in self._body.values() if isinstance(v, str) and v]
+
+    def passwords(self) -> list[str]:
+        value = self._body.get("password")
+        return [value] if isinstance(value, str) and value else []
+
+    def __repr__(self) -> str:
+        return "_SecretBody(hidden)"
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        raise TypeError("a secret body cannot be pickled")
+
+
 
 
 def _unique(values: Iterable[str]) -> list[str]:
@@ -579,17 +777,20 @@ def _segment(value: str) -> str:
 
 def _query(params: dict[str, Any]) -> list[tuple[str, str]]:
     """Clerk's query string: lists become repeated keys, booleans true/false,
-    None is left out."""
+    None is left out. external_id and user_id values go as `+<id>`: Clerk
+    reads a leading `+`/`-` on them as include/exclude, so `+` makes any id
+    (one that starts with `-` too) an exact match."""
     pairs: list[tuple[str, str]] = []
     for name, value in params.items():
         if value is None:
             continue
         values = value if isinstance(value, (list, tuple, set, frozenset)) else [value]
+        exact = name in EXACT_ID_FILTERS
         for item in values:
             if item is None:
                 continue
             if isinstance(item, bool):
                 pairs.append((name, "true" if item else "false"))
             else:
-                pairs.append((name, str(item)))
+                pairs.append((name, "+" + str(item) if exact else str(item)))
     return pairs

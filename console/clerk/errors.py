@@ -81,6 +81,14 @@ class RateLimited(ClerkAPIError):
     """429 too_many_requests, with Retry-After in seconds (None when absent)."""
 
 
+class PasswordNotSet(ClerkAPIError):
+    """400 from verify_password: the user has no password to check."""
+
+
+class InvalidPublishableKey(ClerkError, ValueError):
+    """A publishable key that is not `pk_live_`/`pk_test_` + base64 of `<host>$`."""
+
+
 class UnknownOutcome(ClerkError):
     """5xx, timeout or connection error: the request may or may not have been
     carried out. A create that ends here must be looked up before a resend."""

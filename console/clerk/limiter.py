@@ -201,6 +201,14 @@ class RequestBudget:
         self.min_rate = min(self.min_rate, self._target)
         self.default_retry_after_s = float(default_retry_after_s)
         self.instance_kind: str | None = None
+        # What was asked and what the instance allows (set by for_instance):
+        # requested_rate is the --rate asked for (None: the default pace);
+        # capped_to is the sustained pace the window cap allows when it is
+        # below the requested rate (None: not capped); cap_reason says it in
+        # one line for the CLI and the console.
+        self.requested_rate: float | None = None
+        self.capped_to: float | None = None
+        self.cap_reason: str | None = None
 
         self._sent: deque[float] = deque(maxlen=self.max_per_window)
         self._last_slot: float | None = None
@@ -220,6 +228,7 @@ class RequestBudget:
         headroom: float = DEFAULT_HEADROOM,
         rate: float | None = None,
         clock: Clock | None = None,
+        limit: int | None = None,
         **options: object,
     ) -> "RequestBudget":
         """The budget for a `production` or `development` instance.
@@ -227,12 +236,17 @@ class RequestBudget:
         The target is limit x headroom per window (production 900/10 s = 90/s,
         development 90/10 s = 9/s). `rate` (requests/s, the CLI's `--rate`)
         overrides the target; the window cap never goes above the instance's
-        own limit, whatever the rate. An unknown kind is treated as the
-        smaller (development) budget.
+        own limit, whatever the rate: a rate above it is said in
+        `capped_to` / `cap_reason`. `limit` (requests per 10 s) replaces
+        Clerk's published limit for an instance whose limit Clerk raised.
+        An unknown kind is treated as the smaller (development) budget.
         """
         if not (0 < headroom <= 1):
             raise ValueError("headroom must be in (0, 1]")
-        limit = INSTANCE_LIMITS.get(kind or "", INSTANCE_LIMITS["development"])
+        known = kind if kind in INSTANCE_LIMITS else "development"
+        if limit is not None and not (isinstance(limit, int) and limit > 0):
+            raise ValueError("the instance's limit must be a positive number of requests per 10 s")
+        limit = limit if limit is not None else INSTANCE_LIMITS[known]
         window_cap = max(1, int(math.floor(limit * headroom + 1e-9)))
         if rate is None:
             target = window_cap / WINDOW_S
@@ -241,8 +255,24 @@ class RequestBudget:
             window_cap = min(limit, max(1, int(math.floor(target * WINDOW_S + 1e-9))))
         options.setdefault("max_per_window", window_cap)
         budget = cls(target, window_s=WINDOW_S, clock=clock, **options)  # type: ignore[arg-type]
-        budget.instance_kind = kind if kind in INSTANCE_LIMITS else "development"
+        budget.instance_kind = known
+        budget.requested_rate = float(rate) if rate is not None else None
+        sustained = budget.max_per_window / budget.window_s
+        if sustained < target - 1e-9:
+            budget.capped_to = sustained
+            asked = f"--rate {rate:g}/s" if rate is not None else f"a pace of {target:g}/s"
+            budget.cap_reason = (
+                f"{asked} is above the {known} instance's limit of {limit} requests per {WINDOW_S:g} s: "
+                f"at most {budget.max_per_window} requests go in any {budget.window_s:g} s, "
+                f"{sustained:g}/s sustained"
+            )
         return budget
+
+    @property
+    def sustained_rate(self) -> float:
+        """The pace that can hold for longer than a window: the current pace,
+        or the window cap's when that is lower (what an ETA should use)."""
+        return min(self._rate, self.max_per_window / self.window_s)
 
     # --------------------------------------------------------------- pacing
     def _earliest(self) -> float:

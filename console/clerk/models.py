@@ -164,3 +164,152 @@ class DeletedObject(BaseModel):
     id: str | None = None
     deleted: bool = True
     external_id: str | None = None
+
+
+class Instance(BaseModel):
+    """GET /v1/instance: the instance itself, the same whichever of its secret keys asks."""
+
+    model_config = ConfigDict(extra="allow")
+
+    object: str = "instance"
+    id: str
+    environment_type: str  # "production" | "development"
+    allowed_origins: list[str] | None = None
+
+
+class PasswordCheck(BaseModel):
+    """POST /v1/users/{id}/verify_password's 200 answer."""
+
+    model_config = ConfigDict(extra="allow")
+
+    verified: bool = False
+
+
+# ------------------------------------------------------------- Frontend API
+class AttributeSettings(BaseModel):
+    """One `user_settings.attributes.<name>` (clerk/javascript AttributeDataJSON)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    enabled: bool = False
+    required: bool = False
+    used_for_first_factor: bool = False
+    first_factors: list[str] = Field(default_factory=list)
+    used_for_second_factor: bool = False
+    second_factors: list[str] = Field(default_factory=list)
+    verifications: list[str] = Field(default_factory=list)
+    verify_at_sign_up: bool = False
+
+
+class SocialProviderSettings(BaseModel):
+    """One `user_settings.social.oauth_<provider>` (OAuthProviderSettings)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    enabled: bool = False
+    required: bool = False
+    authenticatable: bool = False
+    strategy: str | None = None
+    name: str | None = None
+
+
+class SignUpSettings(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    legal_consent_enabled: bool = False
+    mode: str | None = None
+    progressive: bool | None = None
+
+
+IDENTIFIER_ATTRIBUTES = ("email_address", "phone_number", "username", "web3_wallet")
+
+
+class InstanceSettings(BaseModel):
+    """The instance's public settings, read from the Frontend API's
+    `GET /v1/environment` (`user_settings`, plus the environment type of
+    `display_config`). A missing attribute or provider reads as disabled."""
+
+    model_config = ConfigDict(extra="allow")
+
+    attributes: dict[str, AttributeSettings] = Field(default_factory=dict)
+    social: dict[str, SocialProviderSettings] = Field(default_factory=dict)
+    sign_up: SignUpSettings = Field(default_factory=SignUpSettings)
+    environment_type: str | None = None  # display_config.instance_environment_type
+
+    @classmethod
+    def from_environment(cls, data: dict[str, Any]) -> "InstanceSettings":
+        """From a whole `/v1/environment` answer (or its `user_settings` alone)."""
+        user_settings = data.get("user_settings") if isinstance(data.get("user_settings"), dict) else data
+        display = data.get("display_config") if isinstance(data.get("display_config"), dict) else {}
+        return cls.model_validate({
+            "attributes": {k: v for k, v in (user_settings.get("attributes") or {}).items() if isinstance(v, dict)},
+            "social": {k: v for k, v in (user_settings.get("social") or {}).items() if isinstance(v, dict)},
+            "sign_up": user_settings.get("sign_up") or {},
+            "environment_type": display.get("instance_environment_type"),
+        })
+
+    def attribute(self, name: str) -> AttributeSettings:
+        return self.attributes.get(name) or AttributeSettings()
+
+    def enabled(self, name: str) -> bool:
+        return self.attribute(name).enabled
+
+    def required(self, name: str) -> bool:
+        """Required and enabled (Clerk only requires what is on)."""
+        attr = self.attribute(name)
+        return attr.enabled and attr.required
+
+    @property
+    def email_address(self) -> AttributeSettings:
+        return self.attribute("email_address")
+
+    @property
+    def phone_number(self) -> AttributeSettings:
+        return self.attribute("phone_number")
+
+    @property
+    def username(self) -> AttributeSettings:
+        return self.attribute("username")
+
+    @property
+    def password(self) -> AttributeSettings:
+        return self.attribute("password")
+
+    @property
+    def first_name(self) -> AttributeSettings:
+        return self.attribute("first_name")
+
+    @property
+    def last_name(self) -> AttributeSettings:
+        return self.attribute("last_name")
+
+    @property
+    def legal_consent_enabled(self) -> bool:
+        return self.sign_up.legal_consent_enabled
+
+    @property
+    def required_identifiers(self) -> list[str]:
+        return [name for name in IDENTIFIER_ATTRIBUTES if self.required(name)]
+
+    @property
+    def enabled_providers(self) -> list[str]:
+        """`google`, `github`, … (without `oauth_`), in the answer's order."""
+        return [name.removeprefix("oauth_") for name, p in self.social.items() if p.enabled]
+
+    def provider_enabled(self, provider: str) -> bool:
+        """`google` or `oauth_google`."""
+        key = provider if provider.startswith("oauth_") else f"oauth_{provider}"
+        found = self.social.get(key)
+        return bool(found and found.enabled)
+
+    @property
+    def password_only_first_factor(self) -> bool:
+        """No way to sign in but a password: no other attribute offers a first
+        factor, no passkey, no social provider on (Clerk then refuses
+        skip_password_requirement)."""
+        for name, attr in self.attributes.items():
+            if name == "password" or not attr.enabled:
+                continue
+            if (attr.used_for_first_factor and attr.first_factors) or name == "passkey":
+                return False
+        return not self.enabled_providers

@@ -9,6 +9,7 @@ import threading
 
 from console.commands.common import EXIT_OK, CommandError
 from console.sandbox import SandboxConfig, SandboxServer, make_key
+from console.sandbox.instance_settings import SettingsFileError, default_user_settings, load_user_settings
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -75,13 +76,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help=f"rate-limit window in seconds (default {defaults.window_s:g})")
     p.add_argument("--dev-user-cap", type=_non_negative(int), default=defaults.dev_user_cap, metavar="N",
                    help=f"users a development instance holds (default {defaults.dev_user_cap})")
+    p.add_argument("--settings", metavar="FILE.json", default=None,
+                   help="the instance's settings, shaped like the Frontend API's user_settings (partial allowed; "
+                   "default: email + password, Google and GitHub, no username, no legal consent)")
     p.set_defaults(func=run)
 
 
 def config_from_args(args: argparse.Namespace) -> SandboxConfig:
     if args.window_s <= 0:
         raise CommandError("--window-s must be more than 0", 2)
+    try:
+        user_settings = load_user_settings(args.settings) if getattr(args, "settings", None) else default_user_settings()
+    except SettingsFileError as exc:
+        raise CommandError(f"--settings {exc}", 2) from None
     return SandboxConfig(
+        user_settings=user_settings,
         production_limit=args.production_limit,
         development_limit=args.development_limit,
         window_s=args.window_s,
@@ -113,7 +122,13 @@ def run(args: argparse.Namespace) -> int:
         out.write(f"Clerk Backend API sandbox listening on {url}\n")
         out.write(f"  production key:  {make_key('production')}\n")
         out.write(f"  development key: {make_key('development')}\n")
+        out.write(f"  rotated keys:    {make_key('production', rotation=1)} (production), "
+                  f"{make_key('development', rotation=1)} (development): the same instances\n")
+        out.write(f"  publishable:     {server.publishable_key('production')} (production), "
+                  f"{server.publishable_key('development')} (development)\n")
         out.write(f"  use it:          CLERK_API_URL={url} CLERK_SECRET_KEY=<one of the keys above>\n")
+        out.write(f"  frontend API:    CLERK_FRONTEND_API_URL={url} (GET /v1/environment: the instance's settings"
+                  f"{', from ' + args.settings if getattr(args, 'settings', None) else ''})\n")
         out.write(
             f"  limits:          production {config.production_limit}, development "
             f"{config.development_limit} requests / {config.window_s:g} s per key; "

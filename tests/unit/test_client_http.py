@@ -117,7 +117,7 @@ async def test_list_users_repeats_list_params(vclock):
     url = h.requests[0][1].url
     assert url.path == "/v1/users"
     assert parse_qs(urlsplit(str(url)).query) == {
-        "external_id": ["a", "b"],
+        "external_id": ["+a", "+b"],  # exact: Clerk reads a leading +/- as include/exclude
         "limit": ["10"],
         "offset": ["5"],
         "order_by": ["-created_at"],
@@ -320,7 +320,7 @@ async def test_429_raised_when_asked(vclock):
 # ----------------------------------------------------------------- lookups
 async def test_lookups_are_batched_100_per_request_with_limit_500(vclock):
     def handler(request: httpx.Request) -> httpx.Response:
-        ids = parse_qs(request.url.query.decode())["external_id"]
+        ids = [i.removeprefix("+") for i in parse_qs(request.url.query.decode())["external_id"]]
         return httpx.Response(200, json=[user_json(f"user_{i}", i) for i in ids if not i.endswith("7")])
 
     h = Harness(handler, vclock)
@@ -459,7 +459,7 @@ async def test_a_failing_batch_cancels_the_others_and_raises(vclock):
 
     async def handler(request: httpx.Request) -> httpx.Response:
         ids = parse_qs(request.url.query.decode())["external_id"]
-        if ids[0] == "100":
+        if ids[0] == "+100":
             return clerk_error(401, "authentication_invalid")
         await asyncio.sleep(5)
         return httpx.Response(200, json=[])

@@ -268,6 +268,41 @@ def test_for_instance(kind, rate, target, cap):
     assert budget.max_per_window <= INSTANCE_LIMITS.get(kind or "development", 100)
 
 
+def test_a_rate_above_the_instance_says_its_cap():
+    budget = RequestBudget.for_instance("production", rate=450, clock=VirtualClock())
+    assert budget.requested_rate == 450.0 and budget.target_rate == 450.0
+    assert budget.capped_to == pytest.approx(100.0) and budget.sustained_rate == pytest.approx(100.0)
+    assert budget.cap_reason == ("--rate 450/s is above the production instance's limit of 1000 requests per 10 s: "
+                                 "at most 1000 requests go in any 10 s, 100/s sustained")
+    within = RequestBudget.for_instance("production", rate=60, clock=VirtualClock())
+    assert within.requested_rate == 60.0 and within.capped_to is None and within.cap_reason is None
+    assert within.sustained_rate == pytest.approx(60.0)
+    default = RequestBudget.for_instance("development", clock=VirtualClock())
+    assert default.requested_rate is None and default.capped_to is None
+    assert RequestBudget.for_instance("development", rate=20).cap_reason.startswith("--rate 20/s is above the development")
+
+
+async def test_a_capped_rate_never_exceeds_the_window_and_holds_the_sustained_pace():
+    clock = VirtualClock()
+    with clock.patch_loop():
+        budget = RequestBudget.for_instance("production", rate=450, clock=clock)
+        times = []
+        for _ in range(3000):
+            await budget.acquire()
+            times.append(clock.now())
+    # never more than 1000 in any 10 s window; 3000 slots need just over 20 s (100/s sustained)
+    assert all(times[i + 1000] - times[i] >= 10.0 - 1e-9 for i in range(len(times) - 1000))
+    assert times[-1] == pytest.approx(20.0 + 999 / 450, rel=1e-3)
+
+
+def test_a_raised_instance_limit():
+    budget = RequestBudget.for_instance("production", rate=450, limit=20_000, clock=VirtualClock())
+    assert budget.max_per_window == 4500 and budget.capped_to is None
+    assert RequestBudget.for_instance("production", limit=20_000).target_rate == pytest.approx(1800.0)
+    with pytest.raises(ValueError):
+        RequestBudget.for_instance("production", limit=0)
+
+
 def test_headroom_changes_the_target():
     budget = RequestBudget.for_instance("production", headroom=0.5)
     assert budget.target_rate == pytest.approx(50.0)
