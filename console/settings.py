@@ -96,13 +96,17 @@ class Settings:
     base_url: str = DEFAULT_API_URL
     allow_dev_import: bool = False
     notes: tuple[str, ...] = field(default=())
+    # public, not secrets: where the instance's settings are read (console/clerk/frontend.py)
+    publishable_key: str | None = None  # CLERK_PUBLISHABLE_KEY or NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY
+    frontend_api_url: str | None = None  # CLERK_FRONTEND_API_URL (overrides the key's host)
 
     @property
     def instance_kind(self) -> InstanceKind | None:
         return self.secret_key.instance_kind if self.secret_key else None
 
     def with_key(self, key: SecretKey, source: KeySource) -> "Settings":
-        return Settings(key, source, self.base_url, self.allow_dev_import, self.notes)
+        return Settings(key, source, self.base_url, self.allow_dev_import, self.notes,
+                        self.publishable_key, self.frontend_api_url)
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
@@ -188,4 +192,6 @@ def load_settings(
     key = SecretKey(raw_key) if raw_key else None
     if key is not None and key.instance_kind is None:
         notes.append(f"the secret key {key.masked} starts with neither sk_live_ nor sk_test_")
-    return Settings(key, source, base_url, allow, tuple(notes))
+    publishable = pick("CLERK_PUBLISHABLE_KEY")[0] or pick("NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY")[0]
+    frontend = pick("CLERK_FRONTEND_API_URL")[0]
+    return Settings(key, source, base_url, allow, tuple(notes), publishable or None, frontend or None)
