@@ -148,17 +148,16 @@ PAGES_ROUTER_EXPECTED = {
     ("lib/token.js", 7, "foreign_key"),
     ("middleware.js", 1, "middleware"),
     ("middleware.js", 3, "middleware_matcher"),
-    ("package.json", 5, "dependency"),
+    # line 5 is @types/react since the adapter went (the fixture now type-checks: JWT sessions)
     ("package.json", 7, "dependency"),
     ("pages/_app.tsx", 2, "import"),
     ("pages/_app.tsx", 9, "SessionProvider"),
     ("pages/api/auth/[...nextauth].ts", 1, "import"),
     ("pages/api/auth/[...nextauth].ts", 2, "import"),
-    ("pages/api/auth/[...nextauth].ts", 3, "import"),
-    ("pages/api/auth/[...nextauth].ts", 6, "auth_config"),
-    ("pages/api/auth/[...nextauth].ts", 15, "sign_in_page"),
-    ("pages/api/auth/[...nextauth].ts", 19, "foreign_key"),
-    ("pages/api/auth/[...nextauth].ts", 25, "nextauth_route"),
+    ("pages/api/auth/[...nextauth].ts", 5, "auth_config"),
+    ("pages/api/auth/[...nextauth].ts", 14, "sign_in_page"),
+    ("pages/api/auth/[...nextauth].ts", 18, "foreign_key"),
+    ("pages/api/auth/[...nextauth].ts", 24, "nextauth_route"),
     ("pages/api/notes.ts", 2, "import"),
     ("pages/api/notes.ts", 7, "getServerSession"),
     ("pages/api/notes.ts", 9, "foreign_key"),
@@ -196,7 +195,7 @@ def test_pages_router_provider_client_and_pages(pages_router):
     assert one(pages_router, "components/Header.jsx", 11, "signOut").authjs.startswith("signOut")
     page = one(pages_router, "pages/auth/signin.tsx", 4, "sign_in_page")
     assert page.routes == ("/auth/signin",) and "<SignIn/>" in page.clerk
-    option = one(pages_router, "pages/api/auth/[...nextauth].ts", 15, "sign_in_page")
+    option = one(pages_router, "pages/api/auth/[...nextauth].ts", 14, "sign_in_page")
     assert option.routes == ("/auth/signin",)
 
 
@@ -313,7 +312,7 @@ def test_skipped_files_counted_and_pruned_dirs_not_walked(tmp_path):
         ("src/huge.ts", "too large"),
         ("src/latin1.tsx", "undecodable"),
     ]
-    assert report.files_scanned == 8  # as before: nothing from the pruned folders
+    assert report.files_scanned == 10  # as before (+ tsconfig.json, src/lib/db.ts): nothing from the pruned folders
     assert report.dirs_pruned == 9
     assert keys(report) == HALF_EXPECTED
 

@@ -19,7 +19,7 @@ def test_json_is_one_object_on_stdout(capsys):
     assert out.endswith("\n") and out.count("\n") == 1
     data = json.loads(out)
     assert data["router"] == "app" and data["clerk_installed"] is True
-    assert data["files_scanned"] == 8 and data["files_skipped"] == 0
+    assert data["files_scanned"] == 10 and data["files_skipped"] == 0  # 8 + tsconfig.json + src/lib/db.ts
     statuses = {item["key"]: item["status"] for item in data["checklist"]}
     assert statuses["install"] == "done" and statuses["middleware"] == "to do"
     lines = {(f["file"], f["line"], f["construct"]) for f in data["findings"]}
