@@ -139,3 +139,76 @@ def test_the_sdk_client_talks_to_the_sandbox(sandbox):
         with pytest.raises(Exception) as exc:  # 404: the SDK raises; the body is Clerk's shape
             clerk.users.get(user_id=user.id)
         assert "resource_not_found" in str(exc.value) or getattr(exc.value, "status_code", None) == 404
+
+
+def test_round_two_answers_fit_the_sdk_models(http):
+    """GET /v1/instance, PATCH users, ban/unban, email addresses, verify_password."""
+    import bcrypt
+
+    instance_json = http.get("/v1/instance").text
+    instance = unmarshal_json(instance_json, models.Instance)
+    assert instance.id.startswith("ins_") and instance.environment_type == "production"
+    our_models.Instance.model_validate_json(instance_json)
+
+    digest = bcrypt.hashpw(b"a fine password", bcrypt.gensalt(4)).decode()
+    user = http.post("/v1/users", json={**PLAIN_BODY, "skip_password_requirement": None,
+                                        "password_digest": digest, "password_hasher": "bcrypt"}).json()
+    patched = http.patch(f"/v1/users/{user['id']}", json={"first_name": "Grace", "username": "grace_h",
+                                                           "public_metadata": {"a": 1}})
+    assert patched.status_code == 200, patched.text
+    assert unmarshal_json(patched.text, models.User).first_name == "Grace"
+    for path in (f"/v1/users/{user['id']}/ban", f"/v1/users/{user['id']}/unban"):
+        banned = unmarshal_json(http.post(path).text, models.User)
+        assert banned.banned is path.endswith("/ban")
+    meta = http.patch(f"/v1/users/{user['id']}/metadata", json={"private_metadata": {"x": 1}}).text
+    assert unmarshal_json(meta, models.User).private_metadata == {"x": 1}
+
+    added = http.post("/v1/email_addresses", json={"user_id": user["id"], "email_address": "two@example.com"})
+    email = unmarshal_json(added.text, models.EmailAddress)
+    assert email.email_address == "two@example.com" and email.verification is None
+    verified = unmarshal_json(http.patch(f"/v1/email_addresses/{email.id}", json={"verified": True, "primary": True}).text,
+                              models.EmailAddress)
+    assert verified.verification.status == "verified"
+    assert unmarshal_json(http.get(f"/v1/email_addresses/{email.id}").text, models.EmailAddress).id == email.id
+    old = user["primary_email_address_id"]
+    gone = unmarshal_json(http.delete(f"/v1/email_addresses/{old}").text, models.DeletedObject)
+    assert (gone.object, gone.id, gone.deleted) == ("email_address", old, True)
+    our_models.DeletedObject.model_validate(gone.model_dump())
+
+    from clerk_backend_api.models import verifypasswordop
+
+    ok = http.post(f"/v1/users/{user['id']}/verify_password", json={"password": "a fine password"})
+    assert unmarshal_json(ok.text, verifypasswordop.VerifyPasswordResponseBody).verified is True
+    wrong = http.post(f"/v1/users/{user['id']}/verify_password", json={"password": "not it"})
+    assert wrong.status_code == 422
+    assert unmarshal_json(wrong.text, models.ClerkErrorsData).errors[0].code == "form_password_incorrect"
+    assert http.post("/v1/email_addresses", json={"user_id": user["id"], "email_address": "three@example.com"}).status_code == 200
+    for response in (
+        http.post("/v1/email_addresses", json={"user_id": user["id"], "email_address": "two@example.com", "x": 1}),
+        http.delete(f"/v1/email_addresses/{email.id}"),  # 400: the primary address is kept
+        http.patch(f"/v1/users/{user['id']}", json={"external_id": None, "nope": 1}),
+    ):
+        assert response.status_code in (400, 422), response.text
+        unmarshal_json(response.text, models.ClerkErrorsData)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_the_sdk_client_uses_the_round_two_endpoints(sandbox):
+    import bcrypt
+
+    digest = bcrypt.hashpw(b"another password", bcrypt.gensalt(4)).decode()
+    with Clerk(bearer_auth=KEY, server_url=f"{sandbox.url}/v1") as clerk:
+        assert clerk.instance_settings.get().id.startswith("ins_")
+        user = clerk.users.create(external_id="sdk_1", email_address=["sdk@example.com"],
+                                  password_digest=digest, password_hasher="bcrypt")
+        updated = clerk.users.update(user_id=user.id, external_id="-sdk-1", last_name="Hopper")
+        assert (updated.external_id, updated.last_name) == ("-sdk-1", "Hopper")
+        assert clerk.users.ban(user_id=user.id).banned is True
+        assert clerk.users.unban(user_id=user.id).banned is False
+        assert clerk.users.verify_password(user_id=user.id, password="another password").verified is True
+        email = clerk.email_addresses.create(request={"user_id": user.id, "email_address": "sdk2@example.com",
+                                                      "verified": True, "primary": True})
+        assert clerk.users.get(user_id=user.id).primary_email_address_id == email.id
+        assert clerk.email_addresses.delete(email_address_id=user.email_addresses[0].id).deleted is True
+        found = clerk.users.list(request={"external_id": ["+-sdk-1"]})
+        assert [u.id for u in found] == [user.id]
