@@ -535,9 +535,11 @@ class ClerkClient:
     def _refusal(self, where: str) -> AuthenticationError:
         first = self._refused
         assert first is not None
+        reason = first.long_message or first.message
         return AuthenticationError(
             f"{where}: not sent: the secret key was refused earlier (HTTP 401 {first.code})",
-            status=401, code=first.code, long_message=first.long_message, trace_id=first.trace_id, meta=first.meta,
+            status=401, code=first.code, trace_id=first.trace_id, meta=first.meta,
+            long_message=f"{where} not sent: Clerk refused the secret key earlier in this run ({reason})",
         )
 
     async def _exchange(

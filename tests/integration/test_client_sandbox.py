@@ -379,3 +379,179 @@ async def test_one_budget_paces_concurrent_calls(sandbox_factory):
     # no 1 s window holds more than 30 sends (2 ms of slack for the clock read in the transport)
     for i, t in enumerate(sent):
         assert sum(1 for u in sent[i:] if u < t + 1.0 - 0.002) <= 30
+
+
+# ------------------------------------------------------------- round two: the calls sync, verify and preflight use
+from console.clerk.errors import PasswordNotSet  # noqa: E402
+from console.sandbox.instance_settings import open_user_settings  # noqa: E402
+
+
+async def test_instance_is_the_same_under_a_rotated_key(sandbox):
+    key = make_key("production", "rotating")
+    rotated = sandbox.rotate_key(key)
+    async with client_for(sandbox, key) as one, client_for(sandbox, rotated) as two:
+        first, second = await one.get_instance(), await two.get_instance()
+    assert first.id == second.id and first.id.startswith("ins_") and first.environment_type == "production"
+    async with client_for(sandbox, make_key("development", "rotating")) as dev:
+        other = await dev.get_instance()
+    assert other.id != first.id and other.environment_type == "development"
+
+
+async def test_patch_user_email_addresses_and_ban(sandbox_factory):
+    server = sandbox_factory(user_settings=open_user_settings())
+    key = make_key("production", "sync")
+    async with client_for(server, key) as clerk:
+        user = await clerk.create_user(body(1))
+        other = await clerk.create_user(body(2))
+        patched = await clerk.patch_user(user.id, {"first_name": "Grace", "username": "grace_h",
+                                                   "public_metadata": {"plan": "pro"}})
+        assert (patched.first_name, patched.username, patched.public_metadata) == ("Grace", "grace_h", {"plan": "pro"})
+        with pytest.raises(IdentifierExists) as taken:
+            await clerk.patch_user(other.id, {"external_id": "ext_1"})
+        assert taken.value.param_name == "external_id"
+        with pytest.raises(NotFound):
+            await clerk.patch_user("user_missing", {"first_name": "x"})
+        # an email change as Clerk wants it: add the new one as primary, then delete the old one
+        old = user.primary_email
+        new = await clerk.create_email_address(user.id, "grace@example.com", verified=True, primary=True)
+        assert new.email_address == "grace@example.com" and new.verification.status == "verified"
+        gone = await clerk.delete_email_address(old.id)
+        assert gone.deleted and gone.id == old.id
+        again = await clerk.get_user(user.id)
+        assert [e.email_address for e in again.email_addresses] == ["grace@example.com"]
+        assert again.primary_email_address_id == new.id
+        plain = await clerk.create_email_address(other.id, "late@example.com")
+        assert plain.verification is None
+        assert (await clerk.update_email_address(plain.id, verified=True)).verification.status == "verified"
+        with pytest.raises(IdentifierExists):
+            await clerk.create_email_address(other.id, "GRACE@example.com")
+        with pytest.raises(ClerkAPIError) as kept:
+            await clerk.delete_email_address(other.primary_email.id)  # the primary address stays
+        assert kept.value.status == 400
+        assert (await clerk.ban_user(other.id)).model_extra["banned"] is True
+        assert (await clerk.unban_user(other.id)).model_extra["banned"] is False
+
+
+@pytest.mark.parametrize("fault", ["fail_rate", "drop_rate"])
+async def test_writes_that_fail_without_an_answer_are_unknown_outcomes_never_resent(sandbox_factory, fault):
+    server = sandbox_factory(user_settings=open_user_settings())
+    key = make_key("production", "lost-writes")
+    seeded = server.seed_user(key, body(1))
+    server.config.__setattr__(fault, 1.0)
+    async with client_for(server, key) as clerk:
+        calls = [
+            clerk.patch_user(seeded["id"], {"first_name": "X"}),
+            clerk.create_email_address(seeded["id"], "x@example.com"),
+            clerk.update_email_address(seeded["primary_email_address_id"], verified=True),
+            clerk.delete_email_address(seeded["primary_email_address_id"]),
+        ]
+        for call in calls:
+            before = server.stats(key).get("requests", 0)
+            with pytest.raises(UnknownOutcome):
+                await call
+            assert server.stats(key)["requests"] == before + 1  # sent once, never again
+        before = server.stats(key)["requests"]
+        with pytest.raises(UnknownOutcome):  # an idempotent write is resent, read_attempts in all
+            await clerk.ban_user(seeded["id"])
+        assert server.stats(key)["requests"] == before + clerk.read_attempts
+
+
+async def test_verify_password_bcrypt_argon2_right_and_wrong(sandbox):
+    import bcrypt
+    from argon2 import PasswordHasher
+
+    key = make_key("production", "sign-in")
+    password = "correct horse battery staple"
+    digests = {
+        "bcrypt": bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode(),
+        "argon2id": PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(password),
+    }
+    async with client_for(sandbox, key) as clerk:
+        for n, (hasher, digest) in enumerate(digests.items()):
+            user = await clerk.create_user(body(n, skip_password_requirement=None, password_digest=digest,
+                                                password_hasher=hasher))
+            assert await clerk.verify_password(user.id, password) is True
+            assert await clerk.verify_password(user.id, password[:-1]) is False
+        nopass = await clerk.create_user(body("none"))
+        with pytest.raises(PasswordNotSet) as info:
+            await clerk.verify_password(nopass.id, password)
+        assert password not in "".join(traceback.format_exception(info.value))
+        with pytest.raises(NotFound):
+            await clerk.verify_password("user_missing", password)
+
+
+async def test_ids_that_start_with_a_dash_are_found(sandbox_factory):
+    server = sandbox_factory(fail_rate=0.3, seed=5)  # lookups resent through 5xx, still exact
+    key = make_key("production", "dashes")
+    odd = ["-V1StGXR8_Z5jdHi6B-myT", "--double", "+plus", "plain", "-"]
+    made = {}
+    server.config.fail_rate = 0.0
+    for i, ext in enumerate(odd):
+        made[ext] = server.seed_user(key, body(i, external_id=ext))["id"]
+    server.config.fail_rate = 0.3
+    async with client_for(server, key) as clerk:
+        found = await clerk.users_by_external_ids(odd + ["-missing"])
+        assert {ext: u.id for ext, u in found.items()} == made
+        by_id = await clerk.users_by_ids(list(made.values()))
+        assert set(by_id) == set(made.values())
+        assert await clerk.count_users(external_id=["-V1StGXR8_Z5jdHi6B-myT"]) == 1
+        assert await clerk.count_users(external_id="--double", user_id=made["--double"]) == 1
+        assert [u.id for u in await clerk.list_users(external_id=["-"])] == [made["-"]]
+
+
+async def test_after_a_401_nothing_more_is_sent_even_with_64_workers(sandbox_factory):
+    """64 workers keep calling after errors (as import workers pulling rows would). The key is refused:
+    requests already on the wire when the first 401 comes back still land; none leaves after it."""
+    import asyncio
+
+    key = make_key("production", "revoked-mid-run")
+    server = sandbox_factory(latency_ms=60, rejected_keys={key})
+    recorder = Recorder()
+    first_401: list[float] = []
+    async with client_for(server, key, budget=RequestBudget(400.0), transport=recorder) as clerk:
+        async def worker(n: int) -> int:
+            refused = 0
+            for attempt in range(5):
+                try:
+                    await clerk.create_user(body(f"{n}-{attempt}"))
+                except AuthenticationError:
+                    refused += 1
+                    if not first_401:
+                        first_401.append(min(e["received"] for e in recorder.log if e.get("status") == 401))
+            return refused
+
+        refusals = await asyncio.gather(*(worker(n) for n in range(64)))
+        assert sum(refusals) == 64 * 5  # every call ends in AuthenticationError
+        assert clerk.refused is not None and clerk.refused.code == "clerk_key_invalid"
+        on_the_wire = len(recorder.log)
+        with pytest.raises(AuthenticationError) as later:
+            await clerk.count_users()
+        assert "not sent" in str(later.value) and key not in str(later.value)
+    assert len(recorder.log) == on_the_wire == server.auth_failures(key)
+    assert all(e["sent"] <= first_401[0] for e in recorder.log)  # nothing left after the first 401 was read
+    # at 400/s and 60 ms a few dozen at most were in flight; without the stop it would be 320
+    assert on_the_wire <= 64
+
+
+async def test_fetch_environment_sends_no_secret_key(sandbox):
+    from console.clerk.frontend import fetch_environment
+
+    class Headers(httpx.AsyncBaseTransport):
+        def __init__(self) -> None:
+            self.inner = httpx.AsyncHTTPTransport()
+            self.seen: list[httpx.Headers] = []
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            self.seen.append(request.headers)
+            return await self.inner.handle_async_request(request)
+
+    spy = Headers()
+    settings = await fetch_environment(sandbox.publishable_key("development"), transport=spy)
+    assert settings.password.required and settings.enabled_providers == ["google", "github"]
+    assert len(spy.seen) == 1 and "authorization" not in spy.seen[0]
+    budget = RequestBudget(10.0)
+    await fetch_environment(frontend_api_url=sandbox.url, budget=budget)
+    assert budget.requests == 1
+    sandbox.stop()
+    with pytest.raises(TransportError):
+        await fetch_environment(frontend_api_url="http://127.0.0.1:9", timeout=2)
