@@ -3,6 +3,7 @@ exceptions, traceback locals, nor in the client's own repr."""
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 
@@ -69,6 +70,10 @@ HANDLERS = [
     answering(422, f"bad {RAW}"),
     answering(500, f"internal error for Bearer {RAW}"),
     lambda request: httpx.Response(502, text=f"proxy saw {RAW}"),
+    # a server that echoes the key without its sk_live_ prefix (issue 18 §5)
+    answering(401, f"Invalid key {RAW[len('sk_live_'):]}"),
+    answering(422, f"bad {RAW[len('sk_live_'):]} and again {RAW[len('sk_live_'):]}"),
+    answering(500, f"trace {RAW[len('sk_live_'):]}"),
 ]
 
 
@@ -80,7 +85,7 @@ async def vclock():
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
-@pytest.mark.parametrize("call", ["create", "count", "delete"])
+@pytest.mark.parametrize("call", ["create", "count", "delete", "patch", "email", "verify", "instance"])
 async def test_forced_errors_never_show_the_key(vclock, handler, call, caplog):
     caplog.set_level(logging.DEBUG)
     client = ClerkClient(KEY, "http://clerk.test", RequestBudget(1000, clock=vclock), transport=httpx.MockTransport(handler), read_attempts=2)
@@ -90,6 +95,15 @@ async def test_forced_errors_never_show_the_key(vclock, handler, call, caplog):
                 await client.create_user({"external_id": "x"})
             elif call == "count":
                 await client.count_users()
+            elif call == "patch":
+                await client.patch_user("user_1", {"first_name": "x"})
+            elif call == "email":
+                await client.create_email_address("user_1", "a@example.com")
+            elif call == "verify":
+                if await client.verify_password("user_1", "hunter2hunter2") is False:
+                    raise ClerkError("a 422 answers False: nothing is raised, nothing can leak")
+            elif call == "instance":
+                await client.get_instance()
             else:
                 await client.delete_user("user_1")
     exc = info.value
@@ -143,3 +157,40 @@ async def test_loopback_http_and_https_are_accepted(url):
         pass
     async with ClerkClient(KEY, "http://10.0.0.5", allow_insecure_http=True):
         pass
+
+
+PASSWORD = "pw-" + "CANARY" + "-7781"  # module level: not a local of the test's frame
+
+
+def echoing_password(status: int):
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent = json.loads(request.content)["password"]
+        return httpx.Response(status, json={"errors": [{"message": f"wrong {sent}", "long_message": f"{sent} is wrong",
+                                                        "code": f"c_{sent}", "meta": {"param_name": "password", "echo": sent}}],
+                                            "clerk_trace_id": sent})
+
+    return handler
+
+
+@pytest.mark.parametrize("status", [400, 404, 429, 500])
+async def test_the_password_never_shows_in_errors_or_locals(vclock, status, caplog):
+    caplog.set_level(logging.DEBUG)
+    client = ClerkClient(KEY, "http://clerk.test", RequestBudget(1000, clock=vclock),
+                         transport=httpx.MockTransport(echoing_password(status)), read_attempts=2)
+    async with client:
+        with pytest.raises(ClerkError) as info:
+            await client.verify_password("user_1", PASSWORD, retry_rate_limited=False)
+    text = everything_printed(info.value)
+    assert PASSWORD not in text and PASSWORD not in caplog.text
+    assert all(PASSWORD not in str(item) for item in info.value.errors)
+    assert PASSWORD not in repr(info.value.meta) and PASSWORD not in (info.value.trace_id or "")
+
+
+async def test_a_wrong_password_is_false_and_a_patch_password_is_hidden_too(vclock):
+    client = ClerkClient(KEY, "http://clerk.test", RequestBudget(1000, clock=vclock),
+                         transport=httpx.MockTransport(echoing_password(422)))
+    async with client:
+        assert await client.verify_password("user_1", PASSWORD) is False
+        with pytest.raises(ClerkError) as info:
+            await client.patch_user("user_1", {"password": PASSWORD})
+    assert PASSWORD not in everything_printed(info.value)
