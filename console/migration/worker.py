@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import signal
 import socket
 import struct
@@ -231,9 +232,11 @@ class Worker:
                 ticker.cancel()
                 await asyncio.gather(ticker, return_exceptions=True)
             self._beat()
+            usage = resource.getrusage(resource.RUSAGE_SELF)
             self.log(f"{self.spec.kind} ended: exit {self.result.exit_code}"
                      + (f", {self.result.stop_reason}" if self.result.stop_reason else "")
-                     + (f": {self.result.message}" if self.result.message else ""))
+                     + (f": {self.result.message}" if self.result.message else "")
+                     + f" (cpu {usage.ru_utime + usage.ru_stime:.2f} s over {time.time() - self.started_at:.1f} s)")
             self._broadcast_snapshot(force=True)
             self._broadcast({"type": "result", "result": self.result.to_json()})
         finally:
