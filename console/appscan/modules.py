@@ -512,7 +512,7 @@ class ModuleGraph:
                         return hit
         return None
 
-    def exported_roles(self, rel: str) -> dict[str, str]:
+    def exported_roles(self, rel: str, depth: int = 0) -> dict[str, str]:
         """Every exported name of `rel` that carries an Auth.js role."""
         fs = self.files.get(rel)
         if fs is None:
@@ -526,6 +526,11 @@ class ModuleGraph:
             if is_authjs_spec(stmt.spec):
                 for name, role in NEXT_AUTH_ROLES.items():
                     out.setdefault(name, role)
+            elif depth < 8:
+                target = self.resolve(stmt.spec, rel)
+                if target and target != rel:
+                    for name, role in self.exported_roles(target, depth + 1).items():
+                        out.setdefault(name, role)
         return out
 
     def importers(self, rel: str) -> list[tuple[str, ImportStmt]]:

@@ -153,7 +153,13 @@ def scan_app(path: Path, *, max_file_bytes: int = DEFAULT_MAX_BYTES) -> AppScanR
     return report
 
 
-_BASE_RELEVANT = r"auth|session|token|@clerk/"
+# what a file that can hold a touch point must say (a word in a comment is not enough: only
+# these names, or a module specifier that names an Auth.js module of the app, get a file parsed)
+_BASE_RELEVANT = (
+    r"next-auth|@auth/|@next-auth/|NextAuth|@clerk/|getServerSession|useSession|SessionProvider"
+    r"|process\.env(?:\.|\[\s*[\"'])(?:NEXTAUTH|AUTH)_|sessionClaims|authOptions|authConfig"
+)
+_SIGN_PATH = re.compile(r"/(?:sign[-_]?in|signin|log[-_]?in|sign[-_]?up|signup|register)(?:/|\.|$)", re.I)
 
 
 def _parse_project(root: Path, texts: dict[str, str], kinds: dict[str, str], project_dirs: list[str]) -> ProjectIndex:
@@ -166,10 +172,11 @@ def _parse_project(root: Path, texts: dict[str, str], kinds: dict[str, str], pro
     tsconfigs = TsConfigs(root, {rel: t for rel, t in texts.items() if kinds[rel] == "tsconfig"})
     index = ProjectIndex(root=root, texts=texts, kinds=kinds, project_dirs=project_dirs)
     index.graph = ModuleGraph(index.files, code, tsconfigs, lambda rel: _project_dir(rel, project_dirs))
-    pattern = re.compile(_BASE_RELEVANT, re.I)
+    pattern = re.compile(_BASE_RELEVANT)
     pending = sorted(
         rel for rel in code
         if pattern.search(texts[rel]) or "[...nextauth]" in rel or _is_middleware_path(rel, project_dirs)
+        or _SIGN_PATH.search("/" + rel)
     )
     stems_seen: set[str] = set()
     while pending:
@@ -189,7 +196,9 @@ def _parse_project(root: Path, texts: dict[str, str], kinds: dict[str, str], pro
         stems_seen |= stems
         if not new:
             break
-        more = re.compile(r"(?<![\w$])(?:" + "|".join(map(re.escape, new)) + r")(?![\w$])")
+        # a module specifier ending with the stem: "./auth", "@/lib/auth", "../lib", "auth"
+        more = re.compile(r"""["'`][^"'`\n]*(?<![\w$-])(?:""" + "|".join(map(re.escape, new))
+                          + r""")(?:\.[cm]?[jt]sx?)?(?:/index(?:\.[cm]?[jt]sx?)?)?["'`]""")
         pending = sorted(rel for rel in code if rel not in index.files and more.search(texts[rel]))
     return index
 

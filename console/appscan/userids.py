@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 _INT_TYPES = r"(?:SERIAL|BIGSERIAL|SMALLSERIAL|INTEGER|INT|INT4|INT8|BIGINT|SMALLINT|MEDIUMINT)"
 
 _PRISMA_MODEL = re.compile(r"^\s*model\s+(\w+)\s*\{(.*?)^\s*\}", re.S | re.M)
-_PRISMA_ID = re.compile(r"^\s*id\s+(Int|BigInt)\b[^\n]*@id", re.M)
-_PRISMA_USERID = re.compile(r"^\s*userId\s+(Int|BigInt)\b", re.M)
+_PRISMA_ID = re.compile(r"^[ \t]*id\s+(Int|BigInt)\b[^\n]*@id", re.M)
+_PRISMA_USERID = re.compile(r"^[ \t]*userId\s+(Int|BigInt)\b", re.M)
 
 _DRIZZLE_TABLE = re.compile(
     r"""(?:pgTable|mysqlTable|sqliteTable|createTable|\w+Table)\s*\(\s*(["'`])([\w.]*?)\1\s*,""")
@@ -27,8 +27,8 @@ _DRIZZLE_USERID = re.compile(r"""\buserId\s*:\s*(?:\w+\s*\.\s*)?(integer|int|big
 
 _SQL_TABLE = re.compile(
     r"""CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(?:[\w"`]+\.)?[`"]?(\w+)[`"]?\s*\((.*?)\)\s*;""", re.I | re.S)
-_SQL_ID = re.compile(rf"""^\s*[`"]?id[`"]?\s+{_INT_TYPES}\b""", re.I | re.M)
-_SQL_USERID = re.compile(rf"""^\s*[`"]?(?:userId|user_id)[`"]?\s+{_INT_TYPES}\b""", re.I | re.M)
+_SQL_ID = re.compile(rf"""^[ \t]*[`"]?id[`"]?\s+{_INT_TYPES}\b""", re.I | re.M)
+_SQL_USERID = re.compile(rf"""^[ \t]*[`"]?(?:userId|user_id)[`"]?\s+{_INT_TYPES}\b""", re.I | re.M)
 
 
 def _is_user_table(name: str) -> bool:
