@@ -36,6 +36,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--rate", type=positive_float, default=None, metavar="R",
                         help="requests per second (default: 90%% of the instance's limit)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--detach", action="store_true",
+                        help="after the preview and the confirmation, delete in a background worker")
     parser.set_defaults(func=run)
 
 
@@ -150,6 +152,10 @@ def run(args: argparse.Namespace) -> int:
             if answer != "yes":
                 raise CommandError("not confirmed: nothing was deleted", 2)
         last.clear()
+        if args.detach:  # the worker deletes (commands/detach.py)
+            from console.commands.detach import detach
+
+            return detach(journal, settings, args, kind="undo", rate=args.rate)
         try:
             result = run_stoppable(undoer.run, undoer.stop, "undo")
         except engine_errors() as exc:
