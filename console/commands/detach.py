@@ -1,5 +1,6 @@
-"""`import … --detach` / `retry … --detach`: check in the foreground, then hand the
-job to a worker that outlives the terminal (console/migration/worker.py).
+"""`import … --detach` / `retry … --detach` / `undo … --detach`: check in the
+foreground, then hand the job to a worker that outlives the terminal
+(console/migration/worker.py).
 
 Every guard that can refuse is asked here, before anything is spawned (the key,
 --yes for Production, IMPORT_TO_DEV_INSTANCE and the Development instance's
@@ -25,10 +26,10 @@ def detach(journal: Any, settings: Any, args: argparse.Namespace, *, kind: str, 
     run_dir = journal.run_dir.resolve()
     journal.close()
     cls = job_class(kind)
-    spec = JobSpec(kind, str(run_dir), {
-        "rate": args.rate, "concurrency": args.concurrency, "max_attempts": args.max_attempts,
-        "timeout": args.timeout, **options,
-    })
+    if kind in ("import", "retry"):  # the run options they share (add_run_options)
+        options = {"rate": args.rate, "concurrency": args.concurrency, "max_attempts": args.max_attempts,
+                   "timeout": args.timeout, **options}
+    spec = JobSpec(kind, str(run_dir), options)
     try:
         opts = cls.options_from_json(spec.options)
         asyncio.run(cls.preflight(run_dir, settings, opts))

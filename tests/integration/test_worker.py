@@ -400,3 +400,34 @@ def test_stop_command_stops_a_foreground_import(tmp_path: Path, sandbox_factory,
             proc.kill()
     assert proc.returncode == 130
     _assert_stop_recorded(run, server, prod_key)
+
+
+# ----------------------------------------------------------------------------- retry and undo through a worker
+@pytest.mark.slow
+def test_retry_and_undo_detached(tmp_path: Path, sandbox_factory, prod_key, workers):
+    server = sandbox_factory()
+    server.seed_user(prod_key, {"email_address": ["user4@example.test"], "external_id": "someone-else",
+                                "skip_password_requirement": True})
+    export = write_export(tmp_path / "users.json", 30)
+    run = tmp_path / "run"
+    env = _env(server, prod_key)
+    assert _cli(env, tmp_path, "import", export, "--run", run, "--yes").returncode == 1  # row 4: email taken
+
+    p = _cli(env, tmp_path, "retry", "--run", run, "--code", "form_identifier_exists", "--detach", "--json")
+    assert p.returncode == 0, p.stderr
+    pid = json.loads(p.stdout)["pid"]
+    workers.append(pid)
+    _poll(lambda: not _alive(pid), "the retry worker to end")
+    st = _status(env, tmp_path, run)
+    assert (st["state"], st["kind"], st["exit_code"], st["failed"]) == ("finished", "retry", 1, 1)
+    with RunJournal.open(run, readonly=True) as j:
+        assert [s["kind"] for s in j.sessions()] == ["import", "retry"]
+
+    p = _cli(env, tmp_path, "undo", "--run", run, "--yes", "--detach", "--json")
+    assert p.returncode == 0, p.stderr
+    pid = json.loads(p.stdout)["pid"]
+    workers.append(pid)
+    _poll(lambda: not _alive(pid), "the undo worker to end")
+    st = _status(env, tmp_path, run)
+    assert (st["state"], st["kind"], st["exit_code"]) == ("finished", "undo", 0)
+    assert [u["external_id"] for u in server.users(prod_key)] == ["someone-else"]  # only the run's users went
