@@ -482,8 +482,12 @@ async def stop_run(run_dir: str | os.PathLike[str], *, force: bool = False, labe
         link = None
     if link is not None:
         try:
-            if link.result is None:
-                if not await link.request_control(force=force):
+            try:
+                granted = link.result is not None or await link.request_control(force=force)
+            except MigrationError:
+                granted = True  # it ended meanwhile: its result is there (or it died: wait_result says so)
+            if link.result is None and not link.ended:
+                if not granted:
                     holder = link.controller
                     since = time.strftime("%H:%M:%S", time.localtime(holder.since)) if holder else "?"
                     raise NotController(
