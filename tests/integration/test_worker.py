@@ -431,3 +431,21 @@ def test_retry_and_undo_detached(tmp_path: Path, sandbox_factory, prod_key, work
     st = _status(env, tmp_path, run)
     assert (st["state"], st["kind"], st["exit_code"]) == ("finished", "undo", 0)
     assert [u["external_id"] for u in server.users(prod_key)] == ["someone-else"]  # only the run's users went
+
+
+@pytest.mark.slow
+def test_sighup_to_the_worker_is_a_safe_stop(tmp_path: Path, sandbox_factory, prod_key, workers):
+    server = sandbox_factory(latency_ms=20)
+    export = write_export(tmp_path / "users.json", 300)
+    run = tmp_path / "run"
+    env = _env(server, prod_key)
+    pid = _detach(env, tmp_path, export, run, workers, "--rate", "40")
+    _poll(lambda: _counts(run).get("created", 0) >= 10, "10 rows created")
+    os.kill(pid, signal.SIGHUP)
+    os.kill(pid, signal.SIGHUP)  # twice, as a shell that hangs up does
+    _poll(lambda: not _alive(pid), "the worker to end")
+    st = _status(env, tmp_path, run)
+    assert (st["state"], st["exit_code"], st["stop_reason"]) == ("stopped", 130, "stopped")
+    with RunJournal.open(run, readonly=True) as j:
+        assert j.counts()["creating"] == 0 and j.sessions()[-1]["outcome"] == "stopped"
+    assert "safe stop requested (SIGHUP)" in (run / "worker.log").read_text()
