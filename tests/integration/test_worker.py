@@ -418,7 +418,7 @@ def test_retry_and_undo_detached(tmp_path: Path, sandbox_factory, prod_key, work
     pid = json.loads(p.stdout)["pid"]
     workers.append(pid)
     _poll(lambda: not _alive(pid), "the retry worker to end")
-    st = _status(env, tmp_path, run)
+    st = read_status(run).as_json()
     assert (st["state"], st["kind"], st["exit_code"], st["failed"]) == ("finished", "retry", 1, 1)
     with RunJournal.open(run, readonly=True) as j:
         assert [s["kind"] for s in j.sessions()] == ["import", "retry"]
@@ -428,7 +428,7 @@ def test_retry_and_undo_detached(tmp_path: Path, sandbox_factory, prod_key, work
     pid = json.loads(p.stdout)["pid"]
     workers.append(pid)
     _poll(lambda: not _alive(pid), "the undo worker to end")
-    st = _status(env, tmp_path, run)
+    st = read_status(run).as_json()
     assert (st["state"], st["kind"], st["exit_code"]) == ("finished", "undo", 0)
     assert [u["external_id"] for u in server.users(prod_key)] == ["someone-else"]  # only the run's users went
 
@@ -444,7 +444,7 @@ def test_sighup_to_the_worker_is_a_safe_stop(tmp_path: Path, sandbox_factory, pr
     os.kill(pid, signal.SIGHUP)
     os.kill(pid, signal.SIGHUP)  # twice, as a shell that hangs up does
     _poll(lambda: not _alive(pid), "the worker to end")
-    st = _status(env, tmp_path, run)
+    st = read_status(run).as_json()
     assert (st["state"], st["exit_code"], st["stop_reason"]) == ("stopped", 130, "stopped")
     with RunJournal.open(run, readonly=True) as j:
         assert j.counts()["creating"] == 0 and j.sessions()[-1]["outcome"] == "stopped"
