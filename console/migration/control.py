@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import json
 import os
@@ -91,6 +92,22 @@ def _worker_env(key: str | None) -> dict[str, str]:
     return env
 
 
+def settings_to_json(settings: Any) -> dict[str, Any]:
+    """Every field of the Settings but the key, as JSON (the key travels apart)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(settings):
+        if f.name == "secret_key":
+            continue
+        value = getattr(settings, f.name)
+        value = list(value) if isinstance(value, tuple) else value
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            continue  # not plain data: the worker keeps that field's default
+        out[f.name] = value
+    return out
+
+
 def start_worker(
     run_dir: str | os.PathLike[str],
     spec: JobSpec,
@@ -115,11 +132,7 @@ def start_worker(
     key = key_obj.reveal() if key_obj is not None else None
     payload = {
         "spec": {**spec.to_json(), "run_dir": str(run_dir)},
-        "settings": {
-            "base_url": settings.base_url,
-            "allow_dev_import": bool(settings.allow_dev_import),
-            "key_source": getattr(settings, "key_source", None),
-        },
+        "settings": settings_to_json(settings),
         "key": key,
     }
     log_path = run_dir / LOG_NAME

@@ -513,9 +513,24 @@ def _read_payload() -> dict[str, Any]:
     return payload
 
 
+def settings_from_json(conf: dict[str, Any], key: Any) -> Any:
+    """The starter's Settings again (control.settings_to_json), with the key from stdin."""
+    import dataclasses
+
+    from console.settings import Settings
+
+    kwargs: dict[str, Any] = {"secret_key": key}
+    for f in dataclasses.fields(Settings):
+        if f.name in conf and f.name != "secret_key":
+            value = conf[f.name]
+            kwargs[f.name] = tuple(value) if isinstance(value, list) and "tuple" in str(f.type) else value
+    kwargs.setdefault("key_source", "env")
+    return Settings(**kwargs)
+
+
 def worker_main(argv: list[str]) -> int:
     """`python -m console _worker --run DIR`: the detached worker (started by start_worker)."""
-    from console.settings import SecretKey, Settings
+    from console.settings import SecretKey
 
     if len(argv) != 2 or argv[0] != "--run":
         sys.stderr.write("clerk-migrate: _worker is started by `import --detach`, not by hand\n")
@@ -529,13 +544,8 @@ def worker_main(argv: list[str]) -> int:
         spec = JobSpec.from_json(payload.get("spec"))
         if Path(spec.run_dir).resolve() != run_dir:
             raise MigrationError("the job's run folder is not the worker's", 2, "bad_spec")
-        conf = payload.get("settings") or {}
-        settings = Settings(
-            SecretKey(key) if isinstance(key, str) and key else None,
-            conf.get("key_source") or "env",
-            str(conf.get("base_url") or ""),
-            bool(conf.get("allow_dev_import")),
-        )
+        settings = settings_from_json(payload.get("settings") or {},
+                                      SecretKey(key) if isinstance(key, str) and key else None)
         del payload, key
         worker = Worker(run_dir, spec, settings, scrub=scrub)
         return asyncio.run(worker.serve())
