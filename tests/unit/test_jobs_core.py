@@ -253,3 +253,14 @@ def test_lock_holder_never_takes_the_lock(tmp_path: Path):
         status._probe_flock = real  # type: ignore[assignment]
     if Path("/proc/locks").exists():
         assert calls == []  # /proc/locks answered: no flock was tried at all
+
+
+def test_settings_cross_to_the_worker_without_the_key():
+    from console.migration.control import settings_to_json
+    from console.migration.worker import settings_from_json
+
+    key = SecretKey(make_key("production", "unit"))
+    settings = Settings(key, "dotenv", "http://127.0.0.1:9", True, ("a note",))
+    data = json.loads(json.dumps(settings_to_json(settings)))
+    assert "secret_key" not in data and key.reveal() not in json.dumps(data)
+    assert settings_from_json(data, key) == settings
