@@ -250,6 +250,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("export", metavar="EXPORT", help="the Auth.js users export (JSON, NDJSON or CSV)")
     parser.add_argument("--run", required=True, metavar="DIR", help="the run folder (created on the first run)")
     parser.add_argument("--yes", action="store_true", help="confirm an import into a Production (sk_live_) instance")
+    parser.add_argument("--reconcile", action="store_true",
+                        help="resume a run whose journal lost commits (or check every row): look every row that is "
+                        "not created up in Clerk and adopt the users that carry this run's marker")
     add_run_options(parser)
     add_export_options(parser)
     parser.set_defaults(func=run)
@@ -273,9 +276,13 @@ def run(args: argparse.Namespace) -> int:
             confirmed_production=args.yes,
             on_load_progress=_throttled(load_progress),
             run_settings={"rate": args.rate, "concurrency": args.concurrency, "max_attempts": args.max_attempts},
+            reconcile=args.reconcile,
         )
     except errors as exc:
         raise CommandError(error_line(exc), 2) from None
+    if journal.lost_commits:
+        note(f"clerk-migrate: the journal had lost commits ({journal.lost_commits}); every row not created is "
+             "looked up in Clerk first, and the users that carry this run's marker are adopted back")
     try:
         if args.detach:  # the worker takes it from here (commands/detach.py)
             from console.commands.detach import detach

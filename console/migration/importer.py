@@ -1037,12 +1037,15 @@ class Importer:
     def _flush_session(self) -> None:
         try:
             self.journal.update_session(self._session_id, **self._session_figures())
+            self.journal.note_counts(self._counts)  # shown if the journal is ever found to have lost commits
+            self.journal.save_state()
         except Exception:
             pass
 
     def _close_session(self, session: int) -> None:
         outcome = self._stop_reason or "done"
         self.journal.update_session(session, end=True, outcome=outcome, **self._session_figures())
+        self.journal.note_counts(self._counts)
         figures = self._session_figures()
         self.journal.add_event(
             "end",

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import dataclasses
+import errno
 import hashlib
 import os
 import shutil
@@ -136,9 +137,11 @@ def check_same_export(journal: RunJournal, export_path: str | os.PathLike[str] |
     return path
 
 
-def open_run(run_dir: str | os.PathLike[str], *, readonly: bool = False) -> RunJournal:
-    """An existing run folder (NotARunFolder / NewerJournal otherwise)."""
-    return RunJournal.open(run_dir, readonly=readonly)
+def open_run(run_dir: str | os.PathLike[str], *, readonly: bool = False, check: str = "full") -> RunJournal:
+    """An existing run folder, checked in full before a command uses it (quick_check, the
+    row invariants, no commit lost behind the state record). Raises NotARunFolder,
+    NewerJournal, JournalDamaged, JournalUnwritable (all JournalError: one line, exit 2)."""
+    return RunJournal.open(run_dir, readonly=readonly, check=check)
 
 
 LOCK_NAME = "run.lock"
@@ -162,7 +165,13 @@ def run_lock(run_dir: str | os.PathLike[str], what: str = "import", *, for_job: 
     if str(path.resolve()) in held:  # held with for_job=True around the job calling this
         yield
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise RunRefused(
+            f"{run_dir}: cannot take the run's lock ({exc.strerror or exc}): is the run folder read-only?",
+            code="read_only" if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS) else "io",
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -202,38 +211,68 @@ def prepare_run(
     confirmed_production: bool = False,
     on_load_progress: LoadProgress | None = None,
     run_settings: dict[str, Any] | None = None,
+    reconcile: bool = False,
 ) -> RunJournal:
-    """Create the run (and load its rows) or reopen it for a resume.
+    """Create the run (and load its rows) or reopen it for a resume, holding the run's
+    lock meanwhile (two imports started together on one folder: the second is refused,
+    code "busy"). A resume checks the journal in full first; `reconcile=True` (import
+    --reconcile) accepts one that lost commits (see RunJournal.open).
 
-    Raises RunRefused (guards, other instance, changed export or policies),
+    Raises RunRefused (guards, other instance, changed export or policies, busy),
     console.source.ExportError (unreadable export) or JournalError."""
     check_key_guards(settings, confirmed_production=confirmed_production)
     run_dir = Path(run_dir)
-    if is_run_folder(run_dir):
-        return _reopen(run_dir, export_path, settings, policies, fmt, mapping, on_load_progress)
-    if export_path is None:
-        raise RunRefused(f"{run_dir}: not a run folder yet; give the export to start a run", code="no_export")
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        raise RunRefused(f"{run_dir}: exists and is not a run folder (no {JOURNAL_NAME}); pick a new folder", code="not_a_run")
-    return _create(run_dir, Path(export_path), settings, policies or Policies(), fmt, mapping, on_load_progress, run_settings)
+    reader = None
+    existed_before = run_dir.exists()
+    if not is_run_folder(run_dir):
+        if export_path is None:
+            raise RunRefused(f"{run_dir}: not a run folder yet; give the export to start a run", code="no_export")
+        if run_dir.exists() and (not run_dir.is_dir() or _holds_other_files(run_dir)):
+            raise RunRefused(f"{run_dir}: exists and is not a run folder (no {JOURNAL_NAME}); pick a new folder",
+                             code="not_a_run")
+        from console.source import open_export
+
+        reader = open_export(Path(export_path), fmt=fmt, mapping=mapping)  # ExportError before any folder exists
+        try:
+            run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunRefused(f"{run_dir}: cannot create the run folder ({exc.strerror or exc})", code="io") from None
+    with run_lock(run_dir, "import (preparing the run)"):
+        if is_run_folder(run_dir):  # a resume (or another import made it meanwhile)
+            return _reopen(run_dir, export_path, settings, policies, fmt, mapping, on_load_progress, reconcile)
+        if _holds_other_files(run_dir):
+            raise RunRefused(f"{run_dir}: exists and is not a run folder (no {JOURNAL_NAME}); pick a new folder",
+                             code="not_a_run")
+        assert export_path is not None and reader is not None
+        return _create(run_dir, Path(export_path), reader, settings, policies or Policies(), mapping,
+                       on_load_progress, run_settings, existed_before)
+
+
+def _holds_other_files(run_dir: Path) -> bool:
+    """Anything in the folder besides the lock and a state record of a create that was killed."""
+    from console.migration.journal import STATE_NAME
+
+    for entry in run_dir.iterdir():
+        name = entry.name
+        if name in (LOCK_NAME, STATE_NAME) or (name.startswith(f".{STATE_NAME}.") and name.endswith(".tmp")):
+            continue
+        return True
+    return False
 
 
 def _create(
     run_dir: Path,
     export_path: Path,
+    reader: Any,
     settings: Settings,
     policies: Policies,
-    fmt: str | None,
     mapping: dict[str, str] | None,
     on_load_progress: LoadProgress | None,
     run_settings: dict[str, Any] | None,
+    existed_before: bool,
 ) -> RunJournal:
-    from console.source import open_export
-
-    reader = open_export(export_path, fmt=fmt, mapping=mapping)  # ExportError before any folder exists
     key = settings.secret_key
     assert key is not None
-    existed_before = run_dir.exists()
     info = RunInfo(
         export_path=str(export_path.resolve()),
         base_url=settings.base_url,
@@ -247,7 +286,11 @@ def _create(
         export_shape=getattr(reader, "shape", None),
         export_size=getattr(reader, "size_bytes", None),
     )
-    journal = RunJournal.create(run_dir, info)
+    try:
+        journal = RunJournal.create(run_dir, info)
+    except BaseException:
+        _remove_journal(run_dir, remove_dir=not existed_before)
+        raise
     try:
         journal.add_event("created", f"run created for {export_path} against {settings.base_url} ({key.masked})")
         _load_rows(journal, reader, policies, on_load_progress)
@@ -267,9 +310,12 @@ def _reopen(
     fmt: str | None,
     mapping: dict[str, str] | None,
     on_load_progress: LoadProgress | None,
+    reconcile: bool = False,
 ) -> RunJournal:
-    journal = RunJournal.open(run_dir)
+    journal = RunJournal.open(run_dir, check="full", allow_lost_commits=reconcile)
     try:
+        if reconcile and not journal.lost_commits:  # asked for: the next session looks every row up
+            journal.set_meta("reconcile_needed", {"reason": "asked with --reconcile"})
         check_same_instance(journal, settings)
         info = journal.info
         differences = []
@@ -308,9 +354,11 @@ def _remove_journal(run_dir: Path, *, remove_dir: bool) -> None:
         if remove_dir:
             shutil.rmtree(run_dir, ignore_errors=True)
         else:
-            for suffix in ("", "-wal", "-shm"):
+            from console.migration.journal import STATE_NAME
+
+            for name in (JOURNAL_NAME, JOURNAL_NAME + "-wal", JOURNAL_NAME + "-shm", STATE_NAME):
                 try:
-                    os.unlink(run_dir / (JOURNAL_NAME + suffix))
+                    os.unlink(run_dir / name)
                 except FileNotFoundError:
                     pass
     except OSError:  # pragma: no cover
@@ -370,6 +418,7 @@ def _load_rows(journal: RunJournal, reader: Any, policies: Policies, on_load_pro
         on_load_progress(rows, size, size)
     counts = journal.counts()
     journal.add_event("loaded", f"{rows} rows: {counts['pending']} to send, {counts['refused']} refused")
+    journal.checkpoint()
     return rows
 
 
