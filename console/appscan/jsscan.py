@@ -157,13 +157,21 @@ def scan_file(fs: FileSyntax, info: FileInfo, graph: ModuleGraph,
         elif stmt.kind == "export":
             _config_reexport(out, stmt, graph)
 
+    text = source.text
+    live = {role for name, (role, _) in binds.locals.items() if name in text}
     _uses(out, binds, calls)
-    _jsx(out, binds)
+    if live & {"SessionProvider", "signIn", "signOut"}:
+        _jsx(out, binds)
     _definitions(out, fs)
     if info.middleware:
         _middleware_exports(out, fs, graph)
     _nextauth_route(out, fs)
-    members = syntax.captures(source, "members")
+    # the member/pair query only where something it finds can be: a session/token read, env
+    # names, sessionClaims, `pages:` options, a middleware's matcher, a useSession status
+    wanted = (live & {"getServerSession", "auth", "getSession", "getToken", "useSession"}
+              or "process.env" in text or "sessionClaims" in text or "pages" in text or info.middleware
+              or ".user" in text or ".sub" in text)
+    members = syntax.captures(source, "members") if wanted else []
     _pairs(out, members, info)
     _foreign_keys(out, binds, calls, members)
     _conditional_ui(out, binds, members)

@@ -105,12 +105,14 @@ def scan_app(path: Path, *, max_file_bytes: int = DEFAULT_MAX_BYTES) -> AppScanR
     router = _router(texts, kinds, project_dirs)
     index = _parse_project(root, texts, kinds, project_dirs)
 
+    core3 = app_versions.core3
+    mw_file = app_versions.middleware_file if app_versions.proxy_named is not None else ""
     for rel in sorted(index.files):
         fs = index.files[rel]
         calls = index.calls[rel]
         info = _file_info(rel, fs.source, calls, project_dirs, router)
-        info.core3 = app_versions.core3
-        info.middleware_file = app_versions.middleware_file if app_versions.proxy_named is not None else ""
+        info.core3 = core3
+        info.middleware_file = mw_file
         index.infos[rel] = info
         if not _worth_scanning(fs, info, index.graph):
             continue

@@ -105,7 +105,12 @@ def string_value(source: Source, node: Node | None) -> str | None:
 
 _CALLS = """
 (call_expression function: (identifier) @callee) @call
+"""
+# only run where they can match: `* as NA` namespaces (NA.useSession()) and `import("x")`
+_MCALLS = """
 (call_expression function: (member_expression object: (identifier) @obj property: (property_identifier) @prop)) @mcall
+"""
+_DYNAMIC = """
 (call_expression function: (import) arguments: (arguments (string) @dynspec)) @dynimport
 """
 _JSX = """
@@ -135,15 +140,24 @@ _MEMBERS = """
 
 @lru_cache(maxsize=None)
 def _query(grammar: str, kind: str) -> Query:
-    text = {"calls": _CALLS, "jsx": _JSX, "members": _MEMBERS}[kind]
+    text = {"calls": _CALLS, "mcalls": _MCALLS, "dynamic": _DYNAMIC, "jsx": _JSX, "members": _MEMBERS}[kind]
     return Query(language(grammar), text)
 
 
 def captures(source: Source, kind: str) -> list[tuple[int, dict[str, list[Node]]]]:
-    """Matches of one query over the whole file: (pattern index, {capture: nodes})."""
+    """Matches of one query over the whole file: (pattern index, {capture: nodes}).
+
+    "calls" also holds the namespace calls when the file has `* as X` and the dynamic imports
+    when it says `import(`, so one list serves every caller."""
     if kind == "jsx" and source.grammar == TS:
         return []
-    return QueryCursor(_query(source.grammar, kind)).matches(source.root)
+    found = QueryCursor(_query(source.grammar, kind)).matches(source.root)
+    if kind == "calls":
+        if b"* as " in source.data:
+            found += QueryCursor(_query(source.grammar, "mcalls")).matches(source.root)
+        if b"import(" in source.data or b"import (" in source.data:
+            found += QueryCursor(_query(source.grammar, "dynamic")).matches(source.root)
+    return found
 
 
 _IDENT = "((identifier) @id (#eq? @id \"{name}\"))"
