@@ -1,5 +1,6 @@
-"""`clerk-migrate validate EXPORT [--json] [--report FILE.csv] [--format …] [--map F=C …]
-[--unverified verified|reserved|refuse] [--plaintext send|refuse] [--instance development|production]`
+"""`clerk-migrate validate EXPORT [--json] [--report FILE.csv] [--format …] [--accounts FILE]
+[--map TARGET=COLUMN …] [--unverified oauth|reserved|verified|refuse] [--plaintext send|refuse]
+[--instance development|production]`
 
 Reads and checks an export; writes nothing but the optional report. A summary
 by code and severity goes to stderr (a table on a terminal), the contract's
@@ -18,7 +19,10 @@ from typing import IO
 
 from console.commands.common import EXIT_REFUSED, CommandError, note
 from console.source import (
+    FIELDS,
     FORMATS,
+    UNVERIFIED_POLICIES,
+    VERIFIED_POLICY_RISK,
     ExportError,
     Policies,
     ValidationReport,
@@ -33,8 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "validate",
         help="read and check an export; nothing is sent",
         description=(
-            "Read an Auth.js export (JSON array, NDJSON or CSV) and say which rows will import, "
-            "which will import with a change, and which will not. Nothing is sent to Clerk."
+            "Read an Auth.js export (JSON array, NDJSON, CSV or mongoexport output) and say which rows "
+            "will import, which will import with a change, and which will not. Nothing is sent to Clerk."
         ),
     )
     p.add_argument("export", metavar="EXPORT", help="the export file")
@@ -42,20 +46,26 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report", metavar="FILE.csv", help="write every issue as a CSV row")
     p.add_argument("--format", choices=FORMATS, help="override the detected format")
     p.add_argument(
+        "--accounts",
+        metavar="FILE",
+        help="the Auth.js accounts export (JSON, NDJSON, CSV or mongoexport): joins each user's OAuth "
+        "providers by userId",
+    )
+    p.add_argument(
         "--map",
         action="append",
         default=[],
-        metavar="FIELD=COLUMN",
-        help="read FIELD from COLUMN (fields: id, email, email_verified, name, first_name, last_name, "
-        "username, password, password_hasher, created_at, image, providers, public_metadata, "
-        "private_metadata, unsafe_metadata); repeatable",
+        metavar="TARGET=COLUMN",
+        help=f"read TARGET from COLUMN (fields: {', '.join(FIELDS)}; or public_metadata.KEY, "
+        "private_metadata.KEY, unsafe_metadata.KEY, nested as KEY.SUBKEY, for a custom column); repeatable",
     )
     p.add_argument(
         "--unverified",
-        choices=("verified", "reserved", "refuse"),
-        default="verified",
-        help="emails the export does not mark verified: import verified (default; Auth.js leaves "
-        "OAuth users unverified), reserved, or refuse the row",
+        choices=UNVERIFIED_POLICIES,
+        default="oauth",
+        help="emails without an emailVerified date: oauth (default) imports them verified when the user "
+        "has an OAuth account, else reserved (verified on first sign-in); reserved reserves them all; "
+        f"verified imports them all verified ({VERIFIED_POLICY_RISK}); refuse refuses the rows",
     )
     p.add_argument(
         "--plaintext",
@@ -86,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             mapping=mapping or None,
             instance_kind=args.instance,
             on_progress=progress,
+            accounts=args.accounts,
         )
     except ExportError as exc:
         if progress:
@@ -139,11 +150,19 @@ def summary_lines(report: ValidationReport, policies: Policies) -> list[str]:
     ]
     for code, severity, count in report.summary_rows():
         lines.append(f"  {severity:<8} {code:<22} {count:>10,}")
+    if report.accounts:
+        acc = report.accounts
+        lines.append(
+            f"validate: accounts {acc['path']}: {acc['rows']:,} rows, {acc['users']:,} users with an "
+            f"OAuth account ({acc['not_oauth']:,} rows of another type, {acc['incomplete']:,} without a "
+            "userId or provider)"
+        )
     if report.unverified:
         lines.append(
-            f"validate: {report.unverified:,} emails not verified in the export "
-            f"({report.unverified_with_oauth:,} of them OAuth users); policy: {policies.unverified_email}"
+            f"validate: {report.unverified:,} emails have no emailVerified date "
+            f"({report.unverified_with_oauth:,} of them OAuth users)"
         )
+    lines.extend(f"validate: {line}" for line in report.email_lines())
     for issue in report.issues:
         if issue.row != 0:
             break

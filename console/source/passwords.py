@@ -31,7 +31,8 @@ DIGEST_SHAPES: dict[str, re.Pattern[str]] = {
         "pbkdf2_sha256_django": r"pbkdf2_sha256\$\d+\$" + _SEG + r"\$" + _B64,
         "pbkdf2_sha1": r"pbkdf2_sha1\$\d+\$" + _SEG + r"\$" + _HEX + r"(?:\$\d+)?",
         "pbkdf2_sha512": r"(?:pbkdf2_sha512\$)?\d+\$" + _SEG + r"\$" + _HEX,
-        "pbkdf2_sha512_hex": r"(?:pbkdf2_sha512\$)?\d+\$" + _SEG + r"\$" + _HEX,
+        # Clerk's create-user reference: `pbkdf2_sha512_hex$<iterations>$<hex salt>$<hex hash>`
+        "pbkdf2_sha512_hex": r"pbkdf2_sha512_hex\$\d+\$" + _HEX + r"\$" + _HEX,
         "scrypt_firebase": (_B64ISH + r"\$") * 4 + r"\d+\$\d+",
         "scrypt_werkzeug": r"\$?scrypt:\d+:\d+:\d+\$" + _SEG + r"\$" + _HEX,
         "phpass": r"\$[PH]\$[./0-9A-Za-z]{31}",
@@ -48,6 +49,33 @@ DIGEST_SHAPES: dict[str, re.Pattern[str]] = {
     }.items()
 }
 assert set(DIGEST_SHAPES) == PASSWORD_HASHERS, "every Clerk hasher has a shape"
+
+# hasher -> the layout clerk-api.md gives, for the digest_invalid message
+DIGEST_LAYOUTS: dict[str, str] = {
+    "bcrypt": "$2b$<cost>$<53 characters of salt and hash>",
+    "bcrypt_sha256_django": "bcrypt_sha256$$2b$<cost>$<salt and hash>",
+    "bcrypt_peppered": "$2b$<cost>$<salt and hash>$<pepper>",
+    "argon2i": "$argon2i$v=19$m=…,t=…,p=…$<salt>$<hash>",
+    "argon2id": "$argon2id$v=19$m=…,t=…,p=…$<salt>$<hash>",
+    "pbkdf2_sha256": "pbkdf2_sha256$<iterations>$<base64 salt>$<base64 hash>",
+    "pbkdf2_sha256_django": "pbkdf2_sha256$<iterations>$<salt>$<base64 hash>",
+    "pbkdf2_sha1": "pbkdf2_sha1$<iterations>$<salt>$<hex hash>[$<key length>]",
+    "pbkdf2_sha512": "[pbkdf2_sha512$]<iterations>$<salt>$<hex hash>",
+    "pbkdf2_sha512_hex": "pbkdf2_sha512_hex$<iterations>$<hex salt>$<hex hash>",
+    "scrypt_firebase": "<hash>$<salt>$<signer key>$<salt separator>$<rounds>$<memory cost>",
+    "scrypt_werkzeug": "scrypt:<N>:<r>:<p>$<salt>$<hex hash>",
+    "phpass": "$P$<31 characters>",
+    "md5_phpass": "$H$<31 characters>",
+    "md5": "32 hex characters",
+    "sha256": "64 hex characters",
+    "md5_salted": "<salt>$<32 hex characters>",
+    "sha256_salted": "<salt>$<64 hex characters>",
+    "sha512_symfony": "sha512_symfony$<iterations>$<salt>$<hash>",
+    "awscognito": "awscognito#<pool>#<client>#<identifier>",
+    "ldap_ssha": "no spaces",
+    "hmac_sha256_utf16_b64": "no spaces",
+}
+assert set(DIGEST_LAYOUTS) == PASSWORD_HASHERS
 
 # Words a hasher column may use to say "this is not a digest".
 PLAINTEXT_HASHER_WORDS = frozenset({"plaintext", "plain", "cleartext", "none", "text"})
@@ -106,6 +134,8 @@ def detect_hasher(value: str) -> str | None:
             return _if_fits("pbkdf2_sha1", value)
         if value.startswith("pbkdf2_sha512$"):
             return _if_fits("pbkdf2_sha512", value)
+        if value.startswith("pbkdf2_sha512_hex$"):
+            return _if_fits("pbkdf2_sha512_hex", value)
         return None
     if first == "s":
         if value.startswith("sha512_symfony$"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from console.clerk.models import CreateUserPayload
-from console.source.model import Policies, SourceUser
+from console.source.model import Policies, SourceUser, email_status
 
 
 def to_payload(user: SourceUser, policies: Policies = Policies()) -> dict[str, Any]:
@@ -13,8 +13,10 @@ def to_payload(user: SourceUser, policies: Policies = Policies()) -> dict[str, A
     the ones that have a value (validated by CreateUserPayload, which forbids
     anything else).
 
-    - external_id: the Auth.js id; email_address: [email], verified by default,
-      `reserved` only under the reserved policy for an unverified email;
+    - external_id: the Auth.js id; email_address: [email], verified when the
+      export proves it (an emailVerified date, or an OAuth account under the
+      default policy), else `email_address_identification_status: ["reserved"]`
+      (see `email_status`); phone_number: [E.164 number] (Clerk's default: verified);
     - password_digest + password_hasher, or a plaintext `password` with
       `skip_password_checks` (policy send only), else skip_password_requirement.
     """
@@ -23,8 +25,11 @@ def to_payload(user: SourceUser, policies: Policies = Policies()) -> dict[str, A
         body["external_id"] = str(user.external_id)
     if user.email:
         body["email_address"] = [user.email]
-        if policies.unverified_email == "reserved" and user.email_verified is not True:
+        status = email_status(user.email_verified, bool(user.providers), policies.unverified_email)
+        if status == "reserved":
             body["email_address_identification_status"] = ["reserved"]
+    if user.phone_number:
+        body["phone_number"] = [user.phone_number]
     if user.username:
         body["username"] = user.username
     if user.first_name:

@@ -3,8 +3,10 @@
 Formats are detected from the content (the first non-whitespace byte after an
 optional UTF-8 BOM): `[` a JSON array, `{` NDJSON (one object per line),
 anything else CSV with a header row. `fmt=` overrides. Rows stream: JSON
-arrays through ijson (its yajl2_c backend when present), NDJSON line by line,
-CSV through the csv module; nothing holds the whole file.
+arrays through a bounded text window and the standard library's C decoder
+(`jsonrows`: depth limit, repeated keys, MongoDB Extended JSON), NDJSON line by
+line, CSV through the csv module; nothing holds the whole file. Only regular
+files are opened (a FIFO, a device or a socket is refused before any open).
 
 Every byte goes through `_Tap`, which counts it (progress), hashes it (the
 run's sha256), and checks it is UTF-8 and not binary, so that a Latin-1 or
@@ -17,30 +19,31 @@ import codecs
 import csv
 import hashlib
 import json
+import os
 import re
+import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-import ijson
-
+from console.source import jsonrows
 from console.source.checks import RowChecker, Stats
+from console.source.jsonrows import MAX_DEPTH, TooDeep
 from console.source.model import CheckedRow, Issue, Policies
 from console.source.shapes import ALIASES, Shape, detect_shape, has_any
+
+if TYPE_CHECKING:
+    from console.source.accounts import AccountsIndex
 
 Format = Literal["json", "ndjson", "csv"]
 FORMATS: tuple[str, ...] = ("json", "ndjson", "csv")
 
 CHUNK = 64 * 1024
 MAX_LINE = 8 * 1024 * 1024  # one NDJSON / CSV record; a user row is a few hundred bytes
-MAX_ITEM = 64 * 1024 * 1024  # one JSON array item, when locating an error
-LONG_ITEM = 1024 * 1024  # past this inside one item, the JSON parser gets bigger reads
+MAX_ITEM = jsonrows.MAX_ITEM  # one JSON array item
 BOM = b"\xef\xbb\xbf"
-
-try:  # the C backend is ~10x faster than the pure-Python one
-    _ijson = ijson.get_backend("yajl2_c")
-except Exception:  # pragma: no cover - depends on the installed wheel
-    _ijson = ijson
+# a CSV value may be as long as a line (the csv module's default stops at 128 KiB)
+csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE))
 
 
 class ExportError(Exception):
@@ -73,37 +76,45 @@ class _Tap:
         self._f = fileobj
         self.path = path
         self.bytes_read = 0
-        self.mark = 0  # bytes_read when the parser last finished an item
         self._sha = hashlib.sha256()
         self._decoder = codecs.getincrementaldecoder("utf-8")()
         self._pending = 0
+        self.text: str | None = None  # the last piece decoded, when it had to be (not plain ASCII)
         head = fileobj.read(3)
-        self._account(head)
-        self.skipped = 3 if head == BOM else 0
-        self._prefix = b"" if self.skipped else head
+        if head == BOM:
+            self._account(head)
+            self.skipped, self._prefix = 3, b""
+        else:  # counted and checked with the first read
+            self.skipped, self._prefix = 0, head
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
             size = CHUNK
-        elif size == 0:  # ijson probes with read(0) for bytes vs str
+        elif size == 0:
             return b""
         if self._prefix:
             prefix, self._prefix = self._prefix, b""
-            more = self._f.read(max(size - len(prefix), 0)) if size > len(prefix) else b""
-            self._account(more)
-            return prefix + more
-        if self.bytes_read - self.mark > LONG_ITEM:
-            # One item has been going on for more than a MiB (a huge string):
-            # yajl's cost grows with the number of reads inside one token, so
-            # read bigger pieces until the next item starts (see _json_records).
-            size = max(size, LONG_ITEM)
-        data = self._f.read(size)
+            data = prefix + (self._f.read(size - len(prefix)) if size > len(prefix) else b"")
+        else:
+            data = self._f.read(size)
         self._account(data)
         return data
+
+    def read_text(self, size: int = -1) -> str:
+        """The next piece as text ("" at the end): the bytes are checked and
+        decoded once, here."""
+        data = self.read(size)
+        text = self.text
+        return text if text is not None else data.decode("ascii")
+
+    def text_end(self) -> int:
+        """The byte offset just after the last character read_text returned."""
+        return self.bytes_read - self._pending
 
     def _account(self, data: bytes) -> None:
         start = self.bytes_read
         if not data:
+            self.text = None
             if self._pending:
                 raise ExportError(
                     f"{_where(self.path, offset=start - self._pending)}the file ends inside a "
@@ -114,11 +125,13 @@ class _Tap:
         self._sha.update(data)
         if self._pending or not data.isascii():
             try:
-                self._decoder.decode(data)
+                self.text = self._decoder.decode(data)
             except UnicodeDecodeError as exc:
                 offset = start - self._pending + exc.start
                 raise ExportError(_not_utf8(self.path, data, exc.start, offset)) from None
             self._pending = len(self._decoder.getstate()[0])
+        else:
+            self.text = None
         nul = data.find(b"\0")
         if nul >= 0:
             raise ExportError(
@@ -161,34 +174,73 @@ _MAGIC = (
 )
 
 
-def check_path(path: Path) -> int:
-    """The file's size, or an ExportError for missing / directory / unreadable / empty."""
+_NOT_A_FILE = (
+    (stat.S_ISFIFO, "a named pipe (FIFO), not a file: reading it could wait forever"),
+    (stat.S_ISCHR, "a character device (like /dev/zero), not a file"),
+    (stat.S_ISBLK, "a block device, not a file"),
+    (stat.S_ISSOCK, "a socket, not a file"),
+)
+
+
+def _not_regular(path: Path, mode: int) -> ExportError:
+    if stat.S_ISDIR(mode):
+        return ExportError(f"{path}: is a directory: expected an export file (JSON array, NDJSON or CSV)")
+    what = next((words for test, words in _NOT_A_FILE if test(mode)), "not a regular file")
+    return ExportError(f"{path}: is {what}; expected an export saved as a regular file (JSON array, "
+                       "NDJSON or CSV)")
+
+
+def open_regular(path: Path) -> BinaryIO:
+    """Open a regular file for reading, or raise ExportError. Never blocks: a
+    FIFO is refused by its stat before any open, and the open itself is
+    non-blocking and checked again on the descriptor (in case the path was
+    swapped in between)."""
     try:
-        stat = path.stat()
+        mode = os.stat(path).st_mode
     except FileNotFoundError:
         raise ExportError(f"{path}: no such file: expected an export file (JSON array, NDJSON or CSV)") from None
     except OSError as exc:
         raise ExportError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if path.is_dir():
-        raise ExportError(f"{path}: is a directory: expected an export file (JSON array, NDJSON or CSV)")
+    if not stat.S_ISREG(mode):
+        raise _not_regular(path, mode)
     try:
-        with open(path, "rb") as f:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise ExportError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _not_regular(path, mode)
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def check_path(path: Path) -> int:
+    """The file's size, or an ExportError for missing / directory / not a
+    regular file (FIFO, device, socket) / unreadable / empty."""
+    try:
+        with open_regular(path) as f:
+            size = os.fstat(f.fileno()).st_size
             f.read(1)
     except OSError as exc:
         raise ExportError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    if stat.st_size == 0:
+    if size == 0:
         raise ExportError(f"{path}: the file is empty: expected users as a JSON array, NDJSON or CSV")
-    return stat.st_size
+    return size
 
 
 def sniff_format(path: Path, fmt: str | None = None) -> Format:
     """The format from the content (or checks the forced one against it)."""
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         raw = f.read(CHUNK)
     for magic, what in _MAGIC:
         if raw.startswith(magic):
             raise ExportError(f"{path}: byte offset 0: {what}; expected a JSON array, NDJSON or CSV export")
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         tap = _Tap(f, path)
         head = tap.read(CHUNK)  # checks UTF-8 / NUL in the head
         while head and head.isspace():  # a file of blank lines then data
@@ -225,45 +277,46 @@ def sniff_format(path: Path, fmt: str | None = None) -> Format:
 # ---- JSON arrays ----------------------------------------------------------
 
 def _json_records(tap: _Tap, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    row = 0
     try:
-        for obj in _ijson.items(tap, "item", use_float=True):
-            row += 1
-            tap.mark = tap.bytes_read
-            if type(obj) is not dict:
-                raise ExportError(
-                    f"{_where(path, row=row)}a JSON {_kind(obj)}: expected a JSON object (one user)"
-                )
-            yield row, obj
-    except ijson.JSONError as exc:
-        raise locate_json_error(path, row, exc) from None
+        yield from jsonrows.array_records(tap)
+    except jsonrows.JsonArrayError as exc:
+        raise locate_json_error(path, exc.rows_ok) from None
+    except jsonrows.TooDeepAt as exc:
+        raise too_deep(path, row=exc.row, offset=exc.offset) from None
+    except jsonrows.NotAnObject as exc:
+        raise ExportError(
+            f"{_where(path, row=exc.row)}a JSON {exc.kind}: expected a JSON object (one user)"
+        ) from None
+    except jsonrows.ItemTooLong as exc:
+        raise ExportError(
+            f"{_where(path, row=exc.row, offset=exc.offset)}one item is longer than {MAX_ITEM >> 20} MiB: "
+            "expected one user per array item"
+        ) from None
 
 
-def _kind(value: Any) -> str:
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    return "number"
+def too_deep(path: Path, *, row: int, offset: int | None = None, line: int | None = None) -> ExportError:
+    return ExportError(
+        f"{_where(path, row=row, line=line, offset=offset)}nested deeper than {MAX_DEPTH} levels: "
+        "expected a flat user object (a file built to exhaust memory is refused whole)"
+    )
+
+
+_kind = jsonrows._kind
 
 
 _WS = re.compile(r"[ \t\n\r]*")
 
 
 def locate_json_error(path: Path, rows_ok: int, exc: Exception | None = None) -> ExportError:
-    """The exact byte offset and cause of a JSON array error.
+    """The exact byte offset (and line) and cause of a JSON array error.
 
-    ijson says what went wrong but not where; this rescans the file with the
-    standard library's decoder (only ever on the error path), one item at a
-    time in a bounded window."""
-    decoder = json.JSONDecoder()
-    with open(path, "rb") as f:
+    The streaming reader stops at the first item it cannot read; this rescans
+    the file with the standard library's decoder (only ever on the error path),
+    one item at a time in a bounded window, to say exactly where and why."""
+    decoder = json.JSONDecoder(parse_int=jsonrows._huge_int)
+    with open_regular(path) as f:
         reader = codecs.getreader("utf-8")(f, errors="strict")
-        state = {"buf": "", "base": 0, "eof": False, "size": 1 << 20}
+        state = {"buf": "", "base": 0, "eof": False, "size": 1 << 20, "lines": 0}
 
         def more() -> bool:
             chunk = reader.read(state["size"])
@@ -284,7 +337,8 @@ def locate_json_error(path: Path, rows_ok: int, exc: Exception | None = None) ->
                     return pos
 
         def fail(pos: int, row: int | None, what: str) -> ExportError:
-            return ExportError(f"{_where(path, row=row, offset=byte_at(pos))}{what}")
+            line = state["lines"] + state["buf"].count("\n", 0, pos) + 1
+            return ExportError(f"{_where(path, row=row, line=line, offset=byte_at(pos))}{what}")
 
         more()
         pos = 0
@@ -306,6 +360,8 @@ def locate_json_error(path: Path, rows_ok: int, exc: Exception | None = None) ->
                                 "expected a user object or ']'")
                 try:
                     obj, end = decoder.raw_decode(buf, pos)
+                except RecursionError:
+                    return too_deep(path, row=row + 1, offset=byte_at(jsonrows.deep_offset(buf, pos)))
                 except json.JSONDecodeError as err:
                     near_end = len(buf) - err.pos < 64 or err.msg.startswith("Unterminated string")
                     if near_end and not state["eof"]:
@@ -336,6 +392,7 @@ def locate_json_error(path: Path, rows_ok: int, exc: Exception | None = None) ->
                 if pos < len(state["buf"]) and state["buf"][pos] == "]":
                     return fail(pos, row + 1, "a comma before ']': JSON allows no trailing comma")
                 if pos > (1 << 20):  # keep the window bounded
+                    state["lines"] += state["buf"].count("\n", 0, pos)
                     state["base"] = byte_at(pos)
                     state["buf"] = state["buf"][pos:]
                     pos = 0
@@ -348,19 +405,19 @@ def locate_json_error(path: Path, rows_ok: int, exc: Exception | None = None) ->
 
 # ---- lines (NDJSON and CSV) -----------------------------------------------
 
-def _lines(tap: _Tap, path: Path, limit: int = MAX_LINE) -> Iterator[tuple[int, bytes]]:
-    """(byte offset, line without its newline), never more than `limit` bytes held."""
+def _lines(tap: _Tap, path: Path, limit: int = MAX_LINE, sep: bytes = b"\n") -> Iterator[tuple[int, bytes]]:
+    """(byte offset, line without its newline), never more than `limit` bytes
+    held. `sep` is the line end (b"\r" for a file of bare carriage returns)."""
     pieces: list[bytes] = []
     held = 0
     offset = tap.skipped
     line_no = 0
     read = tap.read
     while True:
-        tap.mark = tap.bytes_read  # lines need no bigger reads
         chunk = read(CHUNK)
         if not chunk:
             break
-        nl = chunk.find(b"\n")
+        nl = chunk.find(sep)
         if nl < 0:
             pieces.append(chunk)
             held += len(chunk)
@@ -378,7 +435,7 @@ def _lines(tap: _Tap, path: Path, limit: int = MAX_LINE) -> Iterator[tuple[int, 
         line_no += 1
         yield offset, line
         offset += len(line) + 1
-        parts = chunk[nl + 1:].split(b"\n")
+        parts = chunk[nl + 1:].split(sep)
         tail = parts.pop()
         for line in parts:
             line_no += 1
@@ -401,14 +458,18 @@ def _too_long(path: Path, line: int, offset: int, limit: int) -> ExportError:
 def _ndjson_records(tap: _Tap, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     row = 0
     line_no = 0
-    loads = json.loads
+    decode_line = jsonrows.decode_line
     for offset, line in _lines(tap, path):
         line_no += 1
         if not line or line.isspace():
             continue
         row += 1
+        text = line.decode("utf-8")  # the tap has checked it is UTF-8
         try:
-            obj = loads(line)
+            obj = decode_line(text)
+        except TooDeep:
+            at = offset + len(text[: jsonrows.deep_offset(text, len(text) - len(text.lstrip()))].encode("utf-8"))
+            raise too_deep(path, row=row, line=line_no, offset=at) from None
         except ValueError as exc:
             doc = getattr(exc, "doc", "") or ""
             pos = getattr(exc, "pos", 0) or 0
@@ -417,7 +478,8 @@ def _ndjson_records(tap: _Tap, path: Path) -> Iterator[tuple[int, dict[str, Any]
             if row == 1 and len(doc.rstrip()) - pos <= 1:
                 raise ExportError(
                     f"{_where(path, line=line_no, offset=offset)}a JSON object that spans several lines: "
-                    "expected an array of users ([{…}, …]) or one JSON object per line (NDJSON)"
+                    "expected an array of users ([{…}, …]) or one JSON object per line (NDJSON; "
+                    "`mongoexport --pretty` writes neither: export without --pretty)"
                 ) from None
             raise ExportError(
                 f"{_where(path, row=row, line=line_no, offset=at)}invalid JSON ({msg.lower()}): "
@@ -433,8 +495,47 @@ def _ndjson_records(tap: _Tap, path: Path) -> Iterator[tuple[int, dict[str, Any]
 
 # ---- CSV ------------------------------------------------------------------
 
+class _Peeked:
+    """The tap, with its first piece already read (to see the line ends)."""
+
+    def __init__(self, tap: _Tap, head: bytes) -> None:
+        self._tap, self._head, self.skipped = tap, head, tap.skipped
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            head, self._head = self._head, b""
+            return head
+        return self._tap.read(size)
+
+
+def _line_end(head: bytes) -> bytes:
+    """b"\r" when the first line ends with a bare carriage return (classic Mac
+    and some spreadsheet exports), else b"\n" (\r\n is read as \n)."""
+    cr = head.find(b"\r")
+    if cr < 0:
+        return b"\n"
+    nl = head.find(b"\n")
+    if (nl < 0 or cr < nl) and head[cr + 1:cr + 2] != b"\n" and cr + 1 < len(head):
+        return b"\r"
+    return b"\n"
+
+
+def _csv_words(exc: csv.Error) -> str:
+    """A csv module error in the project's words (no Python hints)."""
+    text = str(exc)
+    if "new-line character" in text:
+        return ("a carriage return inside an unquoted value: expected lines ending in \\n or \\r\\n, or "
+                "the value quoted")
+    if "field larger than field limit" in text:
+        return f"a value longer than {MAX_LINE >> 20} MiB: expected one user per record"
+    if "unexpected end of data" in text:
+        return "the file ends inside a quoted value: a missing closing quote?"
+    return f"not a readable CSV record ({text.split(' - ')[0]})"
+
+
 def _open_csv(tap: _Tap, path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
-    lines = _lines(tap, path)
+    head = tap.read(CHUNK)
+    lines = _lines(_Peeked(tap, head), path, sep=_line_end(head))  # type: ignore[arg-type]
     first = None
     for _offset, line in lines:
         if line.strip():
@@ -454,7 +555,7 @@ def _open_csv(tap: _Tap, path: Path) -> tuple[list[str], Iterator[tuple[int, dic
     try:
         header = [h.strip() for h in next(reader)]
     except csv.Error as exc:
-        raise ExportError(f"{_where(path, line=1)}the CSV header is not readable ({exc})") from None
+        raise ExportError(f"{_where(path, line=1)}the CSV header is not readable: {_csv_words(exc)}") from None
     seen: set[str] = set()
     for i, name in enumerate(header):
         if not name:
@@ -478,7 +579,7 @@ def _open_csv(tap: _Tap, path: Path) -> tuple[list[str], Iterator[tuple[int, dic
                 yield row, obj
         except csv.Error as exc:
             raise ExportError(
-                f"{_where(path, row=row + 1, line=reader.line_num)}not a readable CSV record ({exc})"
+                f"{_where(path, row=row + 1, line=reader.line_num)}{_csv_words(exc)}"
             ) from None
 
     return header, records()
@@ -496,15 +597,19 @@ def _records(fmt: str, tap: _Tap, path: Path) -> tuple[list[str] | None, Iterato
 
 class ExportReader:
     """An export file, ready to stream. `rows()` can be called more than once
-    (each call reads the file again from the start)."""
+    (each call reads the file again from the start). With an accounts file,
+    `accounts` is its join (read once, at open) and `accounts_sha256` its hash
+    (the run records it and checks it on resume, like `sha256`)."""
 
-    def __init__(self, path: Path, fmt: Format, shape: Shape, size_bytes: int) -> None:
+    def __init__(self, path: Path, fmt: Format, shape: Shape, size_bytes: int,
+                 accounts: AccountsIndex | None = None) -> None:
         self.path = path
         self.format: Format = fmt
         self._shape = shape
         self.shape = shape.name
         self.columns: list[str] = list(shape.columns)
         self.size_bytes = size_bytes
+        self.accounts = accounts
         self.file_issues: list[Issue] = []
         self.sha256 = ""
         self.stats = Stats()
@@ -512,16 +617,24 @@ class ExportReader:
         self._done_bytes = 0
 
     @property
+    def accounts_path(self) -> Path | None:
+        return self.accounts.path if self.accounts is not None else None
+
+    @property
+    def accounts_sha256(self) -> str | None:
+        return self.accounts.sha256 if self.accounts is not None else None
+
+    @property
     def bytes_read(self) -> int:
         tap = self._tap
         return tap.bytes_read if tap is not None else self._done_bytes
 
     def rows(self, policies: Policies = Policies()) -> Iterator[CheckedRow]:
-        checker = RowChecker(self._shape, policies)
+        checker = RowChecker(self._shape, policies, self.accounts)
         self.file_issues = []
         self.sha256 = ""
         self.stats = checker.stats
-        with open(self.path, "rb") as f:
+        with open_regular(self.path) as f:
             tap = _Tap(f, self.path)
             self._tap = tap
             try:
@@ -541,13 +654,16 @@ class ExportReader:
 
 
 def open_export(path: str | Path, *, fmt: str | None = None,
-                mapping: dict[str, str] | None = None) -> ExportReader:
+                mapping: dict[str, str] | None = None,
+                accounts: str | Path | AccountsIndex | None = None) -> ExportReader:
     """Open an export: checks the path, detects the format (or checks `fmt`),
-    reads the first row to detect the shape. Raises ExportError."""
+    reads the first row to detect the shape; with `accounts` (an Auth.js
+    accounts export, any format, or an AccountsIndex already read) reads the
+    accounts join. Raises ExportError."""
     path = Path(path)
     size = check_path(path)
     format_ = sniff_format(path, fmt)
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         tap = _Tap(f, path)
         header, records = _records(format_, tap, path)
         first_item = next(records, None)
@@ -560,7 +676,12 @@ def open_export(path: str | Path, *, fmt: str | None = None,
     if mapping:
         _check_mapped_columns(path, format_, shape, mapping)
     _check_identity_columns(path, format_, shape, first, mapping or {})
-    return ExportReader(path, format_, shape, size)
+    index = None
+    if accounts is not None:
+        from console.source.accounts import AccountsIndex, open_accounts
+
+        index = accounts if isinstance(accounts, AccountsIndex) else open_accounts(accounts)
+    return ExportReader(path, format_, shape, size, index)
 
 
 def _check_mapped_columns(path: Path, fmt: str, shape: Shape, mapping: dict[str, str]) -> None:
@@ -580,7 +701,7 @@ def _check_identity_columns(path: Path, fmt: str, shape: Shape, first: dict[str,
     if first is None and fmt != "csv":
         return  # an empty array: nothing to check, zero rows
     has_id = has_any(shape, "id")
-    has_email = has_any(shape, "email") or "username" in mapping
+    has_email = has_any(shape, "email") or "username" in mapping or "phone_number" in mapping
     if fmt == "csv":
         missing = [what for what, ok in (("id", has_id), ("email", has_email)) if not ok]
         if missing:
@@ -600,6 +721,7 @@ def _check_identity_columns(path: Path, fmt: str, shape: Shape, first: dict[str,
                 f"of users (extract the {key!r} list, e.g. jq '.{key}')"
             )
     raise ExportError(
-        f"{_where(path, row=1)}no id or email field (keys: {', '.join(map(str, first)) or 'none'}): "
+        f"{_where(path, row=1)}no id or email field (keys: "
+        f"{', '.join(k for k in first if type(k) is str) or 'none'}): "
         "expected an Auth.js users export; use --map id=COLUMN --map email=COLUMN"
     )

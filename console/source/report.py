@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import gc
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from console.source.checks import DEV_USER_CAP, dev_cap_blocker
-from console.source.model import Issue, Policies
+from console.source.model import EMAIL_STATUSES, VERIFIED_POLICY_RISK, Issue, Policies
 from console.source.readers import open_export
 
 InstanceKind = Literal["development", "production"]
@@ -33,6 +34,12 @@ class ValidationReport:
     by_code: dict[tuple[str, str], int] = field(default_factory=dict)  # (code, severity) -> count
     unverified: int = 0  # rows with an email the export does not mark verified
     unverified_with_oauth: int = 0  # … of which have OAuth accounts
+    # importable rows by how their email goes to Clerk (model.EMAIL_STATUSES):
+    # verified_by_date, verified_by_oauth, verified_by_policy, reserved; and
+    # `refused`: rows refused by the policy `refuse` (not importable)
+    email_verification: dict[str, int] = field(default_factory=lambda: dict.fromkeys(EMAIL_STATUSES, 0))
+    policies: Policies = field(default_factory=Policies)
+    accounts: dict[str, Any] | None = None  # the accounts file: path, sha256, rows, users, …
     blockers: list[Issue] = field(default_factory=list)  # run-level (dev_instance_cap)
     columns: list[str] = field(default_factory=list)
     size_bytes: int = 0
@@ -64,6 +71,8 @@ class ValidationReport:
             "warned": self.warned,
             "unverified": self.unverified,
             "unverified_with_oauth": self.unverified_with_oauth,
+            "email_verification": dict(self.email_verification, policy=self.policies.unverified_email),
+            "accounts": self.accounts,
             "instance": self.instance_kind,
             "by_code": self.counts_by_code(),
             "blockers": [issue.as_dict() for issue in self.blockers],
@@ -74,6 +83,25 @@ class ValidationReport:
         out = self.header_json()
         out["issues"] = [issue.as_dict() for issue in self.issues]
         return out
+
+    @property
+    def accounts_sha256(self) -> str | None:
+        return self.accounts["sha256"] if self.accounts else None
+
+    def email_lines(self) -> list[str]:
+        """How the importable rows' emails go to Clerk, in words (one line, and
+        the risk line under the `verified` policy)."""
+        ev = self.email_verification
+        lines = [
+            f"emails: {ev['verified_by_date']:,} verified (emailVerified date), "
+            f"{ev['verified_by_oauth']:,} verified (OAuth account), {ev['reserved']:,} reserved "
+            f"(verified on first sign-in), {ev['verified_by_policy']:,} verified by policy"
+            + (f", {ev['refused']:,} refused by policy" if ev["refused"] else "")
+            + f"; policy: {self.policies.unverified_email}"
+        ]
+        if self.policies.unverified_email == "verified":
+            lines.append(VERIFIED_POLICY_RISK)
+        return lines
 
     def summary_rows(self) -> list[tuple[str, str, int]]:
         """(code, severity, count), errors first, biggest first."""
@@ -91,13 +119,16 @@ def validate_export(
     mapping: dict[str, str] | None = None,
     instance_kind: InstanceKind | None = None,
     on_progress: Callable[[int, int, int], None] | None = None,
+    accounts: str | Path | Any | None = None,
 ) -> ValidationReport:
     """Read and check a whole export; raises ExportError for unreadable input.
+    `accounts`: an Auth.js accounts export (or an AccountsIndex) whose OAuth
+    providers join the users by id.
 
     on_progress(rows, bytes_read, size_bytes) is called at most ~10 times a
     second, and once at the end."""
     started = time.perf_counter()
-    reader = open_export(path, fmt=fmt, mapping=mapping)
+    reader = open_export(path, fmt=fmt, mapping=mapping, accounts=accounts)
     report = ValidationReport(
         path=reader.path,
         format=reader.format,
@@ -105,6 +136,8 @@ def validate_export(
         columns=list(reader.columns),
         size_bytes=reader.size_bytes,
         instance_kind=instance_kind,
+        policies=policies,
+        accounts=reader.accounts.summary() if reader.accounts is not None else None,
     )
     row_issues: list[Issue] = []
     by_code: dict[tuple[str, str], int] = {}
@@ -114,7 +147,8 @@ def validate_export(
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        rows, importable, warned = _consume(reader, policies, row_issues, by_code, on_progress)
+        rows, importable, warned = _consume(reader, policies, row_issues, by_code, on_progress,
+                                            report.email_verification)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -143,7 +177,8 @@ def validate_export(
 
 def _consume(reader, policies: Policies, row_issues: list[Issue],
              by_code: dict[tuple[str, str], int],
-             on_progress: Callable[[int, int, int], None] | None) -> tuple[int, int, int]:
+             on_progress: Callable[[int, int, int], None] | None,
+             emails: dict[str, int]) -> tuple[int, int, int]:
     extend = row_issues.extend
     rows = importable = warned = 0
     size = reader.size_bytes
@@ -151,6 +186,7 @@ def _consume(reader, policies: Policies, row_issues: list[Issue],
     for checked in reader.rows(policies):
         rows += 1
         issues = checked.issues
+        status = checked.user.email_status
         if issues:
             refused = False
             for issue in issues:
@@ -162,8 +198,14 @@ def _consume(reader, policies: Policies, row_issues: list[Issue],
             if not refused:
                 importable += 1
                 warned += 1
+                if status is not None:
+                    emails[status] += 1
+            elif status == "refused":
+                emails[status] += 1
         else:
             importable += 1
+            if status is not None:
+                emails[status] += 1
         if on_progress is not None and not rows & 1023:
             now = time.monotonic()
             if now - last >= 0.1:
@@ -173,9 +215,16 @@ def _consume(reader, policies: Policies, row_issues: list[Issue],
 
 
 def write_report_csv(report: ValidationReport, out: str | Path) -> Path:
-    """Every issue as a CSV row: row,external_id,field,code,severity,message."""
+    """Every issue as a CSV row: row,external_id,field,code,severity,message.
+    Written 0600 like every other output (it names users and their emails)."""
     out = Path(out)
-    with open(out, "w", encoding="utf-8", newline="") as f:
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
+    except BaseException:
+        os.close(fd)
+        raise
+    with open(fd, "w", encoding="utf-8", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(REPORT_COLUMNS)
         writer.writerows(

@@ -198,7 +198,7 @@ def test_truncated_big_array_reports_the_last_row(tmp_path):
     rows = [{"id": f"c{i}", "email": f"u{i}@example.com"} for i in range(5000)]
     data = json.dumps(rows).encode()
     path.write_bytes(data[: len(data) - 10])
-    with pytest.raises(ExportError, match=r"row 5000, byte offset \d+: the file ends inside this user object"):
+    with pytest.raises(ExportError, match=r"row 5000, line 1, byte offset \d+: the file ends inside this user object"):
         validate_export(path)
 
 

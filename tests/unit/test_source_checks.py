@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from datetime import datetime, timezone
 
@@ -198,15 +199,33 @@ def test_empty_password_is_no_password(tmp_path):
 # ---- email verification ----------------------------------------------------
 
 @pytest.mark.parametrize("value", [None, False, "false", "0", ""])
-def test_unverified_policy_verified_is_a_warning(tmp_path, value):
+def test_default_policy_reserves_an_unproved_address(tmp_path, value):
     c = one(tmp_path, dict(OK, emailVerified=value))
     assert codes(c) == [("email_unverified", "warning")]
-    assert "imported as verified" in c.issues[0].message
+    assert "imported reserved" in c.issues[0].message and "no OAuth account" in c.issues[0].message
+    assert c.user.email_status == "reserved"
+
+
+def test_default_policy_verifies_an_oauth_users_address_without_an_issue(tmp_path):
+    c = one(tmp_path, dict(OK, emailVerified=None, providers=["github"]))
+    assert c.issues == [] and c.user.email_status == "verified_by_oauth"
+
+
+def test_policy_verified_imports_unproved_addresses_verified_and_says_the_risk(tmp_path):
+    c = one(tmp_path, dict(OK, emailVerified=None), policies=Policies(unverified_email="verified"))
+    assert codes(c) == [("email_unverified", "warning")] and c.user.email_status == "verified_by_policy"
+    assert "imported verified anyway" in c.issues[0].message and "take over" in c.issues[0].message
+    c = one(tmp_path, dict(OK, emailVerified=None, providers=["google"]),
+            policies=Policies(unverified_email="verified"))
+    assert c.issues == [] and c.user.email_status == "verified_by_oauth"
 
 
 def test_unverified_policy_reserved(tmp_path):
     c = one(tmp_path, dict(OK, emailVerified=None), policies=Policies(unverified_email="reserved"))
     assert codes(c) == [("email_unverified", "warning")] and "reserved" in c.issues[0].message
+    c = one(tmp_path, dict(OK, emailVerified=None, providers=["github"]),
+            policies=Policies(unverified_email="reserved"))  # OAuth users too
+    assert codes(c) == [("email_unverified", "warning")] and c.user.email_status == "reserved"
 
 
 def test_unverified_policy_refuse(tmp_path):
@@ -219,10 +238,13 @@ def test_unverified_oauth_users_are_counted_and_named(tmp_path, monkeypatch):
                  providers=["github"] if i % 2 else []) for i in range(10)]
     path = tmp_path / "u.json"
     path.write_text(json.dumps(rows))
-    report = validate_export(path)
+    report = validate_export(path, policies=Policies(unverified_email="reserved"))
     assert (report.unverified, report.unverified_with_oauth) == (10, 5)
-    oauth_msgs = [i.message for i in report.issues if i.code == "email_unverified" and "OAuth" in i.message]
+    oauth_msgs = [i.message for i in report.issues if i.code == "email_unverified" and "an OAuth user" in i.message]
     assert len(oauth_msgs) == 5
+    report = validate_export(path)  # the default: the OAuth users are verified, without an issue
+    assert (report.unverified, report.unverified_with_oauth) == (10, 5)
+    assert [i.external_id for i in report.issues if i.code == "email_unverified"] == ["c0", "c2", "c4", "c6", "c8"]
 
 
 def test_verified_values(tmp_path):
@@ -413,17 +435,26 @@ def test_sample_export_problems_are_all_found(tmp_path):
         assert by_row[row] & {"hasher_unknown", "digest_invalid"}
 
 
-def test_deeply_nested_metadata(tmp_path):
-    path = tmp_path / "deep.json"
-    deep = "[" * 5_000 + "]" * 5_000  # json.dumps gives up at ~1,000 levels
-    path.write_text('[{"id":"c1","email":"a@example.com","emailVerified":true,"publicMetadata":{"a":' + deep + "}}]")
-    (c,) = list(open_export(path).rows())
-    assert codes(c) == [("metadata_invalid", "error")]
+def test_deeply_nested_metadata_in_a_csv_cell_refuses_the_row(tmp_path):
+    path = tmp_path / "deep.csv"
+    deep = "[" * 5_000 + "]" * 5_000  # the decoder gives up at ~1,000 levels
+    rows = [["id", "email", "emailVerified", "publicMetadata"],
+            ["c1", "a@example.com", "true", '{"a":' + deep + "}"],
+            ["c2", "b@example.com", "true", '{"a":' + "[" * 40 + "]" * 40 + "}"],
+            ["c3", "c@example.com", "true", '{"a":' + "[" * 20 + "]" * 20 + "}"]]
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows(rows)
+    c1, c2, c3 = list(open_export(path).rows())
+    assert codes(c1) == [("metadata_invalid", "error")] and "deeper than 32" in c1.issues[0].message
+    assert codes(c2) == [("metadata_invalid", "error")]
+    assert c3.importable
 
 
 def test_rows_with_ever_changing_keys(tmp_path):
     rows = [dict(OK, id=f"c{i}", email=f"u{i}@example.com", **{f"k{i}": i}) for i in range(400)]
     checked, reader = check(tmp_path, *rows)
     assert all(c.importable for c in checked)
-    (note,) = [i for i in reader.file_issues if i.code == "unknown_column"]
-    assert note.message.startswith("not imported: k0, k1,") and "and 370 more" in note.message
+    notes = [i for i in reader.file_issues if i.code == "unknown_column"]
+    assert len(notes) == 31
+    assert notes[0].message == "column k0 is not imported: --map public_metadata.k0=k0 keeps it"
+    assert notes[-1].message.startswith("370 more columns are not imported")

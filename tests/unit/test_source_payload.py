@@ -14,8 +14,11 @@ BCRYPT = "$2b$10$" + "N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
 
 
 def test_minimal_user():
-    body = to_payload(SourceUser(1, "c1", email="a@example.com"), Policies())
+    body = to_payload(SourceUser(1, "c1", email="a@example.com", email_verified=True), Policies())
     assert body == {"external_id": "c1", "email_address": ["a@example.com"], "skip_password_requirement": True}
+    # nothing proves the address: reserved by default
+    body = to_payload(SourceUser(1, "c1", email="a@example.com"), Policies())
+    assert body["email_address_identification_status"] == ["reserved"]
 
 
 def test_full_user():

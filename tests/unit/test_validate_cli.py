@@ -128,7 +128,7 @@ def test_summary_lists_codes_and_file_notes(capsys, tmp_path):
     code, out, err = run(capsys, export(tmp_path, rows))
     assert code == 0
     assert "image_not_imported" in err and "oauth_not_imported" in err and "unknown_column" in err
-    assert "note: not imported: role" in err
+    assert "note: column role is not imported: --map public_metadata.role=role keeps it" in err
 
 
 def test_rich_table_on_a_terminal(monkeypatch, tmp_path, capsys):
