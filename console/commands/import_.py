@@ -44,9 +44,9 @@ def add_export_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--unverified",
-        choices=("verified", "reserved", "refuse"),
+        choices=("oauth", "reserved", "verified", "refuse"),
         default=None,
-        help="emails the export leaves unverified: import them verified (default), reserved, or refuse the row",
+        help="emails without an emailVerified date: oauth (default: verified when the user has an OAuth account, else reserved), reserved, verified (risky), or refuse the row",
     )
     parser.add_argument(
         "--plaintext",
