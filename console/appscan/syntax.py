@@ -160,8 +160,6 @@ def captures(source: Source, kind: str) -> list[tuple[int, dict[str, list[Node]]
     return found
 
 
-_IDENT = "((identifier) @id (#eq? @id \"{name}\"))"
-
 
 def identifiers(source: Source, names: set[str]) -> list[Node]:
     """Every `identifier` node whose text is one of `names` (for the patch's use analysis).
@@ -170,16 +168,19 @@ def identifiers(source: Source, names: set[str]) -> list[Node]:
     are returned too, so a use hidden in an object literal is never missed."""
     if not names:
         return []
-    lang = language(source.grammar)
-    alts = " ".join(f'"{n}"' for n in sorted(names))
-    query = Query(
-        lang,
+    found = QueryCursor(_ident_query(source.grammar, tuple(sorted(names)))).captures(source.root).get("id", [])
+    return sorted(found, key=lambda n: n.start_byte)
+
+
+@lru_cache(maxsize=512)
+def _ident_query(grammar: str, names: tuple[str, ...]) -> Query:
+    alts = " ".join(f'"{n}"' for n in names)
+    return Query(
+        language(grammar),
         f"((identifier) @id (#any-of? @id {alts}))\n"
         f"((shorthand_property_identifier) @id (#any-of? @id {alts}))\n"
         f"((shorthand_property_identifier_pattern) @id (#any-of? @id {alts}))",
     )
-    found = QueryCursor(query).captures(source.root).get("id", [])
-    return sorted(found, key=lambda n: n.start_byte)
 
 
 def directive(source: Source) -> str | None:
