@@ -63,13 +63,16 @@ from console.clerk.errors import (
 from console.clerk.limiter import RequestBudget
 from console.clerk.models import User
 from console.migration.journal import RETRYABLE_CODES, JournalError, RowRecord, RunInfo, RunJournal
+from console.migration.fingerprint import row_fingerprint
 from console.migration.marker import MarkerError, carries_marker, with_run_marker
 from console.migration.progress import Progress
 from console.migration.run import (
     RunRefused,
+    backfill_fingerprints,
     check_key_guards,
     check_same_export,
     check_same_instance,
+    fingerprint_key,
     run_lock,
     run_policies,
 )
@@ -110,19 +113,22 @@ class _Item:
 
 
 class _ExportChanged(Exception):
-    pass
+    def __init__(self, message: str, rows: list[int] | None = None) -> None:
+        super().__init__(message)
+        self.rows = rows or []
 
 
 class _ExportCursor:
     """Reads the export in row order and yields what the journal page asks for.
     Runs in a worker thread, one call at a time."""
 
-    def __init__(self, info: RunInfo, policies: Policies) -> None:
+    def __init__(self, info: RunInfo, policies: Policies, key: bytes | None = None) -> None:
         from console.source import open_export, to_payload
 
         self._to_payload = to_payload
         self._policies = policies
         self._run_id = info.run_id
+        self._key = key  # the run's fingerprint key: a row is sent only if its fields are the ones checked
         self._reader = open_export(info.export_path, fmt=info.export_format, mapping=info.mapping)
         self._rows = iter(self._reader.rows(policies))
         self._current = None
@@ -130,6 +136,7 @@ class _ExportCursor:
     def take(self, page: Sequence[RowRecord]) -> list[tuple[RowRecord, dict[str, Any] | None, tuple[str, str] | None]]:
         """(row, create body with the run marker, None) or (row, None, (code, problem))."""
         out: list[tuple[RowRecord, dict[str, Any] | None, tuple[str, str] | None]] = []
+        changed: list[RowRecord] = []
         for rec in page:
             while self._current is None or self._current.user.row < rec.row_no:
                 self._current = next(self._rows, None)
@@ -144,6 +151,9 @@ class _ExportCursor:
             if not checked.importable:
                 raise _ExportChanged(f"row {rec.row_no}: the export's checks now refuse this row")
             user = checked.user
+            if self._key is not None and rec.fingerprint is not None and row_fingerprint(self._key, user) != rec.fingerprint:
+                changed.append(rec)
+                continue
             if rec.fix:
                 user = dataclasses.replace(user, **rec.fix)
             try:
@@ -157,6 +167,13 @@ class _ExportCursor:
                 out.append((rec, None, (exc.code, str(exc))))
                 continue
             out.append((rec, body, None))
+        if changed:
+            shown = ", ".join(f"{r.row_no} ({r.external_id})" for r in changed[:10]) + ("…" if len(changed) > 10 else "")
+            raise _ExportChanged(
+                f"{len(changed)} row(s) no longer hold the fields that were checked when the run loaded the export "
+                f"(it was changed in place): row(s) {shown}; nothing was sent for them",
+                [r.row_no for r in changed],
+            )
         return out
 
 
@@ -299,6 +316,8 @@ class Importer:
         self._base_rate_limited = 0
         self._adopted = 0
         self._journal_error: JournalError | None = None
+        self._changed_rows: list[int] = []  # rows found changed in the export (export_changed)
+        self._fp_key: bytes | None = None
 
     # ------------------------------------------------------------ controls
     def _on_loop(self, fn: Callable[[], None]) -> None:
@@ -382,7 +401,10 @@ class Importer:
             raise RunRefused(f"{self.journal.run_dir}: the journal has no run id; open it with this version first",
                              code="no_run_id")
         _ = self.journal.info  # read on this thread; check_same_export only hashes the file
-        await asyncio.to_thread(check_same_export, self.journal)
+        export_path = await asyncio.to_thread(check_same_export, self.journal)
+        if self.journal.rows_without_fingerprint():  # a schema-1 journal: computed once, sha256 checked
+            await asyncio.to_thread(backfill_fingerprints, self.journal, export_path)
+        self._fp_key = fingerprint_key(self.journal)
 
         client = self._client
         if client is None:
@@ -611,9 +633,10 @@ class Importer:
                 last = page[-1].row_no
                 try:
                     if cursor is None:
-                        cursor = await asyncio.to_thread(_ExportCursor, self.journal.info, self.policies)
+                        cursor = await asyncio.to_thread(_ExportCursor, self.journal.info, self.policies, self._fp_key)
                     items = await asyncio.to_thread(cursor.take, page)
                 except _ExportChanged as exc:
+                    self._changed_rows = exc.rows
                     self._begin_stop("export_changed", f"the export changed under the run: {exc}")
                     break
                 except Exception as exc:  # ExportError: truncated or rewritten while the run reads it
@@ -1075,6 +1098,8 @@ class Importer:
                     "journal did not say so: now created")
             message = f"{message}; {note}" if message else note
         summary["adopted"] = self._adopted
+        if self._changed_rows:
+            summary["changed_rows"] = self._changed_rows[:1000]
         return ImportResult(summary=summary, exit_code=code, stop_reason=reason, message=message,
                             adopted=self._adopted)
 

@@ -267,9 +267,11 @@ class RowRecord:
     fix: dict[str, Any] | None
     updated_at: float
     unmarked: bool = False  # created before run markers existed (a schema-1 journal): no marker in Clerk
+    fingerprint: bytes | None = None  # the export row's keyed fingerprint at load (fingerprint.py)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d["fingerprint"] = self.fingerprint.hex() if self.fingerprint else None
         d["refusal_codes"] = list(self.refusal_codes)
         d["warning_codes"] = list(self.warning_codes)
         return d
@@ -306,13 +308,15 @@ class NewRow:
     refusal_codes: tuple[str, ...] = ()
     warning_codes: tuple[str, ...] = ()
     refusal_message: str | None = None
+    fingerprint: bytes | None = None
 
 
 _ROW_COLUMNS = (
     "row_no, external_id, email, export_email, status, clerk_user_id, attempts, uncertain, "
-    "error_code, error_param, error_message, refusal_codes, warning_codes, fix_json, updated_at, unmarked"
+    "error_code, error_param, error_message, refusal_codes, warning_codes, fix_json, updated_at, unmarked, fingerprint"
 )
-_ROW_COLUMNS_V1 = _ROW_COLUMNS.replace(", unmarked", ", 0 AS unmarked")  # a schema-1 journal read as it is
+# a schema-1 journal read as it is
+_ROW_COLUMNS_V1 = _ROW_COLUMNS.replace(", unmarked, fingerprint", ", 0 AS unmarked, NULL AS fingerprint")
 
 
 def _split_codes(value: str | None) -> tuple[str, ...]:
@@ -337,6 +341,7 @@ def _row_from(r: Sequence[Any]) -> RowRecord:
         fix=json.loads(r[13]) if r[13] else None,
         updated_at=r[14],
         unmarked=bool(r[15]),
+        fingerprint=bytes(r[16]) if r[16] is not None else None,
     )
 
 
@@ -1045,6 +1050,7 @@ class RunJournal:
                 r.refusal_codes[0] if r.refusal_codes else None,
                 r.refusal_message,
                 now,
+                r.fingerprint,
             )
             for r in rows
         ]
@@ -1053,10 +1059,15 @@ class RunJournal:
         with self._tx() as c:
             c.executemany(
                 "INSERT INTO rows (row_no, external_id, email, export_email, status, refusal_codes,"
-                " warning_codes, error_code, error_message, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " warning_codes, error_code, error_message, updated_at, fingerprint)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 params,
             )
         return len(params)
+
+    def rows_without_fingerprint(self) -> int:
+        """Rows loaded before fingerprints existed (a schema-1 journal)."""
+        return self._conn.execute("SELECT COUNT(*) FROM rows WHERE fingerprint IS NULL").fetchone()[0]
 
     def finish_load(
         self,

@@ -32,6 +32,7 @@ from console.migration.journal import (
     is_run_folder,
 )
 from console.migration.errors import MigrationError
+from console.migration.fingerprint import FingerprintKeyError, row_fingerprint, run_key
 from console.settings import Settings, fingerprint
 from console.source.model import Policies
 
@@ -293,6 +294,7 @@ def _create(
         raise
     try:
         journal.add_event("created", f"run created for {export_path} against {settings.base_url} ({key.masked})")
+        run_key(run_dir, create=True)
         _load_rows(journal, reader, policies, on_load_progress)
     except BaseException:
         # never leave a half-written journal behind: the folder goes, or its files
@@ -334,6 +336,10 @@ def _reopen(
             if str(path.resolve()) != info.export_path:
                 journal.update_run(export_path=str(path.resolve()))
                 journal.add_event("moved", f"the export is now read from {path.resolve()}")
+            if journal.rows_without_fingerprint():
+                backfill_fingerprints(journal, path)
+            else:
+                fingerprint_key(journal)
         else:
             # the first load was interrupted (killed): nothing was sent yet, load again
             from console.source import open_export
@@ -342,11 +348,42 @@ def _reopen(
             reader = open_export(path, fmt=fmt or info.export_format, mapping=mapping or info.mapping)
             journal.update_run(export_path=str(path.resolve()))
             journal.clear_rows()
+            run_key(run_dir, create=True)
             _load_rows(journal, reader, policies or run_policies(journal), on_load_progress)
     except BaseException:
         journal.close()
         raise
     return journal
+
+
+def fingerprint_key(journal: RunJournal) -> bytes:
+    """The run's fingerprint key; RunRefused (code "fingerprint_key") when it is missing or damaged."""
+    try:
+        return run_key(journal.run_dir)
+    except FingerprintKeyError as exc:
+        raise RunRefused(f"{exc}; the run cannot tell whether the export's rows are still the ones it checked",
+                         code="fingerprint_key") from None
+
+
+def backfill_fingerprints(journal: RunJournal, path: Path) -> None:
+    """A journal loaded before row fingerprints existed (schema 1): compute them from the
+    export, in one transaction kept only if the bytes read were the run's (its sha256)."""
+    from console.source import open_export
+
+    info = journal.info
+    key = run_key(journal.run_dir, create=True)
+    reader = open_export(path, fmt=info.export_format, mapping=info.mapping)
+    n = 0
+    with journal.transaction() as c:
+        for checked in reader.rows(run_policies(journal)):
+            c.execute("UPDATE rows SET fingerprint = ? WHERE row_no = ? AND fingerprint IS NULL",
+                      (row_fingerprint(key, checked.user), checked.user.row))
+            n += 1
+        if reader.sha256 != info.export_sha256:
+            raise RunRefused(f"{path}: the export changed while its rows' fingerprints were computed: "
+                             "start a new run folder for a new export", code="export_changed")
+        c.execute("INSERT INTO events (at, kind, message) VALUES (?, 'fingerprints', ?)",
+                  (time.time(), f"fingerprints of {n} rows computed from the export (sha256 unchanged)"))
 
 
 def _remove_journal(run_dir: Path, *, remove_dir: bool) -> None:
@@ -374,6 +411,7 @@ def _load_rows(journal: RunJournal, reader: Any, policies: Policies, on_load_pro
     last_report = 0.0
     size = int(getattr(reader, "size_bytes", 0) or 0)
     run_id = journal.info.run_id or ""
+    key = run_key(journal.run_dir, create=True)
     for checked in reader.rows(policies):
         user = checked.user
         errors = [(i.code, i.message) for i in checked.issues if i.severity == "error"]
@@ -394,6 +432,7 @@ def _load_rows(journal: RunJournal, reader: Any, policies: Policies, on_load_pro
                 refusal_codes=tuple(dict.fromkeys(code for code, _ in errors)),
                 warning_codes=tuple(dict.fromkeys(i.code for i in warnings)),
                 refusal_message=errors[0][1] if errors else None,
+                fingerprint=row_fingerprint(key, user),
             )
         )
         rows += 1

@@ -46,6 +46,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from console.migration.fingerprint import row_fingerprint
 from console.migration.journal import RowRecord, RunJournal
 from console.migration.undo import undone_count, undone_filter
 
@@ -283,10 +284,12 @@ class _ExportCursor:
     Runs in a worker thread, one call at a time."""
 
     def __init__(self, journal: RunJournal, path: Path) -> None:
-        from console.migration.run import run_policies
+        from console.migration.run import fingerprint_key, run_policies
         from console.source import open_export, to_payload
 
         info = journal.info
+        # compared with each row's fingerprint: what is checked is what was loaded (and sent)
+        self._key = fingerprint_key(journal) if journal.rows_without_fingerprint() < journal.total_rows() else None
         self._to_payload = to_payload
         self._policies = run_policies(journal)
         self._reader = open_export(path, fmt=info.export_format, mapping=info.mapping)
@@ -306,6 +309,8 @@ class _ExportCursor:
                     f"row {rec.row_no}: the export has external id {user.external_id!r} there, "
                     f"the journal {rec.external_id!r}"
                 )
+            if self._key is not None and rec.fingerprint is not None and row_fingerprint(self._key, user) != rec.fingerprint:
+                raise ExportChanged(f"row {rec.row_no} ({rec.external_id}) no longer holds the fields the run loaded")
             if rec.fix:
                 user = dataclasses.replace(user, **rec.fix)
             try:

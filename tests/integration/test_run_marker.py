@@ -296,3 +296,49 @@ def test_unmark_interrupted_then_resumed(tmp_path: Path, sandbox_factory, prod_k
     assert all(run_of(u) is None for u in server.users(prod_key))
     assert server.stats(prod_key)["requests"] - 60 - 1 <= 60 + 2  # one PATCH per user, the resume did not redo
     journal.close()
+
+
+# ----------------------------------------------------------------- issue 18 §3: an export changed in place
+def test_an_export_changed_in_place_during_the_run_stops_before_the_row_is_sent(tmp_path: Path, sandbox_factory,
+                                                                               prod_key):
+    """A row's email overwritten in the export (same size, same inode) while the import runs:
+    the row's fingerprint no longer matches the one stored at load, so the run stops with
+    export_changed naming it, and nothing is created from bytes that were not checked."""
+    from console.clerk.limiter import RequestBudget
+
+    server = sandbox_factory(production_limit=100_000)
+    n = 1200  # ~270 bytes a row: row 1100 is far past what the reader holds when the file changes
+    export = write_export(tmp_path / "users.json", n)
+    inode = export.stat().st_ino
+    settings = settings_for(server.url, prod_key)
+    journal = prepare_run(tmp_path / "run", export, settings, confirmed_production=True)
+    done = []
+
+    def on_progress(p) -> None:
+        if p.created >= 100 and not done:  # the reader is far from row 1100 still
+            with open(export, "r+b") as fh:
+                data = fh.read()
+                at = data.index(b'"user1100@example.test"')
+                fh.seek(at)
+                fh.write(b'"uxer1100@example.test"')
+            done.append(True)
+
+    importer = Importer(journal, settings, confirmed_production=True, on_progress=on_progress,
+                        progress_interval_s=0.01, budget=RequestBudget(1500.0), **FAST)
+    result = asyncio.run(importer.run())
+    assert done and export.stat().st_ino == inode
+    assert result.exit_code == 2 and result.stop_reason == "export_changed", result.summary
+    assert "row(s) 1100 (ck001100)" in result.message and result.summary["changed_rows"] == [1100]
+    users = server.users(prod_key)
+    emails = {u["email_addresses"][0]["email_address"] for u in users}
+    assert "uxer1100@example.test" not in emails and "user1100@example.test" not in emails
+    row = journal.get_row(1100)
+    assert row.status == "pending" and row.email == "user1100@example.test"
+    # every user that was created came from checked bytes: the journal's email is Clerk's
+    by_id = {u["id"]: u for u in users}
+    for rec in journal.iter_rows(status="created"):
+        assert by_id[rec.clerk_user_id]["email_addresses"][0]["email_address"] == rec.email
+    journal.close()
+    # a resume refuses the changed file (its sha256), as before
+    with pytest.raises(Exception, match="the export changed since this run started"):
+        prepare_run(tmp_path / "run", export, settings, confirmed_production=True)
