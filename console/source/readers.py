@@ -282,16 +282,31 @@ def _json_records(tap: _Tap, path: Path) -> Iterator[tuple[int, dict[str, Any]]]
     except jsonrows.JsonArrayError as exc:
         raise locate_json_error(path, exc.rows_ok) from None
     except jsonrows.TooDeepAt as exc:
-        raise too_deep(path, row=exc.row, offset=exc.offset) from None
+        raise too_deep(path, row=exc.row, offset=exc.offset, line=line_at(path, exc.offset)) from None
     except jsonrows.NotAnObject as exc:
         raise ExportError(
             f"{_where(path, row=exc.row)}a JSON {exc.kind}: expected a JSON object (one user)"
         ) from None
     except jsonrows.ItemTooLong as exc:
         raise ExportError(
-            f"{_where(path, row=exc.row, offset=exc.offset)}one item is longer than {MAX_ITEM >> 20} MiB: "
-            "expected one user per array item"
+            f"{_where(path, row=exc.row, line=line_at(path, exc.offset), offset=exc.offset)}one item is "
+            f"longer than {MAX_ITEM >> 20} MiB: expected one user per array item"
         ) from None
+
+
+def line_at(path: Path, offset: int) -> int:
+    """The 1-based line holding byte `offset` (counted again from the start:
+    only ever for a message)."""
+    lines = 1
+    with open_regular(path) as f:
+        left = offset
+        while left > 0:
+            piece = f.read(min(left, 1 << 20))
+            if not piece:
+                break
+            lines += piece.count(b"\n")
+            left -= len(piece)
+    return lines
 
 
 def too_deep(path: Path, *, row: int, offset: int | None = None, line: int | None = None) -> ExportError:
