@@ -1,6 +1,8 @@
-"""`clerk-migrate export-ids --run DIR --out FILE.csv [--sql FILE.sql --fk TABLE.COLUMN … --dialect D] [--json]`:
+"""`clerk-migrate export-ids --run DIR --out FILE.csv [--sql FILE.sql --fk TABLE.COLUMN … --dialect D] [--raw] [--json]`:
 the old id -> Clerk id map, and optionally the SQL that rewrites the app's
 foreign-key columns. Needs no key and no network: it reads the journal only.
+The map and the SQL change together or not at all (outputs.write_outputs), and
+the command says which rows are left out of the map and why.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "exact spelling); repeatable")
     parser.add_argument("--dialect", choices=("postgresql", "mysql", "sqlite"), default="postgresql",
                         help="the SQL dialect (default postgresql)")
+    parser.add_argument("--raw", action="store_true",
+                        help="write the map's cells exactly (for a program); by default a cell that starts like a "
+                        "spreadsheet formula (= + - @) gets a leading ' so a spreadsheet shows it as text")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.set_defaults(func=run)
 
@@ -51,16 +56,17 @@ def _refuse_clobbering(journal, out: str, sql: str | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.commands.verify import open_run_or_exit
+    from console.commands.import_ import engine_errors, error_line
     from console.migration.outputs import (
         FkError,
         OutputError,
         app_code_steps,
+        left_out,
         parse_fk,
         session_claim_snippet,
-        write_fk_sql,
-        write_id_map,
+        write_outputs,
     )
+    from console.migration.run import open_run
 
     fks = []
     for text in args.fk:
@@ -72,15 +78,20 @@ def run(args: argparse.Namespace) -> int:
         raise CommandError("--fk needs --sql FILE.sql (where to write the rewrite script)", 2)
     if args.sql and not fks:
         raise CommandError("--sql needs at least one --fk TABLE.COLUMN (the columns that hold Auth.js user ids)", 2)
-    journal = open_run_or_exit(args.run)
+    try:  # read only: export-ids writes nothing into the run folder
+        journal = open_run(args.run, readonly=True)
+    except engine_errors() as exc:
+        raise CommandError(error_line(exc), 2) from None
     try:
         _refuse_clobbering(journal, args.out, args.sql)
         counts = journal.counts()
         try:
-            ids = write_id_map(journal, args.out)
-            sql = write_fk_sql(journal, args.sql, fks, args.dialect) if args.sql else None
+            ids, sql, finished = write_outputs(journal, args.out, args.sql, fks, args.dialect, raw=args.raw)
         except (OutputError, FkError) as exc:
             raise CommandError(str(exc), 2) from None
+        if finished:
+            note(f"clerk-migrate: finished an export-ids that was interrupted: {', '.join(finished)} renamed into place")
+        missing = left_out(journal)
         not_in_clerk = counts["pending"] + counts["creating"] + counts["failed"]
         claim = session_claim_snippet()
         if args.json:
@@ -91,17 +102,23 @@ def run(args: argparse.Namespace) -> int:
                 "created": ids.created,
                 "existed": ids.existed,
                 "skipped": len(ids.skipped),
+                "escaped": ids.escaped,
                 "not_in_clerk": not_in_clerk,
+                "left_out": missing.as_dict(),
                 "sql": sql.as_dict() if sql else None,
                 "session_claim": claim.as_dict(),
                 "app_code": [s.as_dict() for s in app_code_steps()],
             })
         else:
             print(f"wrote {ids.rows} ids to {args.out} ({ids.created} created, {ids.existed} already there)")
+            print(f"  left out of the map: {missing.text()}")
             if sql:
                 print(f"wrote the {sql.dialect} rewrite of {', '.join(sql.columns)} to {sql.path}")
                 print(f"  run it with: {sql.run_with}")
             print(claim.text(), file=sys.stderr)
+        if ids.escaped:
+            note(f"clerk-migrate: {ids.escaped} cell(s) start like a spreadsheet formula (= + - @): written with a "
+                 "leading ' (--raw writes them as they are)")
         if ids.skipped:
             note(f"clerk-migrate: {len(ids.skipped)} row(s) with a Clerk user but no external id are not in the map "
                  f"(rows {', '.join(map(str, ids.skipped[:10]))}{'…' if len(ids.skipped) > 10 else ''})")

@@ -118,7 +118,7 @@ def format_progress(p: Progress) -> str:
     parts.append(f"in flight {p.in_flight}")
     if p.latency_p50_ms is not None:
         parts.append(f"p50/p95 {p.latency_p50_ms:.0f}/{p.latency_p95_ms or 0:.0f} ms")
-    parts.append(f"pace {p.pace:.1f}/s")
+    parts.append(f"pace {p.pace:.1f}/s" + (" (capped)" if p.capped_to is not None else ""))
     if p.rate_limited:
         parts.append(f"429s {p.rate_limited}")
     if p.retries:
@@ -148,6 +148,12 @@ class StderrProgress:
         return self
 
     def __call__(self, p: Progress) -> None:
+        if p.cap and not getattr(self, "_cap_said", False):  # once: a --rate the instance caps
+            self._cap_said = True
+            if self._live is not None:
+                self._live.console.print(f"clerk-migrate: note: {p.cap}", markup=False, highlight=False)
+            else:
+                note(f"clerk-migrate: note: {p.cap}")
         text = format_progress(p)
         if self._live is not None:
             self._live.update(self._Text(text, no_wrap=True, overflow="ellipsis"))

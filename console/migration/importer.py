@@ -1023,7 +1023,7 @@ class Importer:
             rate_limited=(budget.rate_limited - self._base_rate_limited) if budget else 0,
             requests=(budget.requests - self._base_requests) if budget else 0,
             paused_for_s=budget.paused_for if budget else 0.0,
-            pace=budget.current_rate if budget else 0.0,
+            pace=budget.sustained_rate if budget else 0.0,
             rate_now=rate_now,
             rate_overall=rate_overall,
             eta_s=eta,
@@ -1037,6 +1037,9 @@ class Importer:
             reconciling=len(self._lookups),
             stop_reason=self._stop_reason,
             message=self._stop_message or "",
+            cap=getattr(budget, "cap_reason", None),
+            capped_to=getattr(budget, "capped_to", None),
+            adopted=self._adopted,
         )
 
     def _publish(self, final: bool = False) -> None:

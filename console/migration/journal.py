@@ -707,7 +707,7 @@ class RunJournal:
         if not readonly and not (os.access(run_dir, os.W_OK) and os.access(path, os.W_OK)):
             raise JournalUnwritable(
                 f"{run_dir}: the run folder or its journal is read-only: this command writes to the journal "
-                "(status, verify --json and export-ids still read it)",
+                "(status and export-ids still read it)",
                 reason="read_only",
             )
         state = read_state(run_dir)  # before the journal: it is written after the journal's commits

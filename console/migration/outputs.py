@@ -9,7 +9,21 @@ SQL, the session-token claim, and the app-code checklist.
 
 Everything streams from the journal (constant memory, any number of rows).
 Rows this run created or found already there (`created`, `existed`) are in the
-map, less the users a later `undo` deleted.
+map, less the users a later `undo` deleted; `left_out(journal)` says which rows
+are not, and why (failed, refused, still pending, undone, no external id).
+
+Files. Each is written to a temporary file beside it (`.NAME.clerk-migrate-PID-….tmp`,
+0600), fsynced, then renamed over the destination. `write_outputs` writes the map
+and the SQL as a pair: both temporaries complete first, then an intent record
+(`.CSVNAME.clerk-migrate-pair.json` beside the map) names both renames, then both
+renames, then the record goes. A kill before the record changes neither file; a
+kill after it leaves the record, and the next `export-ids` to that map finishes
+both renames before anything else: both change, or neither. Temporaries of a
+killed export-ids (their process gone) are removed by the next one.
+
+CSV cells that start like a spreadsheet formula (`=`, `+`, `-`, `@`, tab, CR)
+are written with a leading `'` (console/source/report.py's rule, the same as
+the validation report), unless `raw=True` (for a program that reads the map).
 
 The SQL scripts are all or nothing. Each loads the map into a temporary table,
 then checks before changing anything: the map loaded completely, every named
@@ -38,8 +52,11 @@ so neither backslash escapes nor the client's own parsing can change a value).
 from __future__ import annotations
 
 import csv
+import json
 import os
-import tempfile
+import re
+import secrets
+import time
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +65,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from console.migration.journal import RunJournal
-from console.migration.undo import undone_filter
+from console.migration.undo import undone_count, undone_filter
+from console.source.report import _cell as spreadsheet_cell  # the validation report's CSV-injection rule
 
 Dialect = Literal["postgresql", "mysql", "sqlite"]
 DIALECTS: tuple[str, ...] = ("postgresql", "mysql", "sqlite")
@@ -193,69 +211,200 @@ class IdMapResult:
     created: int
     existed: int
     skipped: list[int] = field(default_factory=list)  # row numbers without an external id / Clerk id
+    escaped: int = 0  # cells written with a leading ' (they start like a spreadsheet formula)
 
     def as_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "rows": self.rows, "created": self.created, "existed": self.existed,
-                "skipped": len(self.skipped)}
+                "skipped": len(self.skipped), "escaped": self.escaped}
+
+
+# ----------------------------------------------------------------------------- left out of the map
+LEFT_OUT_KINDS = ("failed", "refused", "pending", "undone", "no_external_id")
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """Rows of the export that are not in the map, and why: `failed` (Clerk refused them, or
+    their outcome stayed unknown), `refused` (the export's checks refused them: never sent),
+    `pending` (not sent yet, or in flight), `undone` (undo deleted the user), `no_external_id`
+    (in Clerk, but without an id to map from). `examples`: up to 10 rows, row order."""
+
+    counts: dict[str, int]
+    examples: list[dict[str, Any]]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.counts, "total": self.total, "examples": self.examples}
+
+    def text(self) -> str:
+        """One line: '3 failed, 20 refused, 1 pending (e.g. row 12 ck…: form_identifier_exists)'."""
+        parts = [f"{n} {kind.replace('_', ' ')}" for kind, n in self.counts.items() if n]
+        if not parts:
+            return "none"
+        shown = "; ".join(f"row {e['row']} {e['external_id'] or ''} {e['status']}: {e['reason'] or ''}".strip()
+                          for e in self.examples[:3])
+        return ", ".join(parts) + (f" (e.g. {shown})" if shown else "")
+
+
+def left_out(journal: RunJournal, *, examples: int = 10) -> LeftOut:
+    """Which rows the id map (and the SQL) leave out, and why."""
+    counts = journal.counts()
+    no_ext = journal.connection.execute(
+        "SELECT COUNT(*) FROM rows WHERE status IN ('created', 'existed') AND (external_id IS NULL OR external_id = '')"
+    ).fetchone()[0]
+    kinds = {
+        "failed": counts["failed"],
+        "refused": counts["refused"],
+        "pending": counts["pending"] + counts["creating"],
+        "undone": undone_count(journal),
+        "no_external_id": no_ext,
+    }
+    shown = []
+    for rec in journal.rows(status=("failed", "refused", "pending", "creating"), limit=examples):
+        reason = rec.error_code or (",".join(rec.refusal_codes) if rec.refusal_codes else None)
+        if rec.status in ("pending", "creating"):
+            reason = "not in Clerk yet (run the import again)" if not reason else reason
+        shown.append({"row": rec.row_no, "external_id": rec.external_id, "status": rec.status, "reason": reason,
+                      "message": rec.error_message})
+    return LeftOut(kinds, shown)
+
+
+TMP_TAG = "clerk-migrate"
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{TMP_TAG}-{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_temps(path: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporaries an earlier export-ids left beside `path` when it was killed:
+    ours whose process is gone, and those of older versions (`.NAME.XXXXXXXX.tmp`)."""
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    ours = re.compile(rf"^\.{re.escape(path.name)}\.{TMP_TAG}-(\d+)-[0-9a-f]+\.tmp$")
+    legacy = re.compile(rf"^\.{re.escape(path.name)}\.[A-Za-z0-9_]{{8}}\.tmp$")
+    removed = []
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        m = ours.match(entry.name)
+        if (m and not _pid_alive(int(m.group(1)))) or (not m and legacy.match(entry.name)):
+            try:
+                entry.unlink()
+                removed.append(entry)
+            except OSError:
+                pass
+    return removed
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path if str(path) else ".", os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 class _AtomicText:
-    """A 0600 file written beside its destination and renamed over it at the end."""
+    """A 0600 file written beside its destination (fsynced), renamed over it at the end;
+    with commit=False the rename is left to the caller (`tmp` then holds the file)."""
 
-    def __init__(self, path: str | os.PathLike[str], *, newline: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, newline: str | None = None, commit: bool = True) -> None:
         self.path = Path(path)
         self.newline = newline
-        self._tmp: str | None = None
+        self.commit = commit
+        self.tmp: Path | None = None
         self._fh: Any = None
 
     def __enter__(self) -> Any:
-        parent = self.path.parent if str(self.path.parent) else Path(".")
         if self.path.exists() and self.path.is_dir():
             raise OutputError(f"{self.path}: is a folder; give a file name")
+        clean_stale_temps(self.path)
+        self.tmp = _tmp_name(self.path)
         try:
-            fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=parent)
+            fd = os.open(self.tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         except OSError as exc:
+            self.tmp = None
             raise OutputError(f"{self.path}: cannot write there ({exc.strerror or exc})") from None
-        os.fchmod(fd, 0o600)
         self._fh = os.fdopen(fd, "w", encoding="utf-8", newline=self.newline)
         return self._fh
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        assert self._fh is not None and self._tmp is not None
+        assert self._fh is not None and self.tmp is not None
+        ok = False
         try:
             if exc_type is None:
                 self._fh.flush()
                 os.fsync(self._fh.fileno())
             self._fh.close()
-            if exc_type is None:
-                os.replace(self._tmp, self.path)
-                self._tmp = None
+            if exc_type is None and self.commit:
+                os.replace(self.tmp, self.path)
+                _fsync_dir(self.path.parent)
+            ok = exc_type is None
         except OSError as e:
             raise OutputError(f"{self.path}: cannot write it ({e.strerror or e})") from None
         finally:
-            if self._tmp is not None:
-                try:
-                    os.unlink(self._tmp)
-                except OSError:
-                    pass
+            if not ok or self.commit:
+                if not ok:
+                    self.discard()
+                else:
+                    self.tmp = None
+
+    def discard(self) -> None:
+        if self.tmp is not None:
+            try:
+                os.unlink(self.tmp)
+            except OSError:
+                pass
+            self.tmp = None
 
 
-def write_id_map(journal: RunJournal, path: str | os.PathLike[str]) -> IdMapResult:
+def write_id_map(journal: RunJournal, path: str | os.PathLike[str], *, raw: bool = False,
+                 _commit: bool = True, _holder: list[Any] | None = None) -> IdMapResult:
     """CSV `external_id,clerk_user_id,email` for every row with a Clerk user, streamed,
-    written atomically (0600: it holds email addresses)."""
+    written atomically (0600: it holds email addresses). Cells that start like a formula get
+    a leading ' unless raw=True."""
     skipped: list[int] = []
-    rows = created = existed = 0
-    with _AtomicText(path, newline="") as fh:
+    rows = created = existed = escaped = 0
+    out = _AtomicText(path, newline="", commit=_commit)
+    with out as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(CSV_HEADER)
         for m in iter_id_map(journal, skipped=skipped):
-            writer.writerow((m.external_id, m.clerk_user_id, m.email or ""))
+            cells = (m.external_id, m.clerk_user_id, m.email or "")
+            if not raw:
+                safe = tuple(spreadsheet_cell(c) for c in cells)
+                escaped += sum(1 for a, b in zip(cells, safe) if a != b)
+                cells = safe
+            writer.writerow(cells)
             rows += 1
             if m.status == "created":
                 created += 1
             else:
                 existed += 1
-    return IdMapResult(Path(path), rows, created, existed, skipped)
+    if _holder is not None:
+        _holder.append(out)
+    return IdMapResult(Path(path), rows, created, existed, skipped, escaped)
 
 
 # ----------------------------------------------------------------------------- the SQL
@@ -290,13 +439,20 @@ def _chunks(rows: Iterable[MapRow], size: int) -> Iterator[list[MapRow]]:
         yield chunk
 
 
-def _header(dialect: str, fks: Sequence[FkColumn], source: str) -> list[str]:
+def _header(dialect: str, fks: Sequence[FkColumn], source: str, missing: LeftOut | None = None) -> list[str]:
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
     cols = ", ".join(fk.quoted(dialect) for fk in fks)
+    left = []
+    if missing is not None and missing.total:
+        left = [
+            f"-- Left out of the map (not in Clerk, or no id to map): {_comment(missing.text())}.",
+            "-- A column holding one of their ids makes this script abort before it changes anything.",
+        ]
     return [
         f"-- clerk-migrate export-ids ({dialect}), {when}",
         f"-- run: {_comment(source)}",
         f"-- Rewrites Auth.js user ids to Clerk user ids in: {_comment(cols)}",
+        *left,
         f"-- Run it with:  {RUN_WITH[dialect].format(path='THIS_FILE.sql')}",
         "-- All or nothing, in one transaction: it aborts and changes nothing when a row of these",
         "-- columns holds an id that is not in the map, or an UPDATE does not change exactly the",
@@ -529,7 +685,7 @@ _SCRIPTS = {"postgresql": _pg_script, "sqlite": _sqlite_script, "mysql": _mysql_
 
 
 def fk_sql(rows: Iterable[MapRow], fks: Sequence[FkColumn], dialect: str, *, source: str = "",
-           count: list[int] | None = None) -> Iterator[str]:
+           count: list[int] | None = None, missing: LeftOut | None = None) -> Iterator[str]:
     """The script as text pieces (streamed). `count[0]` ends as the number of ids written."""
     if dialect not in DIALECTS:
         raise OutputError(f"unknown SQL dialect {dialect!r} (expected {', '.join(DIALECTS)})")
@@ -543,7 +699,7 @@ def fk_sql(rows: Iterable[MapRow], fks: Sequence[FkColumn], dialect: str, *, sou
             seen.add(k)
             unique.append(fk)
     counter = count if count is not None else [0]
-    yield "\n".join(_header(dialect, unique, source))
+    yield "\n".join(_header(dialect, unique, source, missing))
     yield from _SCRIPTS[dialect](rows, unique, counter)
 
 
@@ -553,13 +709,105 @@ def write_fk_sql(
     """The foreign-key rewrite script for `dialect`, streamed from the journal into
     `path` (0600, atomic). `fks`: FkColumn or "TABLE.COLUMN" / "SCHEMA.TABLE.COLUMN"
     (FkError when malformed)."""
+    return _write_fk_sql(journal, path, fks, dialect)
+
+
+def _write_fk_sql(journal: RunJournal, path: str | os.PathLike[str], fks: Sequence[FkColumn | str], dialect: str,
+                  *, _commit: bool = True, _holder: list[Any] | None = None) -> FkSqlResult:
     cols = [fk if isinstance(fk, FkColumn) else parse_fk(fk, dialect) for fk in fks]
     count = [0]
-    with _AtomicText(path) as fh:
-        for piece in fk_sql(iter_id_map(journal), cols, dialect, source=str(journal.run_dir), count=count):
+    missing = left_out(journal)
+    out = _AtomicText(path, commit=_commit)
+    with out as fh:
+        for piece in fk_sql(iter_id_map(journal), cols, dialect, source=str(journal.run_dir), count=count,
+                            missing=missing):
             fh.write(piece)
+    if _holder is not None:
+        _holder.append(out)
     return FkSqlResult(Path(path), dialect, count[0], [c.name for c in cols],
                        RUN_WITH[dialect].format(path=str(path)))
+
+
+# ----------------------------------------------------------------------------- the pair, both or neither
+def pair_record(csv_path: str | os.PathLike[str]) -> Path:
+    p = Path(csv_path)
+    return p.with_name(f".{p.name}.{TMP_TAG}-pair.json")
+
+
+def finish_interrupted_pair(csv_path: str | os.PathLike[str]) -> list[str]:
+    """A pair whose renames a kill interrupted (its intent record is there): finish them.
+    Returns the destinations renamed now."""
+    record = pair_record(csv_path)
+    clean_stale_temps(record)  # a record killed before its rename: its pair never started renaming
+    try:
+        data = json.loads(record.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError):
+        data = {"renames": []}
+    done = []
+    for tmp, dst in data.get("renames") or []:
+        if os.path.exists(tmp):
+            try:
+                os.replace(tmp, dst)
+                done.append(dst)
+            except OSError as exc:
+                raise OutputError(f"{dst}: cannot finish the interrupted export-ids ({exc.strerror or exc})") from None
+    for dst in {os.path.dirname(d) for d in done}:
+        _fsync_dir(Path(dst))
+    try:
+        record.unlink()
+    except FileNotFoundError:
+        pass
+    return done
+
+
+def write_outputs(
+    journal: RunJournal,
+    csv_path: str | os.PathLike[str],
+    sql_path: str | os.PathLike[str] | None = None,
+    fks: Sequence[FkColumn | str] = (),
+    dialect: str = "postgresql",
+    *,
+    raw: bool = False,
+) -> tuple[IdMapResult, FkSqlResult | None, list[str]]:
+    """The id map, and with `sql_path` the foreign-key SQL, as a pair that changes together
+    (see the module doc). Returns (map, sql or None, destinations an interrupted earlier pair
+    finished first)."""
+    finished = finish_interrupted_pair(csv_path)
+    if sql_path is None:
+        return write_id_map(journal, csv_path, raw=raw), None, finished
+    held: list[_AtomicText] = []
+    try:
+        ids = write_id_map(journal, csv_path, raw=raw, _commit=False, _holder=held)
+        sql = _write_fk_sql(journal, sql_path, fks, dialect, _commit=False, _holder=held)
+        renames = [[str(t.tmp), str(t.path)] for t in held]
+        record = pair_record(csv_path)
+        tmp_record = _tmp_name(record)
+        try:
+            fd = os.open(tmp_record, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump({"renames": renames, "at": time.time(), "pid": os.getpid()}, fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp_record, record)
+            _fsync_dir(record.parent)
+        except OSError as exc:
+            raise OutputError(f"{record}: cannot write it ({exc.strerror or exc})") from None
+        # from here both renames happen, now or (after a kill) at the next export-ids
+        for tmp, dst in renames:
+            os.replace(tmp, dst)
+        for t in held:
+            t.tmp = None
+        for folder in {Path(dst).parent for _, dst in renames}:
+            _fsync_dir(folder)
+        record.unlink()
+    except BaseException:
+        if not pair_record(csv_path).exists():
+            for t in held:
+                t.discard()
+        raise
+    return ids, sql, finished
 
 
 # ----------------------------------------------------------------------------- the other option
@@ -669,8 +917,13 @@ __all__ = [
     "FkError",
     "FkSqlResult",
     "IdMapResult",
+    "LeftOut",
     "MapRow",
     "OutputError",
+    "clean_stale_temps",
+    "finish_interrupted_pair",
+    "left_out",
+    "write_outputs",
     "SessionClaim",
     "app_code_steps",
     "fk_sql",

@@ -31,8 +31,11 @@ class Progress:
     in_flight: int = 0  # create requests on the wire right now
     concurrency: int = 0  # workers in use (Little's law, capped by --concurrency)
     reconciling: int = 0  # rows waiting for a lookup (unknown outcome, identifier exists)
-    stop_reason: str | None = None  # stopped, unauthorized, quota, export_changed, lookup_failed
+    stop_reason: str | None = None  # stopped, unauthorized, quota, export_changed, lookup_failed, journal
     message: str = ""  # one line about the stop, for the face to show
+    cap: str | None = None  # the budget's cap_reason: a --rate above what the instance allows, said in one line
+    capped_to: float | None = None  # the sustained pace the instance's window allows, when below the asked rate
+    adopted: int = 0  # rows found created by this run (its marker in Clerk) the journal did not show so
 
     @property
     def done(self) -> int:

@@ -222,7 +222,7 @@ class Unmarker:
         from console.migration.undo import undone_count
 
         todo, legacy = _count_todo(self.journal)
-        pace = float(self._budget().target_rate) or 1.0
+        pace = float(self._budget().sustained_rate) or 1.0  # a --rate above the instance's limit is capped
         info = self.journal.info
         return UnmarkPlan(
             to_unmark=todo, already_done=unmarked_count(self.journal), legacy=legacy,
