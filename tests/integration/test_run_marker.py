@@ -254,11 +254,11 @@ def test_unmark_removes_the_marker_paced_and_resumable(tmp_path: Path, sandbox_f
     before = server.stats(prod_key)["requests"]
     code, out, err = cli(capsys, "unmark", "--run", str(tmp_path / "run"))
     assert code == 2 and "pass --yes" in err and server.stats(prod_key)["requests"] == before
-    code, out, err = cli(capsys, "unmark", "--run", str(tmp_path / "run"), "--yes", "--json", "--rate", "200")
+    code, out, err = cli(capsys, "unmark", "--run", str(tmp_path / "run"), "--yes", "--json", "--rate", "60")
     assert code == 0, err
     report = json.loads(out)
     assert (report["done"], report["failed"], report["remaining"], report["requests"]) == (30, 0, 0, 30)
-    assert report["plan"]["to_unmark"] == 30 and report["plan"]["pace"] == 200.0
+    assert report["plan"]["to_unmark"] == 30 and report["plan"]["pace"] == 60.0 and report["plan"]["eta_s"] == 0.5
     assert "30 request(s) (one PATCH per user)" in err and "deletes none" in err
     users = server.users(prod_key)
     assert all(u["private_metadata"] == {"plan": f"p{u['external_id'][1:]}"} for u in users)
