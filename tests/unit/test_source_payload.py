@@ -78,3 +78,28 @@ def test_nothing_outside_clerks_schema_and_no_nulls(tmp_path):
             assert None not in body.values()
             assert isinstance(body["external_id"], str)
             json.dumps(body)
+
+
+@pytest.mark.parametrize("policy, verified, oauth, reserved", [
+    ("oauth", None, False, True), ("oauth", None, True, False), ("oauth", True, False, False),
+    ("reserved", None, True, True), ("verified", None, False, False), ("verified", False, True, False),
+])
+def test_the_verification_rule(policy, verified, oauth, reserved):
+    user = SourceUser(1, "c1", email="a@example.com", email_verified=verified,
+                      providers=("github",) if oauth else ())
+    body = to_payload(user, Policies(unverified_email=policy))
+    assert ("email_address_identification_status" in body) is reserved
+
+
+def test_an_old_runs_policies_keep_their_meaning():
+    """A run journaled before the `oauth` default kept `verified`: read back, it
+    still imports every address verified (what that run already did)."""
+    old = Policies(**{"unverified_email": "verified", "plaintext_password": "refuse"})
+    body = to_payload(SourceUser(1, "c1", email="a@example.com"), old)
+    assert "email_address_identification_status" not in body
+    assert Policies().unverified_email == "oauth"
+
+
+def test_phone_numbers_go_out_as_a_list():
+    body = to_payload(SourceUser(1, "c1", phone_number="+15555550100"))
+    assert body["phone_number"] == ["+15555550100"] and "email_address" not in body

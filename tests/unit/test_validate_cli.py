@@ -162,3 +162,49 @@ def test_report_csv_keeps_formula_like_values_as_text(capsys, tmp_path):
         cells = [cell for row in csv.reader(f) for cell in row]
     assert "'=HYPERLINK(\"x\")" in cells
     assert not any(cell.startswith(("=", "+", "@")) for cell in cells)
+
+
+def test_the_report_csv_is_written_0600(capsys, tmp_path):
+    report = tmp_path / "validation-report.csv"
+    report.write_text("old")
+    report.chmod(0o644)  # an existing file does not keep a wider mode
+    run(capsys, export(tmp_path, [dict(OK, email="bad")]), "--report", report)
+    assert report.stat().st_mode & 0o777 == 0o600
+    fresh = tmp_path / "fresh.csv"
+    run(capsys, export(tmp_path, [OK]), "--report", fresh)
+    assert fresh.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("policy, counts", [
+    ("oauth", {"verified_by_date": 1, "verified_by_oauth": 1, "verified_by_policy": 0, "reserved": 1, "refused": 0}),
+    ("reserved", {"verified_by_date": 1, "verified_by_oauth": 0, "verified_by_policy": 0, "reserved": 2, "refused": 0}),
+    ("verified", {"verified_by_date": 1, "verified_by_oauth": 1, "verified_by_policy": 1, "reserved": 0, "refused": 0}),
+    ("refuse", {"verified_by_date": 1, "verified_by_oauth": 0, "verified_by_policy": 0, "reserved": 0, "refused": 2}),
+])
+def test_email_verification_counts_by_policy(capsys, tmp_path, policy, counts):
+    rows = [OK, dict(OK, id="c2", email="b@example.com", emailVerified=None, providers=["github"]),
+            dict(OK, id="c3", email="c@example.com", emailVerified=None)]
+    code, out, err = run(capsys, export(tmp_path, rows), "--json", "--unverified", policy)
+    obj = json.loads(out)
+    assert obj["email_verification"] == dict(counts, policy=policy)
+    assert f"policy: {policy}" in err
+    assert ("pre-account takeover" in err) is (policy == "verified")
+    assert code == (1 if policy == "refuse" else 0)
+
+
+def test_the_default_policy_is_oauth(capsys, tmp_path):
+    code, out, err = run(capsys, export(tmp_path, [dict(OK, emailVerified=None)]), "--json")
+    obj = json.loads(out)
+    assert obj["email_verification"]["reserved"] == 1 and obj["email_verification"]["policy"] == "oauth"
+    assert obj["issues"][0]["code"] == "email_unverified" and "imported reserved" in obj["issues"][0]["message"]
+
+
+def test_issues_carry_the_rows_email_and_name_outside_the_json(tmp_path):
+    from console.source import validate_export
+
+    rows = [dict(OK, id="c1", email="not-an-email", name="Grace Hopper"), dict(OK, id="c2", name="Bo", email="b@x.io")]
+    report = validate_export(export(tmp_path, rows))
+    by_row = {i.row: i for i in report.issues if i.row}
+    assert (by_row[1].email, by_row[1].name) == ("not-an-email", "Grace Hopper")
+    assert (by_row[2].email, by_row[2].name) == ("b@x.io", "Bo")  # name_one_word
+    assert set(by_row[1].as_dict()) == {"row", "external_id", "code", "field", "severity", "message"}
