@@ -22,6 +22,11 @@ KeySource = Literal["env", "dotenv", "keyring", "prompt"]
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
+# The users a Development instance holds (Clerk's documented cap; it was briefly 500 in early
+# 2026). The one number every part reads: the engine overrides it with `import --dev-cap N`
+# and corrects it from Clerk's own user_quota_exceeded message (console/migration/devcap.py).
+DEV_USER_CAP = 100
+
 
 def mask_key(value: str) -> str:
     """`sk_live_…abcd`: the prefix and the last four characters, nothing else."""
