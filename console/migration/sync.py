@@ -1,0 +1,1573 @@
+"""Sync: bring Clerk in line with a later export of the same app (issue 14).
+
+    syncer = Syncer(journal, settings, "users-T1.json", removed="keep", on_progress=cb)
+    result = await syncer.run()       # SyncResult(summary, exit_code, stop_reason, message)
+    syncer.pause(); syncer.resume(); syncer.stop()      # thread-safe
+
+One sync, in order, under the run's lock and one RequestBudget:
+
+1. The plan (sync_plan.py, no request): every row of the new export matched to the
+   journal by external id and classified by its fingerprint: new, changed,
+   unchanged, refused, failed, removed, dropped.
+2. The journal adopts the new export, in ONE transaction: its rows are renumbered
+   to the new export's row numbers (external id is the identity), rows gone from it
+   leave `rows` for `sync_items` (removed / dropped), new rows are inserted
+   `pending` with their fingerprint, and the run's export becomes the new one
+   (path, sha256, format). From then on status, retry, verify, export-ids and the
+   next sync all read the newest export. Other parts' tables keyed by row number
+   (undo_rows, unmark_rows, verify_results) are renumbered in the same transaction.
+   The plan itself is kept in `sync_items` (no names, no digests: external ids,
+   emails, fingerprints, outcomes).
+3. Removed users: kept (default: nothing sent), banned, or deleted (only those whose
+   Clerk copy carries this run's marker), read back 100 per request first.
+4. Changed users: read back (100 per request), compared field by field with what the
+   new export asks (names, username, metadata, created_at, the email and its
+   verification; the password through a keyed print of it), and only what differs
+   is sent: `PATCH /v1/users/{id}`; a new email is added (`POST /v1/email_addresses`,
+   primary, verified or not as the verification rule says), then the old one deleted.
+   At most `user_limit` writes per user per `user_window_s` (Clerk: ~10 per 10 s).
+   A lost answer is never resent blindly: the user is read again, and only what is
+   still different is sent again. A row whose update is done gets the new
+   fingerprint in the journal (and its new email); a failed one keeps the old, so
+   the next sync sees it changed again.
+5. New rows: created by the Importer itself (the same create path: `creating`
+   before the send, lookups after lost answers, the run marker), on the same client.
+
+Crash-safety: the adoption is one transaction; after it, `sync_runs.state` is
+`applying` until the sync ends. Re-running the same command (same export) resumes:
+changed rows still `todo`/`sending` are read back and finished, rows the importer
+left `creating` are looked up. A different export is refused until the unfinished
+sync is finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import random
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from console.migration.errors import MigrationError
+from console.migration.jobs import PANEL_INTERVAL_S, TUNING, BaseJob, JobResult, register_job
+from console.migration.journal import JournalError, RunJournal
+
+REMOVED_POLICIES = ("keep", "ban", "delete")
+USER_LIMIT = 5  # writes per user per window: half of Clerk's ~10 per 10 s, room for the live app
+USER_WINDOW_S = 10.0
+PAGE = 100  # users read back per request
+DEFAULT_CONCURRENCY = 32
+DEFAULT_MAX_ATTEMPTS = 6
+LAST_ERRORS = 8
+LISTED_MAX = 100  # failures listed in a summary (all are in sync_items)
+ITEM_STATES = ("todo", "sending", "done", "failed", "kept", "banned", "deleted", "gone", "n/a")
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS sync_runs (
+        id              INTEGER PRIMARY KEY,
+        started_at      REAL NOT NULL,
+        ended_at        REAL,
+        state           TEXT NOT NULL CHECK (state IN ('applying', 'done')),
+        export_path     TEXT NOT NULL,
+        export_sha256   TEXT NOT NULL,
+        export_size     INTEGER,
+        export_format   TEXT,
+        export_shape    TEXT,
+        accounts_path   TEXT,
+        accounts_sha256 TEXT,
+        previous_path   TEXT,
+        previous_sha256 TEXT,
+        removed         TEXT NOT NULL,
+        planned_json    TEXT NOT NULL,
+        requests        INTEGER NOT NULL DEFAULT 0,
+        rate_limited    INTEGER NOT NULL DEFAULT 0,
+        summary_json    TEXT
+    )""",
+    """CREATE TABLE IF NOT EXISTS sync_items (
+        sync_id       INTEGER NOT NULL,
+        pos           INTEGER NOT NULL,
+        kind          TEXT NOT NULL,
+        row_no        INTEGER,
+        old_row       INTEGER,
+        external_id   TEXT,
+        email         TEXT,
+        old_email     TEXT,
+        status        TEXT,
+        clerk_user_id TEXT,
+        fp            BLOB,
+        pw            BLOB,
+        pw_state      TEXT,
+        state         TEXT NOT NULL,
+        attempts      INTEGER NOT NULL DEFAULT 0,
+        uncertain     INTEGER NOT NULL DEFAULT 0,
+        requests      INTEGER NOT NULL DEFAULT 0,
+        fields        TEXT,
+        code          TEXT,
+        message       TEXT,
+        updated_at    REAL NOT NULL,
+        PRIMARY KEY (sync_id, pos)
+    )""",
+    "CREATE INDEX IF NOT EXISTS sync_items_by_state ON sync_items(sync_id, kind, state, pos)",
+    "CREATE INDEX IF NOT EXISTS sync_items_by_ext ON sync_items(external_id)",
+    """CREATE TABLE IF NOT EXISTS sync_prints (
+        external_id TEXT PRIMARY KEY,
+        fp          BLOB,
+        pw          BLOB
+    )""",
+)
+OWN_TABLES = frozenset({"sync_runs", "sync_items", "sync_prints"})
+
+
+class SyncRefused(MigrationError):
+    """The sync cannot start (or go on): one line, exit 2."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, code: str = "sync_refused") -> None:
+        super().__init__(message, 2, code)
+
+
+# ----------------------------------------------------------------------------- snapshots and results
+@dataclass(frozen=True, slots=True)
+class SyncProgress:
+    phase: str = "starting"  # starting, planning, adopting, removing, updating, creating, done, stopped
+    state: str = "running"  # running, paused, stopping, done, stopped
+    sync_id: int | None = None
+    planned_new: int = 0
+    planned_changed: int = 0
+    planned_removed: int = 0
+    unchanged: int = 0
+    refused: int = 0
+    created: int = 0
+    existed: int = 0
+    updated: int = 0
+    removed_done: int = 0  # removed rows settled (kept, banned, deleted, gone)
+    failed: int = 0
+    left: int = 0  # rows still to send (new, changed, removed with an action)
+    requests: int = 0
+    rate_limited: int = 0
+    pace: float = 0.0
+    paused_for_s: float = 0.0
+    in_flight: int = 0
+    elapsed_s: float = 0.0
+    eta_s: float | None = None
+    rows_read: int = 0  # planning: export rows read
+    bytes_read: int = 0
+    size_bytes: int = 0
+    last_errors: tuple[str, ...] = field(default=())
+    stop_reason: str | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    summary: dict[str, Any]
+    exit_code: int  # 0 done, 1 some failed, 2 refused / stopped by 401 or quota, 130 stopped
+    stop_reason: str | None = None
+    message: str | None = None
+
+
+ProgressCallback = Callable[[SyncProgress], None]
+
+
+# ----------------------------------------------------------------------------- the journal's sync tables
+def ensure_tables(journal: RunJournal) -> None:
+    if all(_has_table(journal.connection, t) for t in OWN_TABLES):
+        return
+    with journal.transaction() as conn:
+        for statement in _SCHEMA:
+            conn.execute(statement)
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
+@dataclass(frozen=True)
+class SyncRecord:
+    """One sync of a run (a row of `sync_runs`)."""
+
+    id: int
+    state: str  # applying | done
+    started_at: float
+    ended_at: float | None
+    export_path: str
+    export_sha256: str
+    removed: str
+    planned: dict[str, Any]
+    requests: int
+    rate_limited: int
+    summary: dict[str, Any] | None
+    previous_path: str | None = None
+    accounts_path: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def syncs(journal: RunJournal) -> list[SyncRecord]:
+    """Every sync of the run, oldest first (empty when none ran)."""
+    if not _has_table(journal.connection, "sync_runs"):
+        return []
+    cur = journal.connection.execute(
+        "SELECT id, state, started_at, ended_at, export_path, export_sha256, removed, planned_json, requests,"
+        " rate_limited, summary_json, previous_path, accounts_path FROM sync_runs ORDER BY id")
+    return [SyncRecord(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7] or "{}"), r[8], r[9],
+                       json.loads(r[10]) if r[10] else None, r[11], r[12]) for r in cur.fetchall()]
+
+
+def last_sync(journal: RunJournal) -> SyncRecord | None:
+    found = syncs(journal)
+    return found[-1] if found else None
+
+
+def unfinished_sync(journal: RunJournal) -> SyncRecord | None:
+    last = last_sync(journal)
+    return last if last is not None and last.state == "applying" else None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncItem:
+    """One row of a sync's plan as the journal keeps it (no names, no digests)."""
+
+    sync_id: int
+    pos: int
+    kind: str
+    row: int | None
+    old_row: int | None
+    external_id: str | None
+    email: str | None
+    old_email: str | None
+    status: str | None
+    clerk_user_id: str | None
+    state: str
+    attempts: int
+    requests: int
+    fields: tuple[str, ...]
+    code: str | None
+    message: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["fields"] = list(self.fields)
+        return d
+
+
+_ITEM_COLUMNS = ("sync_id, pos, kind, row_no, old_row, external_id, email, old_email, status, clerk_user_id, state,"
+                 " attempts, requests, fields, code, message")
+
+
+def sync_items(journal: RunJournal, sync_id: int, *, kind: str | Sequence[str] | None = None,
+               state: str | Sequence[str] | None = None, limit: int = 100, after: int | None = None) -> list[SyncItem]:
+    """One page of a sync's rows in plan order (keyset: `after` = the last pos seen)."""
+    if not _has_table(journal.connection, "sync_items"):
+        return []
+    clauses, params = ["sync_id = ?"], [int(sync_id)]
+    for name, value in (("kind", kind), ("state", state)):
+        if value is not None:
+            values = [value] if isinstance(value, str) else list(value)
+            clauses.append(f"{name} IN ({','.join('?' * len(values))})")
+            params.extend(values)
+    if after is not None:
+        clauses.append("pos > ?")
+        params.append(int(after))
+    params.append(int(limit))
+    cur = journal.connection.execute(
+        f"SELECT {_ITEM_COLUMNS} FROM sync_items WHERE {' AND '.join(clauses)} ORDER BY pos LIMIT ?", params)
+    return [SyncItem(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
+                     tuple(f for f in (r[13] or "").split(",") if f), r[14], r[15]) for r in cur.fetchall()]
+
+
+# ----------------------------------------------------------------------------- the adoption
+def _row_tables(conn: sqlite3.Connection) -> list[str]:
+    """Other parts' tables keyed by the journal's row number (undo_rows, unmark_rows,
+    verify_results, ...): renumbered with the rows."""
+    out = []
+    for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"):
+        if name in ("rows",) or name in OWN_TABLES or name.startswith("sqlite_"):
+            continue
+        if "row_no" in {r[1] for r in conn.execute(f"PRAGMA table_info({name})")}:
+            out.append(name)
+    return out
+
+
+ROWS_VERSION = "SELECT COUNT(*), COALESCE(MAX(updated_at), 0), COALESCE(SUM(row_no), 0) FROM rows"
+_FIRST_CODE = "CASE WHEN i.refusal_codes IS NULL THEN NULL ELSE substr(i.refusal_codes, 1, instr(i.refusal_codes || ',', ',') - 1) END"
+
+
+def adopt(journal: RunJournal, plan: Any, *, removed: str) -> int:
+    """Make the plan the journal's, in one transaction (see the module doc): returns the
+    new sync's id. The plan's scratch database is attached for the time of it."""
+    ensure_tables(journal)
+    info = journal.info
+    facts = plan.facts
+    conn = journal.connection
+    conn.execute("ATTACH DATABASE ? AS plan", (str(plan.path),))
+    try:
+        now = time.time()
+        with journal.transaction() as c:
+            version = list(c.execute(ROWS_VERSION).fetchone())
+            if version != list(facts.get("rows_version") or []):
+                raise SyncRefused(f"{journal.run_dir}: the journal changed since the plan was made (another session "
+                                  "wrote to it): make the plan again", "plan_stale")
+            cur = c.execute(
+                "INSERT INTO sync_runs (started_at, state, export_path, export_sha256, export_size, export_format,"
+                " export_shape, accounts_path, accounts_sha256, previous_path, previous_sha256, removed, planned_json)"
+                " VALUES (?, 'applying', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (now, facts["export_path"], facts["export_sha256"], facts.get("export_size"),
+                 facts.get("export_format"), facts.get("export_shape"), facts.get("accounts_path"),
+                 facts.get("accounts_sha256"), info.export_path, info.export_sha256, removed,
+                 json.dumps(plan.summary())),
+            )
+            sync_id = int(cur.lastrowid)
+            gone = "SELECT old_row FROM plan.items WHERE row_no IS NULL"
+            moved = "SELECT old_row FROM plan.items WHERE row_no IS NOT NULL AND old_row IS NOT NULL AND old_row != row_no"
+            for table in _row_tables(c):
+                c.execute(f"DELETE FROM {table} WHERE row_no IN ({gone})")
+                c.execute(f"UPDATE {table} SET row_no = -row_no WHERE row_no IN ({moved})")
+                c.execute(f"UPDATE {table} SET row_no = i.row_no FROM plan.items i"
+                          f" WHERE {table}.row_no < 0 AND i.old_row = -{table}.row_no AND i.row_no IS NOT NULL")
+            c.execute(
+                "INSERT INTO sync_items (sync_id, pos, kind, row_no, old_row, external_id, email, old_email, status,"
+                " clerk_user_id, fp, pw, pw_state, state, code, message, updated_at)"
+                " SELECT ?, pos, kind, row_no, old_row, external_id, email, old_email, status, clerk_user_id, fp, pw,"
+                " pw_state, CASE WHEN kind IN ('changed', 'new') THEN 'todo'"
+                " WHEN kind = 'removed' THEN CASE WHEN ? = 'keep' THEN 'kept' ELSE 'todo' END ELSE 'n/a' END,"
+                " CASE WHEN kind = 'refused' THEN refusal_codes END, CASE WHEN kind = 'refused' THEN message END, ?"
+                " FROM plan.items WHERE kind != 'unchanged'",
+                (sync_id, removed, now),
+            )
+            c.execute(f"DELETE FROM rows WHERE row_no IN ({gone})")
+            c.execute(f"UPDATE rows SET row_no = -row_no WHERE row_no IN ({moved})")
+            c.execute("UPDATE rows SET row_no = i.row_no FROM plan.items i"
+                      " WHERE rows.row_no < 0 AND i.old_row = -rows.row_no AND i.row_no IS NOT NULL")
+            left = c.execute("SELECT COUNT(*) FROM rows WHERE row_no < 0").fetchone()[0]
+            if left:  # pragma: no cover - the plan maps every journal row: rolled back
+                raise SyncRefused(f"{journal.run_dir}: {left} journal row(s) have no place in the new export "
+                                  "(a bug): nothing was changed", "internal_error")
+            # rows refused (or failed) before and importable now: created by this sync
+            c.execute(
+                "UPDATE rows SET status = 'pending', fingerprint = i.fp, export_email = i.email,"
+                " email = CASE WHEN json_extract(rows.fix_json, '$.email') IS NOT NULL THEN rows.email ELSE i.email END,"
+                " error_code = NULL, error_param = NULL, error_message = NULL, refusal_codes = NULL,"
+                " warning_codes = i.warning_codes, updated_at = ?"
+                " FROM plan.items i WHERE i.kind = 'new' AND i.old_row IS NOT NULL AND rows.row_no = i.row_no",
+                (now,),
+            )
+            # rows with no Clerk user that the new export refuses: refused with its codes
+            c.execute(
+                "UPDATE rows SET status = 'refused', fingerprint = i.fp, email = i.email, export_email = i.email,"
+                f" refusal_codes = i.refusal_codes, warning_codes = i.warning_codes, error_code = {_FIRST_CODE},"
+                " error_param = NULL, error_message = i.message, updated_at = ?"
+                " FROM plan.items i WHERE i.kind = 'refused' AND i.status IN ('refused', 'failed')"
+                " AND rows.row_no = i.row_no",
+                (now,),
+            )
+            c.execute(
+                "INSERT INTO rows (row_no, external_id, email, export_email, status, refusal_codes, warning_codes,"
+                " error_code, error_message, updated_at, fingerprint)"
+                " SELECT i.row_no, i.external_id, i.email, i.email, CASE WHEN i.kind = 'new' THEN 'pending' ELSE 'refused' END,"
+                f" i.refusal_codes, i.warning_codes, {_FIRST_CODE}, i.message, ?, i.fp"
+                " FROM plan.items i WHERE i.old_row IS NULL AND i.row_no IS NOT NULL",
+                (now,),
+            )
+            c.execute(
+                "INSERT INTO sync_prints (external_id, fp, pw) SELECT external_id, fp, pw FROM plan.items"
+                " WHERE kind IN ('unchanged', 'new') AND pw_valid = 0 AND external_id IS NOT NULL AND pw IS NOT NULL"
+                " ON CONFLICT(external_id) DO UPDATE SET fp = excluded.fp, pw = excluded.pw"
+            )
+            c.execute(
+                "UPDATE run SET export_path = ?, export_sha256 = ?, export_size = ?, export_format = ?,"
+                " export_shape = ?, file_issues_json = ?, rows_total = (SELECT COUNT(*) FROM rows), updated_at = ?"
+                " WHERE id = 1",
+                (facts["export_path"], facts["export_sha256"], facts.get("export_size"), facts.get("export_format"),
+                 facts.get("export_shape"), json.dumps(facts.get("file_issues") or []), _now_iso()),
+            )
+            counts = plan.counts
+            c.execute(
+                "INSERT INTO events (at, kind, message) VALUES (?, 'sync', ?)",
+                (now, f"sync {sync_id}: the journal now follows {facts['export_path']} "
+                      f"({plan.rows_in_export} rows): {counts['new']} new, {counts['changed']} changed, "
+                      f"{counts['unchanged']} unchanged, {counts['removed']} removed ({removed}), "
+                      f"{counts['refused']} refused, {counts['dropped']} dropped"),
+            )
+    finally:
+        conn.execute("DETACH DATABASE plan")
+    journal._info = None  # the run's export changed (RunJournal has no public reload yet)
+    return sync_id
+
+
+def _now_iso() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# ----------------------------------------------------------------------------- the new export, row by row
+class _RowCursor:
+    """Reads the run's (new) export in row order and returns the users a page of
+    sync items asks for (by row number, checked against the external id). Runs in a
+    worker thread, one call at a time. A row number passed already: read again from
+    the start (a deferred row)."""
+
+    def __init__(self, info: Any, policies: Any, accounts: str | None) -> None:
+        self.info = info
+        self.policies = policies
+        self.accounts = accounts
+        self._open()
+
+    def _open(self) -> None:
+        from console.source import open_export
+
+        self._reader = open_export(self.info.export_path, fmt=self.info.export_format, mapping=self.info.mapping,
+                                   accounts=self.accounts)
+        self._rows = iter(self._reader.rows(self.policies))
+        self._current: Any = None
+
+    def take(self, wanted: Sequence[tuple[int, str | None, bytes]], key: bytes) -> dict[int, Any]:
+        """{row number: SourceUser}; SyncRefused (export_changed) when a row is not the one
+        planned (another external id there, or another fingerprint)."""
+        from console.migration.fingerprint import row_fingerprint
+
+        out: dict[int, Any] = {}
+        for row_no, ext, fp in sorted(wanted, key=lambda w: w[0]):
+            if self._current is not None and self._current.user.row > row_no:
+                self._open()
+            while self._current is None or self._current.user.row < row_no:
+                self._current = next(self._rows, None)
+                if self._current is None:
+                    raise SyncRefused(f"row {row_no} of the journal is not in the export any more: it changed "
+                                      "under the sync", "export_changed")
+            user = self._current.user
+            if user.row != row_no or user.external_id != ext:
+                raise SyncRefused(f"row {row_no}: the export has external id {user.external_id!r} there, the "
+                                  f"journal {ext!r}: it changed under the sync", "export_changed")
+            if fp and row_fingerprint(key, user) != fp:
+                raise SyncRefused(f"row {row_no} ({ext}): the export's row is not the one the sync planned (its "
+                                  "fingerprint differs): the file changed under the sync", "export_changed")
+            out[row_no] = user
+        return out
+
+
+# ----------------------------------------------------------------------------- per-user pace
+class UserPace:
+    """At most `limit` writes per user per `window_s` (sliding): Clerk limits updates of one
+    user to about 10 per 10 s and answers 429 past it; staying under leaves room for the
+    app's own updates of that user."""
+
+    def __init__(self, limit: int = USER_LIMIT, window_s: float = USER_WINDOW_S) -> None:
+        self.limit = max(1, int(limit))
+        self.window_s = float(window_s)
+        self._sent: dict[str, deque[float]] = {}
+        self.waited_s = 0.0
+
+    async def acquire(self, user_id: str) -> None:
+        q = self._sent.setdefault(user_id, deque())
+        while True:
+            now = time.monotonic()
+            while q and now - q[0] >= self.window_s:
+                q.popleft()
+            if len(q) < self.limit:
+                q.append(now)
+                return
+            wait = q[0] + self.window_s - now
+            self.waited_s += wait
+            await asyncio.sleep(wait)
+
+    def forget(self, user_id: str) -> None:
+        self._sent.pop(user_id, None)
+
+
+# ----------------------------------------------------------------------------- one changed row
+@dataclass
+class _Update:
+    pos: int
+    row_no: int
+    external_id: str | None
+    clerk_user_id: str
+    old_email: str | None
+    fp: bytes
+    pw: bytes | None
+    pw_state: str
+    attempts: int
+    status: str | None
+    earlier_emails: tuple[str, ...] = ()  # addresses earlier syncs planned for this row (left behind by a failure)
+    requests: int = 0
+    fields: list[str] = field(default_factory=list)
+    deferred: int = 0
+
+
+_FIELD_OF_OP = {"email": "email", "delete_email": "email", "email_verified": "email_verified"}
+
+
+class _Deferred(Exception):
+    """The new email is held by another row of this sync that is moving away from it."""
+
+
+class _Failed(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _one_line(exc: BaseException) -> str:
+    text = (getattr(exc, "long_message", None) or getattr(exc, "message", None) or str(exc) or
+            type(exc).__name__).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:300]
+
+
+# ----------------------------------------------------------------------------- the syncer
+class Syncer:
+    """One sync session over a run journal. See the module doc and docs/sync.md."""
+
+    def __init__(
+        self,
+        journal: RunJournal,
+        settings: Any,
+        export: str | Path,
+        *,
+        accounts: str | Path | None = None,
+        fmt: str | None = None,
+        removed: str = "keep",
+        confirmed: bool = False,
+        plan: Any = None,
+        rate: float | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        timeout: float = 30.0,
+        on_progress: ProgressCallback | None = None,
+        client: Any = None,
+        budget: Any = None,
+        user_limit: int = USER_LIMIT,
+        user_window_s: float = USER_WINDOW_S,
+        backoff_base_s: float = 0.5,
+        backoff_cap_s: float = 10.0,
+        progress_interval_s: float = 0.1,
+        importer_tuning: dict[str, Any] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if removed not in REMOVED_POLICIES:
+            raise ValueError(f"removed must be one of {', '.join(REMOVED_POLICIES)}")
+        self.journal = journal
+        self.settings = settings
+        self.export = Path(export)
+        self.accounts = str(Path(accounts).resolve()) if accounts else None
+        self.fmt = fmt
+        self.removed = removed
+        self.confirmed = confirmed
+        self.plan = plan
+        self.rate = rate
+        self.concurrency = max(1, int(concurrency))
+        self.max_attempts = max(1, int(max_attempts))
+        self.timeout = timeout
+        self.on_progress = on_progress
+        self._client = client
+        self._own_client = client is None
+        self._budget = budget if budget is not None else (client.budget if client is not None else None)
+        self.pace = UserPace(user_limit, user_window_s)
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.progress_interval_s = progress_interval_s
+        self.importer_tuning = dict(importer_tuning or {})
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self._want_stop = False
+        self._want_pause = False
+        self._importer: Any = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._progress = SyncProgress()
+        self._reset()
+
+    def _reset(self) -> None:
+        self._phase = "starting"
+        self._stopping = False
+        self._stop_reason: str | None = None
+        self._stop_message: str | None = None
+        self._paused = False
+        self._errors: deque[str] = deque(maxlen=LAST_ERRORS)
+        self._started = time.monotonic()
+        self._base_requests = 0
+        self._base_rate_limited = 0
+        self._in_flight = 0
+        self._plan_read = (0, 0, 0)
+        self._planned: dict[str, Any] = {}
+        self._done = {"updated": 0, "removed": 0, "failed": 0, "created": 0, "existed": 0, "create_failed": 0}
+        self._phase_requests: dict[str, int] = {}
+        self._sync_id: int | None = None
+        self._deferred: list[tuple[_Update, Any]] = []
+        self._journal_error: JournalError | None = None
+
+    # ------------------------------------------------------------ controls (any thread)
+    def stop(self) -> None:
+        with self._lock:
+            self._want_stop = True
+            importer = self._importer
+        if importer is not None:
+            importer.stop()
+        self._on_loop(self._apply)
+
+    def pause(self) -> None:
+        with self._lock:
+            self._want_pause = True
+            importer = self._importer
+        if importer is not None:
+            importer.pause()
+        self._on_loop(self._apply)
+
+    def resume(self) -> None:
+        with self._lock:
+            self._want_pause = False
+            importer = self._importer
+        if importer is not None:
+            importer.resume()
+        self._on_loop(self._apply)
+
+    @property
+    def progress(self) -> SyncProgress:
+        return self._progress
+
+    def _on_loop(self, fn: Callable[[], None]) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(fn)
+                return
+            except RuntimeError:
+                return
+        fn()
+
+    def _apply(self) -> None:
+        with self._lock:
+            stop, pause = self._want_stop, self._want_pause
+        if stop and not self._stopping:
+            self._begin_stop("stopped", "stopped by the operator: run the same command to resume")
+        self._paused = pause
+        event = getattr(self, "_unpaused", None)
+        if event is not None:
+            if pause:
+                event.clear()
+            else:
+                event.set()
+
+    def _begin_stop(self, reason: str, message: str) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        self._stop_reason = reason
+        self._stop_message = message
+        event = getattr(self, "_unpaused", None)
+        if event is not None:
+            event.set()
+        with self._lock:
+            importer = self._importer
+        if importer is not None:
+            importer.stop()
+
+    async def _hold(self) -> bool:
+        """Wait while paused; False when stopping."""
+        if self._paused and not self._stopping:
+            await self._unpaused.wait()
+        return not self._stopping
+
+    # ------------------------------------------------------------ entry point
+    async def run(self) -> SyncResult:
+        """One session: plan + adopt (or resume an unfinished sync of the same export), then
+        removals, updates, creates. Raises SyncRefused / RunRefused / JournalError when it
+        cannot start; once the journal adopted the plan, problems end the session with a
+        result (exit 2) and the next run resumes."""
+        from console.migration.run import run_lock
+
+        self._loop = asyncio.get_running_loop()
+        self._reset()
+        self._unpaused = asyncio.Event()
+        self._unpaused.set()
+        self._apply()
+        with run_lock(self.journal.run_dir, "sync", for_job=True):
+            return await self._run()
+
+    async def _run(self) -> SyncResult:
+        from console.migration.run import check_key_guards, check_same_instance, file_sha256
+
+        check_key_guards(self.settings, confirmed_production=self.confirmed)
+        check_same_instance(self.journal, self.settings)
+        ensure_tables(self.journal)
+        ticker = asyncio.create_task(self._tick())
+        try:
+            current = unfinished_sync(self.journal)
+            if current is not None:
+                sha = await asyncio.to_thread(file_sha256, self.export)
+                if sha != current.export_sha256:
+                    raise SyncRefused(
+                        f"{self.journal.run_dir}: sync {current.id} of {current.export_path} is not finished: run "
+                        f"`clerk-migrate sync --run {self.journal.run_dir} {current.export_path}` again to finish it "
+                        "before a sync of another export", "sync_unfinished")
+                if current.removed != self.removed:
+                    raise SyncRefused(
+                        f"{self.journal.run_dir}: sync {current.id} was started with --removed {current.removed}: "
+                        "resume it with the same choice", "sync_unfinished")
+                self._sync_id = current.id
+                self._planned = current.planned
+                self.accounts = current.accounts_path  # the users are read as the sync planned them
+                self.journal.add_event("sync", f"sync {current.id} resumed")
+            else:
+                await self._plan_and_adopt()
+            if self._stopping:
+                return self._result(self._summary())
+            return await self._apply_plan()
+        finally:
+            ticker.cancel()
+            await asyncio.gather(ticker, return_exceptions=True)
+            self._publish()
+
+    async def _plan_and_adopt(self) -> None:
+        from console.migration.sync_plan import PlanStopped, SyncPlanError, plan_sync, remove_stale_scratch
+        from console.migration.undo import undone_count
+
+        journal = self.journal
+        if undone_count(journal):
+            raise SyncRefused(f"{journal.run_dir}: an undo deleted users of this run: a sync needs them in Clerk; "
+                              "start a new run folder", "undone")
+        counts = journal.counts()
+        busy = counts["pending"] + counts["creating"]
+        if busy:
+            raise SyncRefused(
+                f"{journal.run_dir}: the import is not finished ({busy} row(s) pending or in flight): run "
+                "`clerk-migrate import` (or `retry`) again to finish it, then sync", "import_unfinished")
+        plan = self.plan
+        own_plan = plan is None
+        if own_plan:
+            self._phase = "planning"
+            remove_stale_scratch(journal.run_dir)
+            stop = threading.Event()
+
+            def on_read(rows: int, read: int, size: int) -> None:
+                self._plan_read = (rows, read, size)
+                if self._stopping:
+                    stop.set()
+
+            try:
+                plan = await asyncio.to_thread(plan_sync, journal, self.export, accounts=self.accounts, fmt=self.fmt,
+                                               on_progress=on_read, stop=stop)
+            except PlanStopped:
+                return
+            except SyncPlanError as exc:
+                raise SyncRefused(exc.message, exc.code) from None
+        try:
+            self._planned = plan.summary()
+            if plan.busy:  # pragma: no cover - refused above
+                raise SyncRefused(f"{journal.run_dir}: {plan.busy} row(s) are still being imported", "import_unfinished")
+            if self.removed in ("ban", "delete") and plan.counts["removed"] and not self.confirmed:
+                raise SyncRefused(f"{plan.counts['removed']} user(s) are gone from the new export: --removed "
+                                  f"{self.removed} needs --yes", "removed_unconfirmed")
+            if self._stopping:
+                return
+            self._phase = "adopting"
+            self._sync_id = await asyncio.to_thread(adopt, journal, plan, removed=self.removed)
+        finally:
+            if own_plan:
+                plan.close()
+
+    # ------------------------------------------------------------ applying
+    async def _apply_plan(self) -> SyncResult:
+        from console.clerk.client import ClerkClient
+        from console.clerk.limiter import RequestBudget
+
+        client = self._client
+        if client is None:
+            key = self.settings.secret_key
+            budget = self._budget or RequestBudget.for_instance(key.instance_kind, rate=self.rate)
+            client = ClerkClient(key, self.settings.base_url, budget, timeout=self.timeout)
+            self._client = client
+        self._budget = client.budget
+        self._base_requests = self._budget.requests
+        self._base_rate_limited = self._budget.rate_limited
+        self._started = time.monotonic()
+        session = self.journal.start_session("sync")
+        own_requests = 0
+        try:
+            self._phase = "removing"
+            mark = self._budget.requests
+            await self._removals(client)
+            self._phase_requests["removals"] = self._budget.requests - mark
+            if not self._stopping:
+                self._phase = "updating"
+                mark = self._budget.requests
+                await self._updates(client)
+                self._phase_requests["updates"] = self._budget.requests - mark
+            own_requests = self._budget.requests - self._base_requests
+            if not self._stopping:
+                self._phase = "creating"
+                mark = self._budget.requests
+                await self._creates(client)
+                self._phase_requests["creates"] = self._budget.requests - mark
+        finally:
+            if self._own_client:
+                await client.aclose()
+                self._client = None
+            try:
+                self.journal.update_session(session, end=True, outcome=self._stop_reason or "done",
+                                            requests=own_requests,
+                                            rate_limited=self._budget.rate_limited - self._base_rate_limited,
+                                            failed=self._done["failed"])
+            except JournalError as exc:
+                self._journal_failed(exc)
+        return self._finish()
+
+    # ------------------------------------------------------------ removals
+    async def _removals(self, client: Any) -> None:
+        from console.clerk.errors import AuthenticationError, ClerkAPIError, ClerkError, NotFound
+        from console.migration.marker import carries_marker
+
+        if self.removed == "keep":
+            return
+        run_id = self.journal.info.run_id
+        last = None
+        while not self._stopping:
+            page = sync_items(self.journal, self._sync_id, kind="removed", state=("todo", "sending"), limit=PAGE,
+                              after=last)
+            if not page:
+                return
+            last = page[-1].pos
+            if not await self._hold():
+                return
+            try:
+                found = await client.users_by_ids([i.clerk_user_id for i in page if i.clerk_user_id])
+            except AuthenticationError as exc:
+                self._begin_stop("unauthorized", f"Clerk refused the key ({exc.code}): run the same command to resume")
+                return
+            except ClerkError as exc:
+                self._begin_stop("lookup_failed", f"cannot read the removed users back: {_one_line(exc)}")
+                return
+            sem = asyncio.Semaphore(self.concurrency)
+
+            async def one(item: SyncItem) -> None:
+                async with sem:
+                    if self._stopping:
+                        return
+                    user = found.get(item.clerk_user_id or "")
+                    if user is None:
+                        self._settle_removed(item, "gone", None, "not in Clerk any more")
+                        return
+                    if self.removed == "delete" and not carries_marker(user, run_id):
+                        why = ("it was in Clerk before the run" if item.status == "existed" else
+                               "its copy in Clerk does not carry this run's marker")
+                        self._settle_removed(item, "kept", "not_marked", f"not deleted: {why}")
+                        return
+                    self._in_flight += 1
+                    try:
+                        await self.pace.acquire(user.id)
+                        if self.removed == "delete":
+                            await client.delete_user(user.id)
+                            self._settle_removed(item, "deleted", None, None)
+                        else:
+                            await client.ban_user(user.id)
+                            self._settle_removed(item, "banned", None, None)
+                    except NotFound:
+                        self._settle_removed(item, "gone", None, "not in Clerk any more")
+                    except AuthenticationError as exc:
+                        self._begin_stop("unauthorized", f"Clerk refused the key ({exc.code}): run the same command "
+                                         "to resume")
+                    except (ClerkAPIError, ClerkError) as exc:
+                        self._settle_removed(item, "failed", exc.code or "clerk_error", _one_line(exc))
+                    finally:
+                        self._in_flight -= 1
+                        self.pace.forget(user.id)
+
+            await asyncio.gather(*(one(i) for i in page))
+
+    def _settle_removed(self, item: SyncItem, state: str, code: str | None, message: str | None) -> None:
+        try:
+            with self.journal.transaction() as c:
+                c.execute("UPDATE sync_items SET state = ?, code = ?, message = ?, attempts = attempts + 1,"
+                          " updated_at = ? WHERE sync_id = ? AND pos = ?",
+                          (state, code, message, time.time(), item.sync_id, item.pos))
+        except JournalError as exc:
+            self._journal_failed(exc)
+            return
+        if state == "failed":
+            self._done["failed"] += 1
+            self._note(f"row {item.old_row} ({item.external_id}) removed: {code}: {message}")
+        else:
+            self._done["removed"] += 1
+
+    # ------------------------------------------------------------ updates
+    async def _updates(self, client: Any) -> None:
+        from console.migration.fingerprint import run_key
+        from console.migration.run import run_policies
+
+        policies = run_policies(self.journal)
+        key = run_key(self.journal.run_dir)
+        cursor: _RowCursor | None = None
+        running: set[asyncio.Task[None]] = set()
+        last = None
+        try:
+            while not self._stopping:
+                while len(running) >= self.concurrency and not self._stopping:
+                    _done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    for t in _done:
+                        if t.exception() is not None:
+                            raise t.exception()  # type: ignore[misc]
+                if self._stopping or not await self._hold():
+                    break
+                page = self._update_page(last)
+                if not page:
+                    break
+                last = page[-1].pos
+                if cursor is None:
+                    cursor = await asyncio.to_thread(_RowCursor, self.journal.info, policies, self.accounts)
+                try:
+                    users = await asyncio.to_thread(cursor.take, [(u.row_no, u.external_id, u.fp) for u in page], key)
+                except SyncRefused as exc:
+                    self._begin_stop("export_changed", exc.message)
+                    break
+                fixes = self._fixes([u.row_no for u in page])
+                try:
+                    self._mark_sending(page)
+                except JournalError as exc:
+                    self._journal_failed(exc)
+                    break
+                found = await self._read(client, [u.clerk_user_id for u in page])
+                if found is None:
+                    break
+                for upd in page:
+                    user = users[upd.row_no]
+                    if fixes.get(upd.row_no):
+                        user = dataclasses.replace(user, **fixes[upd.row_no])
+                    task = asyncio.create_task(self._update_one(upd, user, found.get(upd.clerk_user_id), client,
+                                                                policies))
+                    running.add(task)
+            if running:
+                await asyncio.gather(*running)
+                running = set()
+            # rows whose new email another row of this sync held: once more, now that those moved
+            deferred, self._deferred = self._deferred, []
+            if deferred and not self._stopping:
+                found = await self._read(client, [u.clerk_user_id for u, _ in deferred])
+                if found is not None:
+                    await asyncio.gather(*(self._update_one(u, user, found.get(u.clerk_user_id), client, policies,
+                                                            last_try=True) for u, user in deferred))
+            elif deferred:
+                pass  # stopping: they stay `sending`, the next session reads them again
+        finally:
+            for t in running:
+                t.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+
+    def _update_page(self, after: int | None) -> list[_Update]:
+        conn = self.journal.connection
+        cur = conn.execute(
+            "SELECT pos, row_no, external_id, clerk_user_id, old_email, fp, pw, pw_state, attempts, status FROM sync_items"
+            " WHERE sync_id = ? AND kind = 'changed' AND state IN ('todo', 'sending') AND pos > ? ORDER BY pos LIMIT ?",
+            (self._sync_id, -1 if after is None else after, PAGE))
+        page = [_Update(r[0], r[1], r[2], r[3], r[4], bytes(r[5]) if r[5] is not None else b"",
+                        bytes(r[6]) if r[6] is not None else None, r[7] or "unknown", r[8], r[9])
+                for r in cur.fetchall()]
+        exts = [u.external_id for u in page if u.external_id]
+        earlier: dict[str, set[str]] = {}
+        for part in range(0, len(exts), 500):
+            sub = exts[part:part + 500]
+            for ext, email in conn.execute(
+                f"SELECT external_id, email FROM sync_items WHERE sync_id < ? AND kind = 'changed' AND email IS NOT NULL"
+                f" AND external_id IN ({','.join('?' * len(sub))})", (self._sync_id, *sub)):
+                earlier.setdefault(ext, set()).add(email.lower())
+        for u in page:
+            u.earlier_emails = tuple(sorted(earlier.get(u.external_id or "", ())))
+        return page
+
+    def _fixes(self, row_nos: Sequence[int]) -> dict[int, dict[str, Any]]:
+        out: dict[int, dict[str, Any]] = {}
+        ids = list(row_nos)
+        for part in range(0, len(ids), 500):
+            sub = ids[part:part + 500]
+            for row_no, fix in self.journal.connection.execute(
+                f"SELECT row_no, fix_json FROM rows WHERE fix_json IS NOT NULL AND row_no IN ({','.join('?' * len(sub))})",
+                sub):
+                out[row_no] = json.loads(fix)
+        return out
+
+    def _mark_sending(self, page: Sequence[_Update]) -> None:
+        now = time.time()
+        with self.journal.transaction() as c:
+            c.executemany("UPDATE sync_items SET state = 'sending', attempts = attempts + 1, updated_at = ?"
+                          " WHERE sync_id = ? AND pos = ?", [(now, self._sync_id, u.pos) for u in page])
+        for u in page:
+            u.attempts += 1
+
+    async def _read(self, client: Any, user_ids: Sequence[str]) -> dict[str, Any] | None:
+        from console.clerk.errors import AuthenticationError, ClerkError
+
+        try:
+            return await client.users_by_ids(list(user_ids))
+        except AuthenticationError as exc:
+            self._begin_stop("unauthorized", f"Clerk refused the key ({exc.code}): run the same command to resume")
+        except ClerkError as exc:
+            self._begin_stop("lookup_failed", f"cannot read the changed users back: {_one_line(exc)}; run the same "
+                             "command to resume")
+        return None
+
+    async def _update_one(self, upd: _Update, source: Any, user: Any, client: Any, policies: Any, *,
+                          last_try: bool = False) -> None:
+        from console.clerk.errors import (
+            AuthenticationError,
+            ClerkAPIError,
+            ClerkError,
+            IdentifierExists,
+            NotFound,
+            UnknownOutcome,
+        )
+        from console.source import to_payload
+
+        try:
+            body = to_payload(source, policies)
+        except Exception as exc:  # noqa: BLE001 - the row (or its fix) makes no valid body
+            self._settle_update(upd, "failed", "payload_invalid", _one_line(exc))
+            return
+        landed_password = False
+        sends = 0
+        self._in_flight += 1
+        try:
+            while True:
+                if user is None:
+                    raise _Failed("user_missing", f"Clerk user {upd.clerk_user_id} is not there any more (deleted in "
+                                  "Clerk?): nothing sent; the row keeps its old fingerprint")
+                ops, patch_fields = self._ops(upd, body, user, landed_password)
+                if not ops:
+                    self._settle_update(upd, "done", None, None)
+                    return
+                if sends >= self.max_attempts:
+                    raise _Failed("unknown_outcome", f"no answer from Clerk after {sends} write(s); Clerk's copy "
+                                  "still differs: run the same command (or the next sync) to try again")
+                current = ""
+                try:
+                    for name, call in ops:
+                        if self._stopping:
+                            return  # stays `sending`: the next session reads it again
+                        current = name
+                        await self.pace.acquire(user.id)
+                        sends += 1
+                        upd.requests += 1
+                        await call()
+                        if name == "patch":
+                            landed_password = landed_password or "password" in patch_fields
+                        for f in (patch_fields if name == "patch" else (_FIELD_OF_OP[name],)):
+                            if f not in upd.fields:
+                                upd.fields.append(f)
+                    # every write answered: what Clerk holds now is the export's
+                    self._settle_update(upd, "done", None, None)
+                    return
+                except UnknownOutcome as exc:
+                    # never resent blindly: read the user again, send only what still differs
+                    self._note(f"row {upd.row_no}: {exc.code}: no answer to {current}, reading the user again")
+                    self._mark_uncertain(upd)
+                    await asyncio.sleep(self._backoff(sends))
+                    user = await self._get(client, upd.clerk_user_id)
+                    upd.requests += 1
+                    if user is not None and current == "patch" and "password" in patch_fields:
+                        # a PATCH is all or nothing: its other fields in Clerk now -> its password went too
+                        _again, still = self._ops(upd, body, user, True)
+                        visible = set(patch_fields) - {"password"}
+                        landed_password = bool(visible) and not (set(still) & visible)
+                except IdentifierExists as exc:
+                    if exc.param_name in (None, "email_address") and (await self._email_holder(upd, body, user, client,
+                                                                                                 last_try)):
+                        user = await self._get(client, upd.clerk_user_id)
+                        upd.requests += 1
+                        continue
+                    raise _Failed(exc.code or "form_identifier_exists", _one_line(exc)) from None
+        except _Deferred:
+            self._deferred.append((upd, source))
+        except _Failed as exc:
+            self._settle_update(upd, "failed", exc.code, exc.message)
+        except NotFound:
+            self._settle_update(upd, "failed", "user_missing", f"Clerk user {upd.clerk_user_id} is not there any "
+                                "more (deleted in Clerk?)")
+        except AuthenticationError as exc:
+            self._begin_stop("unauthorized", f"Clerk refused the key ({exc.code}): run the same command to resume")
+        except ClerkAPIError as exc:
+            self._settle_update(upd, "failed", exc.code or "clerk_error", _one_line(exc))
+        except ClerkError as exc:
+            self._settle_update(upd, "failed", exc.code or "clerk_error", _one_line(exc))
+        finally:
+            self._in_flight -= 1
+
+    async def _get(self, client: Any, user_id: str) -> Any:
+        from console.clerk.errors import NotFound
+
+        try:
+            return await client.get_user(user_id)
+        except NotFound:
+            return None
+
+    async def _email_holder(self, upd: _Update, body: dict[str, Any], user: Any, client: Any, last_try: bool) -> bool:
+        """The new address is taken: True to go on (it is this user's after all); raises
+        _Deferred when another row of this sync holds it and moves away from it (tried again
+        after the others), _Failed naming the holder otherwise."""
+        emails = body.get("email_address") or []
+        address = emails[0] if emails else ""
+        holders = await client.users_by_emails([address])
+        upd.requests += 1
+        holder = holders.get(address.lower())
+        if holder is None or holder.id == user.id:
+            return True  # freed meanwhile, or ours (an earlier answer was lost): read again
+        moving = self.journal.connection.execute(
+            "SELECT 1 FROM sync_items WHERE sync_id = ? AND kind = 'changed' AND clerk_user_id = ?"
+            " AND state IN ('todo', 'sending') AND lower(COALESCE(email, '')) != ?",
+            (self._sync_id, holder.id, address.lower())).fetchone()
+        if moving and not last_try:
+            raise _Deferred()
+        raise _Failed("email_taken", f"the email {address} belongs to Clerk user {holder.id} (external_id "
+                      f"{holder.external_id!r}), not to this row: nothing changed for it")
+
+    def _ops(self, upd: _Update, body: dict[str, Any], user: Any, landed_password: bool
+             ) -> tuple[list[tuple[str, Callable[[], Any]]], list[str]]:
+        """The writes that make Clerk's copy `user` what `body` asks, in order: PATCH the
+        user, add / verify / make primary the new email, delete the old one."""
+        from console.migration.marker import MARKER_KEY
+        from console.migration.sync_plan import held, same, wanted
+
+        client = self._client
+        want = wanted(body)
+        have = held(user)
+        patch: dict[str, Any] = {}
+        names: list[str] = []
+        for name in ("first_name", "last_name", "username"):
+            if not same(name, want[name], have[name]):
+                patch[name] = want[name]
+                names.append(name)
+        for name in ("public_metadata", "unsafe_metadata"):
+            if not same(name, want[name], have[name]):
+                patch[name] = want[name]
+                names.append(name)
+        if not same("private_metadata", want["private_metadata"], have["private_metadata"]):
+            private = dict(want["private_metadata"])
+            marker = (user.private_metadata or {}).get(MARKER_KEY)
+            if marker is not None:
+                private[MARKER_KEY] = marker  # the run's marker stays (PATCH replaces the object whole)
+            patch["private_metadata"] = private
+            names.append("private_metadata")
+        if want["created_at"] and not same("created_at", want["created_at"], have["created_at"]):
+            patch["created_at"] = want["created_at"]
+            names.append("created_at")
+        # a digest cannot be read back: sent when its print changed, when no print says (the run's
+        # first sync), or when Clerk's user has no password at all
+        if not landed_password and (upd.pw_state != "unchanged" or not user.password_enabled):
+            if body.get("password_digest") and body.get("password_hasher"):
+                patch["password_digest"] = body["password_digest"]
+                patch["password_hasher"] = body["password_hasher"]
+                names.append("password")
+            elif body.get("password"):
+                patch["password"] = body["password"]
+                patch["skip_password_checks"] = True
+                names.append("password")
+        ops: list[tuple[str, Callable[[], Any]]] = []
+        if patch:
+            ops.append(("patch", lambda p=dict(patch): client.patch_user(user.id, p)))
+        email = want["email"]
+        if email:
+            verified = bool(want["email_verified"])
+            target = next((a for a in user.email_addresses if a.email_address.lower() == email.lower()), None)
+            if target is None:
+                ops.append(("email", lambda: client.create_email_address(user.id, email, verified=verified,
+                                                                          primary=True)))
+            else:
+                is_verified = target.verification is not None and target.verification.status == "verified"
+                changes: dict[str, bool] = {}
+                if is_verified != verified:
+                    changes["verified"] = verified
+                if user.primary_email_address_id != target.id:
+                    changes["primary"] = True
+                if changes:
+                    name = "email" if "primary" in changes else "email_verified"
+                    ops.append((name, lambda t=target.id, ch=changes: client.update_email_address(t, **ch)))
+            old = {e.lower() for e in ((upd.old_email,) if upd.old_email else ())} | set(upd.earlier_emails)
+            for a in user.email_addresses:
+                low = a.email_address.lower()
+                if low != email.lower() and low in old:
+                    ops.append(("delete_email", lambda i=a.id: client.delete_email_address(i)))
+        return ops, names
+
+    def _mark_uncertain(self, upd: _Update) -> None:
+        try:
+            with self.journal.transaction() as c:
+                c.execute("UPDATE sync_items SET uncertain = 1, updated_at = ? WHERE sync_id = ? AND pos = ?",
+                          (time.time(), self._sync_id, upd.pos))
+        except JournalError as exc:
+            self._journal_failed(exc)
+
+    def _settle_update(self, upd: _Update, state: str, code: str | None, message: str | None) -> None:
+        """One transaction: the item's outcome and, when done, the journal row's new
+        fingerprint and email and the row's password print."""
+        now = time.time()
+        fields = ",".join(upd.fields) or None
+        try:
+            with self.journal.transaction() as c:
+                c.execute("UPDATE sync_items SET state = ?, code = ?, message = ?, fields = COALESCE(?, fields),"
+                          " requests = requests + ?, updated_at = ? WHERE sync_id = ? AND pos = ?",
+                          (state, code, message, fields, upd.requests, now, self._sync_id, upd.pos))
+                if state == "done":
+                    c.execute(
+                        "UPDATE rows SET fingerprint = ?, export_email = (SELECT email FROM sync_items WHERE sync_id = ?"
+                        " AND pos = ?), email = CASE WHEN json_extract(fix_json, '$.email') IS NOT NULL THEN email"
+                        " ELSE (SELECT email FROM sync_items WHERE sync_id = ? AND pos = ?) END, updated_at = ?"
+                        " WHERE row_no = ?",
+                        (upd.fp, self._sync_id, upd.pos, self._sync_id, upd.pos, now, upd.row_no))
+                    if upd.external_id and upd.pw is not None:
+                        c.execute("INSERT INTO sync_prints (external_id, fp, pw) VALUES (?, ?, ?) ON CONFLICT(external_id)"
+                                  " DO UPDATE SET fp = excluded.fp, pw = excluded.pw", (upd.external_id, upd.fp, upd.pw))
+        except JournalError as exc:
+            self._journal_failed(exc)
+            return
+        if state == "done":
+            self._done["updated"] += 1
+        else:
+            self._done["failed"] += 1
+            self._note(f"row {upd.row_no} ({upd.external_id}): {code}: {message}")
+        upd.requests = 0
+
+    def _backoff(self, sends: int) -> float:
+        delay = min(self.backoff_cap_s, self.backoff_base_s * (2 ** max(0, sends - 1)))
+        return delay * self._rng.uniform(0.5, 1.0)
+
+    # ------------------------------------------------------------ creates
+    async def _creates(self, client: Any) -> None:
+        from console.migration.importer import Importer
+
+        if not (self.journal.counts()["pending"] or self.journal.counts()["creating"]):
+            return
+        tuning = {k: v for k, v in self.importer_tuning.items() if k in TUNING}
+        importer = Importer(self.journal, self.settings, client=client, kind="sync-create", rate=self.rate,
+                            concurrency=max(self.concurrency, 8), max_attempts=self.max_attempts,
+                            timeout=self.timeout, confirmed_production=True, on_progress=self._on_create, **tuning)
+        with self._lock:
+            self._importer = importer
+            if self._want_pause:
+                importer.pause()
+            if self._want_stop:
+                importer.stop()
+        try:
+            result = await importer.run()
+        except MigrationError as exc:  # a guard of the importer (Development cap, ...)
+            self._begin_stop(getattr(exc, "code", "") or "refused", exc.message)
+            return
+        finally:
+            with self._lock:
+                self._importer = None
+        if result.stop_reason is not None and not self._stopping:
+            self._begin_stop(result.stop_reason, result.message or result.stop_reason)
+
+    def _on_create(self, p: Any) -> None:
+        self._create_progress = p
+
+    # ------------------------------------------------------------ the end
+    def _finish(self) -> SyncResult:
+        summary = self._summary()
+        done = self._stop_reason is None and summary["left"] == 0
+        try:
+            with self.journal.transaction() as c:
+                c.execute("UPDATE sync_items SET state = CASE r.status WHEN 'created' THEN 'done' WHEN 'existed' THEN"
+                          " 'done' WHEN 'failed' THEN 'failed' ELSE sync_items.state END,"
+                          " code = CASE WHEN r.status = 'failed' THEN r.error_code ELSE sync_items.code END,"
+                          " message = CASE WHEN r.status = 'failed' THEN r.error_message ELSE sync_items.message END,"
+                          " clerk_user_id = COALESCE(r.clerk_user_id, sync_items.clerk_user_id)"
+                          " FROM rows r WHERE sync_items.sync_id = ? AND sync_items.kind = 'new'"
+                          " AND sync_items.state = 'todo' AND r.row_no = sync_items.row_no", (self._sync_id,))
+                c.execute("UPDATE sync_runs SET requests = requests + ?, rate_limited = rate_limited + ?,"
+                          " summary_json = ?, state = ?, ended_at = ? WHERE id = ?",
+                          (summary["session_requests"], summary["session_rate_limited"], json.dumps(summary),
+                           "done" if done else "applying", time.time(), self._sync_id))
+            summary = self._summary()
+            self.journal.set_meta("sync_last", {k: summary[k] for k in (
+                "sync", "export", "created", "updated", "unchanged", "removed", "failed", "requests", "left")})
+            self.journal.add_event("sync", f"sync {self._sync_id} {'done' if done else 'stopped'}: "
+                                   f"{summary['created']} created, {summary['updated']} updated, "
+                                   f"{summary['removed']} removed ({self.removed}), {summary['failed']} failed, "
+                                   f"{summary['requests']} requests")
+        except JournalError as exc:
+            self._journal_failed(exc)
+        self._phase = "done" if done else "stopped"
+        return self._result(summary)
+
+    def _result(self, summary: dict[str, Any]) -> SyncResult:
+        reason = self._stop_reason
+        if reason == "stopped":
+            code = 130
+        elif reason is not None:
+            code = 2
+        elif summary.get("failed") or summary.get("left"):
+            code = 1
+        else:
+            code = 0
+        return SyncResult(summary=summary, exit_code=code, stop_reason=reason, message=self._stop_message)
+
+    def _summary(self) -> dict[str, Any]:
+        budget = self._budget
+        session_requests = (budget.requests - self._base_requests) if budget is not None else 0
+        session_rate_limited = (budget.rate_limited - self._base_rate_limited) if budget is not None else 0
+        out = sync_summary(self.journal, self._sync_id) if self._sync_id is not None else {
+            "run": str(self.journal.run_dir), "sync": None, "export": str(self.export), "dry_run": False,
+            "created": 0, "existed": 0, "updated": 0, "unchanged": self._planned.get("unchanged", 0), "removed": 0,
+            "kept": 0, "banned": 0, "deleted": 0, "gone": 0, "failed": 0, "refused": 0, "left": 0, "requests": 0,
+            "rate_limited": 0, "planned": self._planned, "failures": []}
+        out["session_requests"] = session_requests
+        out["session_rate_limited"] = session_rate_limited
+        out["requests_by_phase"] = dict(self._phase_requests)
+        out["duration_s"] = round(time.monotonic() - self._started, 2)
+        if self._stop_reason:
+            out["stop_reason"] = self._stop_reason
+        return out
+
+    # ------------------------------------------------------------ progress
+    async def _tick(self) -> None:
+        while True:
+            self._publish()
+            await asyncio.sleep(self.progress_interval_s)
+
+    def _publish(self) -> None:
+        budget = self._budget
+        planned = self._planned or {}
+        created = getattr(self, "_create_progress", None)
+        removed_total = planned.get("removed", 0) if self.removed != "keep" else 0
+        changed = planned.get("changed", 0)
+        new = planned.get("new", 0)
+        c_created = created.created if created is not None else 0
+        c_existed = created.existed if created is not None else 0
+        c_failed = created.failed if created is not None else 0
+        elapsed = time.monotonic() - self._started
+        left = max(0, new - c_created - c_existed - c_failed) + max(0, changed - self._done["updated"]) + max(
+            0, removed_total - self._done["removed"])
+        requests = (budget.requests - self._base_requests) if budget is not None else 0
+        done_rows = self._done["updated"] + self._done["removed"] + c_created + c_existed
+        eta = left * elapsed / done_rows if done_rows and elapsed > 1 and self._phase not in ("planning", "adopting") else None
+        rows, read, size = self._plan_read
+        state = "stopping" if self._stopping else ("paused" if self._paused else "running")
+        if self._phase in ("done", "stopped"):
+            state = self._phase
+        self._progress = SyncProgress(
+            phase=self._phase, state=state, sync_id=self._sync_id, planned_new=new, planned_changed=changed,
+            planned_removed=planned.get("removed", 0), unchanged=planned.get("unchanged", 0),
+            refused=planned.get("refused", 0), created=c_created, existed=c_existed,
+            updated=self._done["updated"], removed_done=self._done["removed"],
+            failed=self._done["failed"] + c_failed, left=left, requests=requests,
+            rate_limited=(budget.rate_limited - self._base_rate_limited) if budget is not None else 0,
+            pace=budget.current_rate if budget is not None else 0.0,
+            paused_for_s=budget.paused_for if budget is not None else 0.0,
+            in_flight=self._in_flight + (created.in_flight if created is not None else 0),
+            elapsed_s=elapsed, eta_s=eta, rows_read=rows, bytes_read=read, size_bytes=size,
+            last_errors=tuple(self._errors) + (tuple(created.last_errors) if created is not None else ()),
+            stop_reason=self._stop_reason, message=self._stop_message or "")
+        if self.on_progress is not None:
+            try:
+                self.on_progress(self._progress)
+            except Exception:  # noqa: BLE001 - a display never breaks the sync
+                pass
+
+    def _note(self, text: str) -> None:
+        self._errors.append(text[:200])
+
+    def _journal_failed(self, exc: JournalError) -> None:
+        if self._journal_error is None:
+            self._journal_error = exc
+        self._note(str(exc))
+        self._begin_stop("journal", str(exc))
+
+
+# ----------------------------------------------------------------------------- the figures of a sync
+def sync_summary(journal: RunJournal, sync_id: int) -> dict[str, Any]:
+    """The sync --json object of one sync, from the journal (its tables are the truth)."""
+    conn = journal.connection
+    rec = next((s for s in syncs(journal) if s.id == sync_id), None)
+    if rec is None:
+        raise SyncRefused(f"{journal.run_dir}: no sync {sync_id} in this run", "no_such_sync")
+    by: dict[tuple[str, str], int] = {}
+    for kind, state, n in conn.execute(
+            "SELECT kind, state, COUNT(*) FROM sync_items WHERE sync_id = ? GROUP BY kind, state", (sync_id,)):
+        by[(kind, state)] = n
+    latest = last_sync(journal)
+    new_status: dict[str, int] = {}
+    if latest is not None and latest.id == sync_id:  # row numbers are this sync's: the rows say the rest
+        for status, n in conn.execute(
+                "SELECT r.status, COUNT(*) FROM sync_items i JOIN rows r ON r.row_no = i.row_no"
+                " WHERE i.sync_id = ? AND i.kind = 'new' GROUP BY r.status", (sync_id,)):
+            new_status[status] = n
+    else:
+        new_status = {"created": by.get(("new", "done"), 0), "failed": by.get(("new", "failed"), 0)}
+
+    def n(kind: str, *states: str) -> int:
+        return sum(v for (k, s), v in by.items() if k == kind and (not states or s in states))
+
+    planned = rec.planned
+    created = new_status.get("created", 0)
+    existed = new_status.get("existed", 0)
+    new_failed = new_status.get("failed", 0)
+    new_left = new_status.get("pending", 0) + new_status.get("creating", 0)
+    failures = []
+    for item in sync_items(journal, sync_id, state="failed", limit=LISTED_MAX):
+        failures.append({"row": item.row, "old_row": item.old_row, "external_id": item.external_id,
+                         "kind": item.kind, "code": item.code, "message": item.message})
+    if latest is not None and latest.id == sync_id and len(failures) < LISTED_MAX:
+        for r in conn.execute(
+                "SELECT r.row_no, r.external_id, r.error_code, r.error_message FROM sync_items i JOIN rows r"
+                " ON r.row_no = i.row_no WHERE i.sync_id = ? AND i.kind = 'new' AND r.status = 'failed'"
+                " AND i.state != 'failed' ORDER BY r.row_no LIMIT ?", (sync_id, LISTED_MAX - len(failures))):
+            failures.append({"row": r[0], "old_row": None, "external_id": r[1], "kind": "new", "code": r[2],
+                             "message": r[3]})
+    updated = n("changed", "done")
+    removed_left = n("removed", "todo", "sending")
+    left = new_left + n("changed", "todo", "sending") + removed_left
+    requests = rec.requests
+    changed_rows = conn.execute("SELECT COALESCE(SUM(requests), 0) FROM sync_items WHERE sync_id = ? AND kind = 'changed'"
+                                " AND state = 'done'", (sync_id,)).fetchone()[0]
+    return {
+        "run": str(journal.run_dir),
+        "sync": sync_id,
+        "state": rec.state,
+        "export": rec.export_path,
+        "sha256": rec.export_sha256,
+        "previous_export": rec.previous_path,
+        "dry_run": False,
+        "created": created,
+        "existed": existed,
+        "updated": updated,
+        "unchanged": int(planned.get("unchanged", 0)),
+        "removed": n("removed"),
+        "removed_policy": rec.removed,
+        "kept": n("removed", "kept"),
+        "banned": n("removed", "banned"),
+        "deleted": n("removed", "deleted"),
+        "gone": n("removed", "gone"),
+        "failed": n("changed", "failed") + n("removed", "failed") + new_failed,
+        "refused": n("refused"),
+        "dropped": n("dropped"),
+        "left": left,
+        "requests": requests,
+        "rate_limited": rec.rate_limited,
+        "update_requests_per_row": round(changed_rows / updated, 3) if updated else None,
+        "planned": planned,
+        "failures": failures,
+    }
+
+
+# ----------------------------------------------------------------------------- the job
+@dataclass
+class SyncOptions:
+    export: str = ""
+    accounts: str | None = None
+    fmt: str | None = None
+    removed: str = "keep"
+    confirmed: bool = False  # --yes: a Production instance, and --removed ban/delete
+    rate: float | None = None
+    concurrency: int = DEFAULT_CONCURRENCY
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    timeout: float = 30.0
+    tuning: dict[str, float] = field(default_factory=dict)  # TUNING names (the importer's) and the sync's own
+
+
+SYNC_TUNING = frozenset({"user_limit", "user_window_s", "backoff_base_s", "backoff_cap_s"})
+
+
+@register_job
+class SyncJob(BaseJob):
+    """Bring Clerk in line with a later export (Syncer): plan, adopt, then removals,
+    updates and creates. Resumable like the import."""
+
+    kind = "sync"
+    can_pause = True
+    Options = SyncOptions
+    snapshot_type = SyncProgress
+    snapshot_tag = "sync_progress"
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._syncer: Syncer | None = None
+        self._snapshot = SyncProgress()
+
+    def _target(self) -> Any:
+        return self._syncer
+
+    def _stop_target(self) -> None:
+        with self._lock:
+            syncer = self._syncer
+        if syncer is not None:
+            syncer.stop()
+
+    async def _run(self) -> JobResult:
+        from console.migration.run import open_run
+
+        o = self.options
+        journal = await asyncio.to_thread(open_run, self.run_dir)
+        try:
+            tuning = dict(o.tuning or {})
+            own = {k: v for k, v in tuning.items() if k in SYNC_TUNING}
+            importer = {k: v for k, v in tuning.items() if k in TUNING}
+            importer.setdefault("progress_interval_s", PANEL_INTERVAL_S)
+            syncer = Syncer(journal, self.settings, o.export, accounts=o.accounts, fmt=o.fmt, removed=o.removed,
+                            confirmed=o.confirmed, rate=o.rate, concurrency=o.concurrency,
+                            max_attempts=o.max_attempts, timeout=o.timeout, on_progress=self._publish,
+                            progress_interval_s=PANEL_INTERVAL_S, importer_tuning=importer, **own, **self.engine)
+            with self._lock:
+                self._syncer = syncer
+                if self._want_pause:
+                    syncer.pause()
+                if self._want_stop:
+                    syncer.stop()
+            try:
+                result = await syncer.run()
+            finally:
+                self._snapshot = syncer.progress
+            return JobResult(result.exit_code, result.message, result.stop_reason, result.summary, self.kind)
+        finally:
+            journal.close()
+
+    @classmethod
+    async def preflight(cls, run_dir: Path, settings: Any, options: Any) -> None:
+        """Before a worker starts: the key's guards, the same instance, --yes for ban/delete,
+        and no unfinished sync of another export (the rest is checked when it runs)."""
+        from console.migration.run import check_key_guards, check_same_instance, file_sha256, open_run
+
+        check_key_guards(settings, confirmed_production=options.confirmed)
+        if options.removed not in REMOVED_POLICIES:
+            raise SyncRefused(f"--removed must be one of {', '.join(REMOVED_POLICIES)}", "bad_option")
+        if options.removed in ("ban", "delete") and not options.confirmed:
+            raise SyncRefused(f"--removed {options.removed} changes users in Clerk: it needs --yes",
+                              "removed_unconfirmed")
+        if not Path(options.export).is_file():
+            raise SyncRefused(f"{options.export}: no such file", "export_missing")
+        journal = open_run(run_dir, readonly=True)
+        try:
+            check_same_instance(journal, settings)
+            current = unfinished_sync(journal)
+            if current is not None and await asyncio.to_thread(file_sha256, options.export) != current.export_sha256:
+                raise SyncRefused(f"{run_dir}: sync {current.id} of {current.export_path} is not finished: finish it "
+                                  "first (the same command with that export)", "sync_unfinished")
+        finally:
+            journal.close()
+
+
+__all__ = [
+    "REMOVED_POLICIES",
+    "SyncItem",
+    "SyncJob",
+    "SyncOptions",
+    "SyncProgress",
+    "SyncRecord",
+    "SyncRefused",
+    "SyncResult",
+    "Syncer",
+    "UserPace",
+    "adopt",
+    "ensure_tables",
+    "last_sync",
+    "sync_items",
+    "sync_summary",
+    "syncs",
+    "unfinished_sync",
+]
