@@ -614,3 +614,6 @@ __all__ = [
     "snapshot_from_json",
     "snapshot_to_json",
 ]
+
+# sync (issue 14) registers SyncJob itself; importing it here makes it startable by kind everywhere
+from console.migration import sync as _sync  # noqa: E402,F401
