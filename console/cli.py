@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "export_ids",
     "undo",
     "unmark",
+    "sync",
     "export_db",
     "scan_app",
     "stop",
