@@ -44,6 +44,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from console.clerk.models import PASSWORD_HASHERS
+from console.settings import DEV_USER_CAP  # the one number (the engine corrects it: migration/devcap.py)
 from console.source.jsonrows import DUPLICATE_KEYS, MAX_DEPTH, TooDeep, loads_value
 from console.source.model import CheckedRow, Issue, Policies, SourceUser
 from console.source.passwords import (
@@ -66,7 +67,6 @@ NAME_MAX_LENGTH = 256
 METADATA_MAX_BYTES = 8192  # public + private + unsafe, as compact JSON
 EMAIL_MAX_LENGTH = 254
 EMAIL_LOCAL_MAX_LENGTH = 64
-DEV_USER_CAP = 100
 USERNAME_MIN_LENGTH, USERNAME_MAX_LENGTH = 4, 64
 
 ERROR_CODES = (
