@@ -34,7 +34,7 @@ STEP_TITLES: dict[StepId, str] = {
     "finish": "Finish",
 }
 
-DEV_USER_CAP = 100  # what a Development instance holds (Clerk's documented cap)
+from console.settings import DEV_USER_CAP  # noqa: E402 - the one number (the engine corrects it: migration/devcap.py)
 
 
 @dataclass(frozen=True)
