@@ -252,10 +252,13 @@ class SandboxApp:
         *,
         is_create: bool = False,
         with_body: bool = False,
+        is_write: bool = False,
     ) -> Response:
         config = self._config
         body, too_large = await self._read_body(request, config.max_body_bytes) if with_body else (b"", False)
-        draw: Draw = self.faults.draw(config, is_create=is_create)
+        # the ambiguous fault (written, then the answer lost) hits creates, and with
+        # ambiguous_writes the writes of an existing user too (PATCH users, email addresses)
+        draw: Draw = self.faults.draw(config, is_create=is_create or (is_write and config.ambiguous_writes))
         if draw.latency_s > 0:
             await asyncio.sleep(draw.latency_s)  # the simulated network + server time
         key, kind = self._authenticate(request, config)
@@ -327,7 +330,7 @@ class SandboxApp:
             spec = validate_update(self._parse_object(body), self._config, version)
             return self.store.update(inst, user_id, spec)
 
-        return await self._serve(request, op, with_body=True)
+        return await self._serve(request, op, with_body=True, is_write=True)
 
     async def merge_metadata(self, request: Request) -> Response:
         return await self._metadata(request, merge=True)
@@ -366,7 +369,7 @@ class SandboxApp:
             user_id, address, verified, primary = validate_email_create(self._parse_object(body))
             return self.store.add_email(inst, user_id, address, verified, primary)
 
-        return await self._serve(request, op, with_body=True)
+        return await self._serve(request, op, with_body=True, is_write=True)
 
     async def get_email(self, request: Request) -> Response:
         email_id = request.path_params["email_id"]
@@ -380,11 +383,11 @@ class SandboxApp:
             verified, primary = validate_email_update(self._parse_object(body))
             return self.store.update_email(inst, email_id, verified, primary)
 
-        return await self._serve(request, op, with_body=True)
+        return await self._serve(request, op, with_body=True, is_write=True)
 
     async def delete_email(self, request: Request) -> Response:
         email_id = request.path_params["email_id"]
-        return await self._serve(request, lambda inst, _: self.store.delete_email(inst, email_id))
+        return await self._serve(request, lambda inst, _: self.store.delete_email(inst, email_id), is_write=True)
 
     async def get_instance(self, request: Request) -> Response:
         def op(inst: Instance, _: bytes) -> dict[str, Any]:

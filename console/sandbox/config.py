@@ -69,6 +69,10 @@ class SandboxConfig:
     # echoes the request's key in its message, long_message and meta:
     # "full" (sk_live_…) or "secret" (the key without its sk_live_/sk_test_ prefix).
     echo_key: str | None = None
+    # The ambiguous fault (ambiguous_rate, ambiguous_modes) also hits the writes of an
+    # existing user: PATCH /v1/users/{id} and POST/PATCH/DELETE /v1/email_addresses are
+    # carried out, then answered 502 / held / dropped (sync's lost-answer tests).
+    ambiguous_writes: bool = False
 
     def limit_for(self, kind: InstanceKind) -> int:
         return self.production_limit if kind == "production" else self.development_limit
