@@ -445,8 +445,8 @@ async def check_dev_room(settings: Any, to_send: int, *, cap: int | None = None)
     from console.clerk.client import ClerkClient
     from console.clerk.errors import AuthenticationError, ClerkError
     from console.clerk.limiter import RequestBudget
-    from console.migration.importer import DEV_USER_CAP
     from console.migration.run import RunRefused
+    from console.settings import DEV_USER_CAP
 
     cap = cap or DEV_USER_CAP
     key = settings.secret_key
