@@ -276,7 +276,7 @@ class RowChecker:
         raw = get(k_id)
         if type(raw) is str:
             ext = raw.strip() or None
-            if ext is not None and ext[:9] == "ObjectId(":
+            if ext is not None and ext[0] == "O" and ext.startswith("ObjectId("):  # mongoexport's CSV
                 ext = plain_id(ext)
             first_claim = ext is not None
         else:

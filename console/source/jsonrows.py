@@ -175,10 +175,18 @@ def make_row(pairs: tuple, _dict: Any = dict, _type: Any = type, _tuple: Any = t
     dups: list[str] | None = None if len(obj) == len(pairs) else _repeated(pairs)
     for key, value in pairs:
         kind = _type(value)
-        if kind is _tuple or kind is _list:
-            if dups is None:
-                dups = []
-            obj[key] = _nested(value, 2, dups)
+        if kind is _list:
+            for item in value:  # most lists are flat (provider names): no call for them
+                kind = _type(item)
+                if kind is _tuple or kind is _list:
+                    break
+            else:
+                continue
+        elif kind is not _tuple:
+            continue
+        if dups is None:
+            dups = []
+        obj[key] = _nested(value, 2, dups)
     if dups:
         obj[DUPLICATE_KEYS] = tuple(dict.fromkeys(dups))
     return obj
@@ -357,7 +365,7 @@ def array_records(source: Any) -> Iterator[tuple[int, dict[Any, Any]]]:
             obj = make_row(pairs)
         except TooDeep:
             raise TooDeepAt(row, w.offset(deep_offset(text, pos))) from None
-        if w.size != CHUNK and end - pos < CHUNK:
+        if w.size != CHUNK and end - pos < CHUNK:  # back to normal reads after a long item
             w.size = CHUNK
         yield row, obj
         if end < len(text) and text[end] == ",":
