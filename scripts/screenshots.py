@@ -72,7 +72,7 @@ async def shoot(url: str, area: DemoArea, out: Path, size: tuple[int, int], kind
         await pilot.press("ctrl+n")
         await settle(pilot, lambda: app.query_one("#detail").row_count > 0)
         save("review")
-        await pilot.press("enter", "down", "enter")
+        await pilot.press("tab", "tab", "down", "enter")  # codes -> filter -> rows; a row's whole detail
         await settle(pilot)
         save("row")
         await pilot.press("escape", "p")

@@ -30,6 +30,7 @@ from console.settings import KeyringUnavailable, SecretKey, Settings, load_setti
 from console.source.model import Policies
 from console.tui.messages import DetailPage, LoadDetected, LoadFailed, LoadFinished, LoadProgress
 from console.tui.screens import PANES, StepPane
+from console.tui.screens.main import MainScreen
 from console.tui.screens.modals import ErrorModal, HelpScreen, SavePathModal, explain
 from console.tui.state import (
     STEP_ORDER,
@@ -169,6 +170,9 @@ class ConsoleApp(App[int]):
         return self._engine
 
     # -- layout ----------------------------------------------------------------
+    def get_default_screen(self) -> Screen:
+        return MainScreen(id="_default")  # the Tab order of the panes, Escape out of a field
+
     def compose(self) -> ComposeResult:
         yield InstanceBar(id="instance-bar")
         with Horizontal(id="body"):
@@ -213,7 +217,7 @@ class ConsoleApp(App[int]):
         self.go_to(STEP_ORDER[min(position + 1, len(STEP_ORDER) - 1)])
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen())
+        self.push_screen(HelpScreen(self.state.run_dir, self.state.demo))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         for number, step in enumerate(STEP_ORDER, start=1):
@@ -225,8 +229,13 @@ class ConsoleApp(App[int]):
         yield SystemCommand("Run the live check", "Ask Clerk for the instance's user count", self.start_live_check)
         yield SystemCommand("Load the export", "Read and check the export named in Load", self._load_from_input)
         yield SystemCommand("Save the report as CSV", "Every issue as a CSV row", self.ask_report_path)
-        yield SystemCommand("Help", "The steps and the keys", self.action_help)
-        yield from super().get_system_commands(screen)
+        yield SystemCommand("Help", "The steps, the keys, coming back to a run (f1)", self.action_help)
+        # Textual's own commands (theme, screenshot, "quit as soon as possible"…) are left out
+        yield SystemCommand(
+            "Quit the console",
+            "Leave (ctrl+q); the run folder keeps every row: clerk-migrate --run DIR reopens it",
+            self.action_quit,
+        )
 
     # -- Setup -----------------------------------------------------------------
     def use_key(self, key: SecretKey, source: str) -> None:

@@ -96,8 +96,9 @@ class IssueIndex:
         return self.issues[positions[0]] if positions else None
 
     def page(self, code: str | None, text: str = "", page: int = 0, size: int = 200) -> tuple[list[Issue], int]:
-        """One page of the issues behind `code` (all codes when None) whose row,
-        external id, field or message contains `text`; and how many match."""
+        """One page of the issues behind `code` (all codes when None) whose row
+        number is `text`, or whose external id, email, name, field or message
+        contains it; and how many match."""
         positions = self.by_code.get(code, []) if code else range(len(self.issues))
         needle = text.strip().lower()
         start, stop = page * size, (page + 1) * size
@@ -110,6 +111,8 @@ class IssueIndex:
             issue = self.issues[p]
             if (
                 needle in (issue.external_id or "").lower()
+                or needle in (getattr(issue, "email", None) or "").lower()
+                or needle in (getattr(issue, "name", None) or "").lower()
                 or needle in issue.message.lower()
                 or needle in issue.field.lower()
                 or needle == str(issue.row)

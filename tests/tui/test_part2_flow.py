@@ -119,9 +119,9 @@ async def test_demo_flow_import_fix_retry_verify_finish(sandbox, area):
         app.query_one("#fk-columns").focus()
         await pilot.press(*"Post.authorId, Comment.userId", "enter")
         await wait_until(pilot, lambda: finish.ids.sql_result is not None, what="the SQL")
-        sql = (area.run_dir / "rewrite-user-ids.sql").read_text()
+        sql = (area.run_dir / "fk-postgres.sql").read_text()
         assert '"Post"' in sql and '"authorId"' in sql and "COMMIT" in sql
-        assert (area.run_dir / "rewrite-user-ids.sql").stat().st_mode & 0o777 == 0o600
+        assert (area.run_dir / "fk-postgres.sql").stat().st_mode & 0o777 == 0o600
         assert app.state.step_status("finish").mark == "done"
 
 
@@ -212,8 +212,11 @@ async def test_a_run_left_in_flight_is_looked_up_before_resending(sandbox, area)
 
     rows = export_rows(area)
     synthetic_run(area, sandbox.url, pending={3, 4}, creating={2})
-    # the lost create of row 2 did reach Clerk
+    # the lost create of row 2 did reach Clerk: the user carries this run's marker
+    with RunJournal.open(area.run_dir, readonly=True) as journal:
+        run_id = journal.info.run_id
     sandbox.seed_user(PROD, {"external_id": rows[1]["id"], "email_address": [rows[1]["email"]],
+                             "private_metadata": {"clerk_migrate": {"run": run_id}},
                              "skip_password_requirement": True})
     app = build(sandbox, area)
     async with app.run_test(size=(120, 36)) as pilot:

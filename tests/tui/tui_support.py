@@ -37,3 +37,28 @@ FIXED_URL = "http://127.0.0.1:PORT"
 
 def fixed_clock() -> float:
     return 0.0
+
+
+def screen_cells(app) -> list[list[tuple[str, object]]]:
+    """The screen as rows of (character, rich Style): what a terminal draws,
+    attributes and colours included."""
+    update = app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    rows: list[list[tuple[str, object]]] = []
+    for line in update.strips:
+        row: list[tuple[str, object]] = []
+        for strip in line:
+            for segment in strip:
+                if segment.control:
+                    continue
+                row.extend((char, segment.style) for char in segment.text)
+        rows.append(row)
+    return rows
+
+
+def region_text(app, region) -> str:
+    """The text inside one region of the screen (a pane, a widget), line by line."""
+    lines = screen_text(app).splitlines()
+    out = []
+    for y in range(region.y, min(region.bottom, len(lines))):
+        out.append(lines[y][region.x : region.right])
+    return "\n".join(out)

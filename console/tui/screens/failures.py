@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -25,6 +26,7 @@ from console.tui.import_run import RunSession
 from console.tui.runview import RowPage, RunView, read_failed_page, read_rows, set_row_fix
 from console.tui.screens.base import StepPane
 from console.tui.screens.fix_modal import FixRequest, RowFixModal
+from console.tui.screens.modals import WholeRowModal, table_row_fields
 from console.tui.state import ConsoleState
 from console.tui.widgets.failure_tables import EVERY_CODE, FailedRows, FailureGroups
 from console.tui.widgets.import_panel import ImportPanel
@@ -249,8 +251,11 @@ class FailuresPane(StepPane):
 
     @on(DataTable.RowSelected, "#groups")
     def _group_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a code: its whole line (Clerk's words are cut in the table)."""
         event.stop()
-        self.query_one("#fail-rows").focus()
+        fields = table_row_fields(self.query_one(FailureGroups), event.row_key)
+        more = Text("Its rows are in the table below: tab goes there (the filter first).", style="dim")
+        self.app.push_screen(WholeRowModal("Failed rows of one code", fields, more))
 
     @on(DataTable.RowSelected, "#fail-rows")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
@@ -370,6 +375,14 @@ class FailuresPane(StepPane):
 
     def action_focus_filter(self) -> None:
         self.query_one("#fail-filter").focus()
+
+    def main_widget(self):
+        """Escape from the filter: the rows it filters (the groups while there are none)."""
+        rows = self.query_one("#fail-rows")
+        if rows.display and self.rows:
+            return rows
+        groups = self.query_one("#groups")
+        return groups if groups.display else None
 
     def on_enter(self) -> None:
         run = self.state.run

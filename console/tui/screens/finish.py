@@ -44,8 +44,6 @@ class FinishPane(StepPane):
     FinishPane .outcome { height: auto; }
     FinishPane .note { margin-bottom: 1; }
     FinishPane #claim { height: auto; }
-    FinishPane #checklist { height: auto; max-height: 12; margin-top: 1; }
-    FinishPane #step-detail { height: auto; margin-top: 1; }
     FinishPane #undo-bar { margin-top: 1; }
     FinishPane #undo-bar Bar { width: 1fr; }
     """
@@ -148,6 +146,17 @@ class FinishPane(StepPane):
         if action == "stop_undo":
             return self.undo.undoing
         return True
+
+    # Escape from a field of a tab: a widget of that tab that starts nothing by itself
+    TAB_MAIN = {"tab-ids": "#finish-tabs Tabs", "tab-claim": "#claim-scroll", "tab-app": "#checklist",
+                "tab-undo": "#undo-preview"}
+
+    def main_widget(self):
+        tabs = self.query_one("#finish-tabs", TabbedContent)
+        if not tabs.display or tabs.active not in self.TAB_MAIN:
+            return None
+        target = self.query_one(self.TAB_MAIN[tabs.active])
+        return target if target.focusable else tabs.query_one("Tabs")
 
     def on_enter(self) -> None:
         if self.query_one("#finish-tabs").display:

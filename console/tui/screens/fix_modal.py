@@ -16,12 +16,13 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from console.migration.journal import RowRecord
 from console.tui.runview import sent_body
+from console.tui.widgets.scroll_area import ScrollArea
 
 # The fields the operator may fix here, in the journal's words (FIXABLE_FIELDS),
 # with the create body's key that shows what was sent.
@@ -73,9 +74,11 @@ class RowFixModal(ModalScreen[FixRequest | None]):
         with Vertical(classes="dialog fix-dialog"):
             title = Text(f"Row {rec.row_no} · {rec.status} after {rec.attempts} attempt(s)")
             yield Label(title, classes="dialog-title")
-            with VerticalScroll(id="fix-body"):
+            with ScrollArea(id="fix-body"):
                 who = Text("external id ", style="dim")
                 who.append(rec.external_id or "—", style="bold")
+                who.append("  email ", style="dim")
+                who.append(rec.email or "—", style="bold")
                 yield Static(who, id="fix-who")
                 yield Static(self._answer(), id="fix-answer")
                 yield Label("Fix (blank: as exported)" if self.editable else "Fix", classes="fix-section")

@@ -14,7 +14,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.widgets import Button, Input, Label, Static
 
@@ -23,6 +23,7 @@ from console.tui.runview import RunView, duration, pace_of, resume_problem
 from console.tui.screens.base import StepPane
 from console.tui.state import ConsoleState
 from console.tui.widgets.import_panel import ImportPanel
+from console.tui.widgets.scroll_area import ScrollArea
 
 CONFIRM_WORD = "production"
 
@@ -54,7 +55,7 @@ class ImportPane(StepPane):
 
     def compose(self) -> ComposeResult:
         yield Label("Import: create the users in Clerk", classes="pane-title")
-        with VerticalScroll(id="import-body"):
+        with ScrollArea(id="import-body"):
             yield Static("", id="import-where")
             with Vertical(id="import-plan"):
                 yield Static("", id="plan-figures")

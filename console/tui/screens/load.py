@@ -9,7 +9,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.suggester import Suggester
 from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
@@ -18,6 +18,7 @@ from console.source import FIELDS
 from console.tui.screens.base import StepPane
 from console.tui.screens.modals import BrowseModal
 from console.tui.state import ConsoleState
+from console.tui.widgets.scroll_area import ScrollArea
 
 FORMAT_WORDS = {"json": "JSON array", "ndjson": "NDJSON (one object per line)", "csv": "CSV with a header row"}
 SHAPE_WORDS = {
@@ -75,7 +76,7 @@ class LoadPane(StepPane):
 
     def compose(self) -> ComposeResult:
         yield Label("Load: the Auth.js export (JSON, NDJSON or CSV)", classes="pane-title")
-        with VerticalScroll(id="load-body"):
+        with ScrollArea(id="load-body"):
             yield from self._body()
 
     def _body(self) -> ComposeResult:

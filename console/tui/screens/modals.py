@@ -8,11 +8,12 @@ from pathlib import Path
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, DirectoryTree, Input, Label, Markdown, Static
+from textual.widgets import Button, DataTable, DirectoryTree, Input, Label, Markdown, Static
 
 from console.source.model import Issue
+from console.tui.widgets.scroll_area import ScrollArea
 
 
 def explain(error: BaseException, *, base_url: str = "") -> tuple[str, str, str]:
@@ -100,8 +101,10 @@ grey line under it says why). **▶** is where you are.
    the app-code checklist, and undo of a rehearsal.
 
 ## Keys everywhere
-- `ctrl+n` next step · `tab` / `shift+tab` move between fields · `enter`
-  opens the step under the cursor in the rail, presses a button
+- `ctrl+n` next step · `tab` / `shift+tab` move between fields (the focused
+  one has a bar on its left; the rail comes last) · `enter` opens the step
+  under the cursor in the rail, presses a button, or shows a table's whole
+  row · `escape` leaves a field, so the step's keys work again
 - `ctrl+p` command palette: every step and action by name · `f1` this help
 - `ctrl+q` quit (nothing is lost: a run folder is resumed with `--run DIR`)
 
@@ -135,12 +138,43 @@ run).
 """
 
 
+def coming_back(run_dir: Path | None, demo: bool) -> str:
+    """The help's words on reopening a run after a lost connection."""
+    folder = f"`{str(run_dir).replace('`', chr(39))}`" if run_dir is not None else "the run folder (`DIR`)"
+    words = f"""\
+## Coming back after a lost connection
+
+The run folder's journal knows every row. Log in again and reopen the run:
+
+    clerk-migrate --run {run_dir if run_dir is not None else 'DIR'}
+
+It opens the step where the run stands and resumes from there; rows that were
+in flight are looked up in Clerk before anything is sent again. This run's
+folder: {folder} (Setup shows it too). Over SSH, start the console inside
+`tmux` or `screen`: a dropped connection then leaves it running
+(`tmux attach` to come back).
+"""
+    if demo:
+        words += (
+            "\nThe demo keeps its sandbox and this folder only while it runs: closing it removes "
+            "them, unless it was started with `clerk-migrate demo --keep`.\n"
+        )
+    return words
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,f1,q", "dismiss", "Close help")]
 
+    def __init__(self, run_dir: Path | None = None, demo: bool = False) -> None:
+        super().__init__()
+        self.run_dir, self.demo = run_dir, demo
+
     def compose(self) -> ComposeResult:
-        with VerticalScroll(classes="dialog help-dialog"):
-            yield Markdown(HELP)
+        with Vertical(classes="dialog help-dialog"):
+            yield Label("Help · escape closes this help · ↑ ↓ scroll", classes="dialog-hint")
+            with ScrollArea(id="help-body"):
+                head, _, rest = HELP.partition("## Keys everywhere")
+                yield Markdown(head + coming_back(self.run_dir, self.demo) + "\n## Keys everywhere" + rest)
 
     def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
         self.dismiss()
@@ -163,7 +197,14 @@ class RowDetailModal(ModalScreen[None]):
                 title.append("  external id ")
                 title.append(self.external_id, style="bold")
             yield Label(title, classes="dialog-title")
-            with VerticalScroll(classes="dialog-body"):
+            who = Text()
+            for words, value in (("email ", _first(self.issues, "email")), ("name ", _first(self.issues, "name"))):
+                if value:
+                    who.append(words, style="dim")
+                    who.append(value + "  ", style="bold")
+            if who.plain:
+                yield Static(who)
+            with ScrollArea(classes="dialog-body"):
                 for issue in self.issues:
                     line = Text()
                     line.append(f"{issue.severity:<8}", style="bold")
@@ -177,6 +218,11 @@ class RowDetailModal(ModalScreen[None]):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
         self.dismiss()
+
+
+def _first(issues: list[Issue], name: str) -> str | None:
+    """The row's email or name, as the checks carried it on its issues (when they do)."""
+    return next((v for v in (getattr(i, name, None) for i in issues) if v), None)
 
 
 class BrowseModal(ModalScreen[Path | None]):
@@ -236,3 +282,89 @@ class SavePathModal(ModalScreen[Path | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def whole(value: object) -> Text:
+    """A cell's whole text, wrapping (a table cuts it with an ellipsis)."""
+    text = value.copy() if isinstance(value, Text) else Text("" if value is None else str(value))
+    text.no_wrap = False
+    text.overflow = "fold"
+    text.justify = "left"
+    return text
+
+
+def table_row_fields(table: DataTable, row_key: object) -> list[tuple[str, Text]]:
+    """(column label, the cell's whole text) for one row of a table."""
+    cells = table.get_row(row_key)  # type: ignore[arg-type]
+    return [(column.label.plain.strip() or "·", whole(cell)) for column, cell in zip(table.ordered_columns, cells)]
+
+
+class WholeRowModal(ModalScreen[None]):
+    """One table row with nothing cut: a label and the whole value per column,
+    and more below when the table's row stands for more (the step's files)."""
+
+    BINDINGS = [Binding("escape,enter", "dismiss", "Close")]
+
+    DEFAULT_CSS = """
+    WholeRowModal .field { height: auto; }
+    WholeRowModal .field-label { width: 16; color: $text-muted; }
+    WholeRowModal .field-value { width: 1fr; }
+    WholeRowModal #more { margin-top: 1; }
+    """
+
+    def __init__(self, title: str | Text, fields: list[tuple[str, Text]], more: Text | None = None) -> None:
+        super().__init__(classes="modal")
+        self._title, self.fields, self.more = title, fields, more
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog row-dialog"):
+            yield Label(whole(self._title), classes="dialog-title")
+            with ScrollArea(classes="dialog-body", id="whole-row"):
+                for label, value in self.fields:
+                    with Horizontal(classes="field"):
+                        yield Label(Text(label), classes="field-label")
+                        yield Static(value, classes="field-value")
+                if self.more is not None:
+                    yield Static(self.more, id="more")
+            with Horizontal(classes="dialog-buttons"):
+                yield Label("↑ ↓ scroll · escape closes  ", classes="dialog-hint")
+                yield Button("Close", variant="primary", id="ok")
+
+    def on_mount(self) -> None:
+        self.query_one("#whole-row").focus()  # arrows scroll a long row
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss()
+
+    def action_dismiss(self, result: None = None) -> None:  # type: ignore[override]
+        self.dismiss()
+
+
+class ConfirmModal(ModalScreen[bool]):
+    """A yes/no question before something that cannot be taken back (a file
+    written over). Escape, or the second button, says no."""
+
+    BINDINGS = [Binding("escape", "no", "Cancel")]
+
+    def __init__(self, title: str, body: Text, yes: str, no: str = "Cancel") -> None:
+        super().__init__(classes="modal")
+        self._title, self.body, self.yes, self.no = title, body, yes, no
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(Text(self._title), classes="dialog-title")
+            yield Static(self.body, classes="dialog-body")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button(self.yes, variant="warning", id="yes")
+                yield Button(self.no, variant="primary", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no").focus()  # enter alone keeps what is there
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "yes")
+
+    def action_no(self) -> None:
+        self.dismiss(False)

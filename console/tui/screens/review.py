@@ -11,7 +11,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import (
     Button,
@@ -28,8 +28,9 @@ from textual.widgets import (
 from console.source.model import Issue, Policies
 from console.tui.screens.base import StepPane
 from console.tui.widgets.choice import ChoiceButton
-from console.tui.screens.modals import RowDetailModal
+from console.tui.screens.modals import RowDetailModal, WholeRowModal, table_row_fields
 from console.tui.state import ConsoleState, counts_delta
+from console.tui.widgets.scroll_area import ScrollArea
 
 PAGE_SIZE = 200
 
@@ -52,6 +53,7 @@ def _delta(before: dict | None, after: dict | None, key: str) -> str:
 
 class ReviewPane(StepPane):
     step = "review"
+    FOCUS_LAST = ("#export-csv",)  # codes -> filter -> rows, then Save CSV, the tabs, the rail
 
     BINDINGS = [
         Binding("ctrl+s", "export_csv", "Save report CSV"),
@@ -86,7 +88,7 @@ class ReviewPane(StepPane):
                     yield Static("", id="page-info")
                 yield DataTable(id="detail", cursor_type="row", zebra_stripes=True)
             with TabPane("Policies", id="tab-policies"):
-                with VerticalScroll():
+                with ScrollArea():
                     yield Static("", id="effect", classes="note")
                     yield Label("Unverified emails", classes="section")
                     yield Static("", id="unverified-words")
@@ -281,8 +283,11 @@ class ReviewPane(StepPane):
 
     @on(DataTable.RowSelected, "#by-code")
     def _code_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a code: its whole line (the example is cut in the table)."""
         event.stop()
-        self.query_one("#detail").focus()
+        fields = table_row_fields(self.query_one("#by-code", DataTable), event.row_key)
+        more = Text("Its rows are in the table below: tab goes there.", style="dim")
+        self.app.push_screen(WholeRowModal("An issue code", fields, more))
 
     def action_page(self, step: int) -> None:
         pages = max(1, -(-self.total // PAGE_SIZE))
@@ -330,6 +335,15 @@ class ReviewPane(StepPane):
             self.screen.set_focus(self.query_one("#by-code"))
         else:
             self.screen.set_focus(self.app.query_one("#rail"))
+
+    def main_widget(self):
+        """Escape from the filter: the rows it filters (the codes while there are none)."""
+        if self.state.report is None:
+            return None
+        if self.query_one("#review-tabs", TabbedContent).active != "tab-issues":
+            return super().main_widget()
+        detail = self.query_one("#detail", DataTable)
+        return detail if detail.row_count else self.query_one("#by-code")
 
     def leave_forward(self) -> None:
         if self.state.report is not None:

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Button, Input, Label, RadioButton, RadioSet, Static, Switch
 
@@ -14,6 +14,7 @@ from console.settings import SecretKey
 from console.tui.state import DEV_USER_CAP, ConsoleState
 from console.tui.screens.base import StepPane
 from console.tui.widgets.choice import ChoiceButton
+from console.tui.widgets.scroll_area import ScrollArea
 
 SOURCE_WORDS = {
     "env": "from CLERK_SECRET_KEY in the environment",
@@ -38,7 +39,8 @@ class SetupPane(StepPane):
 
     def compose(self) -> ComposeResult:
         yield Label("Setup: the Clerk instance to migrate into", classes="pane-title")
-        with VerticalScroll(id="setup-body"):
+        with ScrollArea(id="setup-body"):
+            yield Static("", id="run-folder")
             yield Label("Secret key", classes="section first")
             yield Static("", id="key-source")
             if self.state.key_choices:
@@ -68,8 +70,6 @@ class SetupPane(StepPane):
             with Horizontal(id="dev-allow-row", classes="row"):
                 yield Switch(value=self.state.settings.allow_dev_import, id="dev-allow")
                 yield Label("Allow writing to this Development instance (this session)", id="dev-allow-label")
-            yield Label("Run folder", classes="section", id="run-title")
-            yield Static("", id="run-folder")
 
     def sync(self, state: ConsoleState) -> None:
         kind = state.instance_kind
@@ -126,16 +126,9 @@ class SetupPane(StepPane):
                     with button.prevent(RadioButton.Changed), radio.prevent(RadioSet.Changed):
                         button.value = wanted
 
-        self.query_one("#run-title").display = self.query_one("#run-folder").display = state.run_dir is not None
+        self.query_one("#run-folder").display = state.run_dir is not None
         if state.run_dir is not None:
-            words = Text(str(state.run_dir))
-            words.append(
-                "  the run's journal and outputs live here (reopen it with clerk-migrate --run DIR)",
-                style="dim",
-            )
-            for note in state.notes:
-                words.append(f"\n{note}", style="italic")
-            self.query_one("#run-folder", Static).update(words)
+            self.query_one("#run-folder", Static).update(run_folder_words(state))
         self.query_one("#live", Static).update(self._live_words(state))
         self.query_one("#live-check", Button).disabled = key is None or state.live.status == "checking"
 
@@ -154,6 +147,13 @@ class SetupPane(StepPane):
         if live.status == "unavailable":
             return Content.assemble(("– ", "$text-warning"), live.message)
         return Content("Live check: not run yet (c to check).").stylize("$text-muted")
+
+    def main_widget(self):
+        """Escape from the pasted key: the demo's choices, else Check again (or the rail)."""
+        if self.state.key_choices:
+            return self.query_one("#demo-keys")
+        check = self.query_one("#live-check")
+        return check if check.focusable else None
 
     def on_enter(self) -> None:
         if self.state.key_choices:
@@ -210,3 +210,17 @@ class SetupPane(StepPane):
 
     def action_live_check(self) -> None:
         self.console.start_live_check()
+
+
+def run_folder_words(state: ConsoleState) -> Text:
+    """The run folder in full (it wraps; the header has room for its end only), and
+    how to come back to it: what an operator notes before the connection drops."""
+    words = Text()
+    words.append("Run folder ", style="bold")
+    words.append(str(state.run_dir), style="bold")
+    words.append("\nthe journal and outputs; after a lost connection: ", style="dim")
+    words.append("clerk-migrate --run DIR", style="dim bold")
+    words.append(" (f1)", style="dim")
+    for note in state.notes:
+        words.append(f"\n{note}", style="italic")
+    return words

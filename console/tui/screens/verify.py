@@ -360,6 +360,19 @@ class VerifyPane(StepPane):
             self._stop.set()
             self._finished.wait(10.0)
 
+    @on(DataTable.RowSelected, "#verify-table")
+    def _entry_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a difference: the whole of it (values are cut in the table)."""
+        from console.tui.screens.modals import WholeRowModal, table_row_fields, whole
+
+        event.stop()
+        kind, entry = self._entries[int(event.row_key.value)]  # type: ignore[arg-type]
+        fields = table_row_fields(self.query_one(VerifyDifferences), event.row_key)
+        fields.append(("Clerk user id", whole(entry.get("clerk_user_id") or "—")))
+        fields.append(("In the journal", whole(entry.get("status") or "—")))
+        title = "A missing user" if kind == "missing" else "A field that differs"
+        self.app.push_screen(WholeRowModal(title, fields))
+
     @on(Input.Submitted, "#verify-sample")
     @on(Button.Pressed, "#verify-sample-btn")
     def _sample(self, event: Input.Submitted | Button.Pressed) -> None:

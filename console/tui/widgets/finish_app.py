@@ -1,7 +1,9 @@
 """Finish › App code: the checklist of Clerk's guide (ClerkProvider,
 clerkMiddleware, auth()/getAuth, …), filled from `scan_app(path)` once the
-operator names the app's folder (`app_code_steps` before that); the highlighted
-step lists its files and lines."""
+operator names the app's folder (`app_code_steps` before that). The highlighted
+step's files and lines are in a detail area below the checklist that scrolls
+(tab into it, then the arrows), and enter on a step shows all of it in a modal.
+The detail area is where a step's patch per file will go (issue 16)."""
 
 from __future__ import annotations
 
@@ -11,13 +13,15 @@ from typing import Any
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Label, Static
 
 from console.tui.widgets.outcome import show_outcome
+from console.tui.widgets.scroll_area import ScrollArea
 
+SHOWN_FINDINGS = 500  # a step's files and lines shown here; `scan-app` lists every one
 STATUS_MARK = {"done": ("✓ done", "$text-success"), "to do": ("• to do", "$text-warning"), "not applicable": ("– n/a", "$text-muted")}
 
 
@@ -28,7 +32,13 @@ class Scanned(Message):
         self.error = error
 
 
-class AppCodeChecklist(VerticalScroll):
+class AppCodeChecklist(Vertical):
+    DEFAULT_CSS = """
+    AppCodeChecklist #checklist { height: auto; max-height: 50%; margin-top: 1; }
+    AppCodeChecklist #step-detail-scroll { height: 1fr; min-height: 3; margin-top: 1; }
+    AppCodeChecklist #step-detail { height: auto; }
+    """
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.scan: Any = None
@@ -40,7 +50,8 @@ class AppCodeChecklist(VerticalScroll):
             yield Button("Scan", variant="primary", id="scan", compact=True)
         yield Static("", id="scan-outcome", classes="outcome")
         yield DataTable(id="checklist", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="step-detail")
+        with ScrollArea(id="step-detail-scroll"):
+            yield Static("", id="step-detail")
 
     def on_mount(self) -> None:
         table = self.query_one("#checklist", DataTable)
@@ -113,9 +124,12 @@ class AppCodeChecklist(VerticalScroll):
 
     def _show_step(self, key: str | None) -> None:
         detail = self.query_one("#step-detail", Static)
-        if self.scan is None or key is None:
-            detail.update("")
-            return
+        detail.update(self.step_text(key) if self.scan is not None and key is not None else "")
+        self.query_one("#step-detail-scroll").scroll_home(animate=False)
+
+    def step_text(self, key: str, limit: int = SHOWN_FINDINGS) -> Text:
+        """A step of the checklist: what to do, what shows it done, and the files
+        and lines still using Auth.js (file names from the app: Text, never markup)."""
         findings = self.scan.by_step().get(key, [])
         item = next((i for i in self.scan.checklist if i.key == key), None)
         text = Text()
@@ -124,16 +138,28 @@ class AppCodeChecklist(VerticalScroll):
             if item.detail:
                 text.append("\n  ")
                 text.append(item.detail)
-            for line in item.evidence[:5]:
+            for line in item.evidence:
                 text.append("\n  ✓ ")
                 text.append(line)
-        for f in findings[:12]:
+        for f in findings[:limit]:
             text.append("\n  ")
             text.append(f"{f.file}:{f.line}", style="bold")
             text.append(f"  {f.authjs} → {f.clerk}")
-        if len(findings) > 12:
-            text.append(f"\n  … and {len(findings) - 12} more (clerk-migrate scan-app PATH lists them all)")
-        detail.update(text)
+        if len(findings) > limit:
+            text.append(f"\n  … and {len(findings) - limit:,} more (clerk-migrate scan-app PATH lists them all)")
+        return text
+
+    @on(DataTable.RowSelected, "#checklist")
+    def _step_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on a step: the whole of it in a modal."""
+        from console.tui.screens.modals import WholeRowModal, table_row_fields
+
+        event.stop()
+        table = self.query_one("#checklist", DataTable)
+        key = event.row_key.value
+        fields = table_row_fields(table, event.row_key)
+        more = self.step_text(key) if self.scan is not None and key is not None else None  # type: ignore[arg-type]
+        self.app.push_screen(WholeRowModal("A step of the guide", fields, more))
 
     @on(Input.Submitted, "#app-path")
     @on(Button.Pressed, "#scan")

@@ -7,11 +7,12 @@ from typing import Any
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from console.tui.widgets.scroll_area import ScrollArea
 
-class SessionClaim(VerticalScroll):
+
+class SessionClaim(ScrollArea):
     """Our own text, scrollable (focus it and use the arrow keys)."""
 
     def compose(self) -> ComposeResult:

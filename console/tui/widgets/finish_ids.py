@@ -1,6 +1,11 @@
 """Finish › Id map & SQL: the id map CSV (`write_id_map`) and the foreign-key
 rewrite script (`write_fk_sql`: a dialect and the TABLE.COLUMN list), both
-written by the engine in a thread worker on a read-only journal connection."""
+written by the engine in a thread worker on a read-only journal connection.
+
+The SQL file is named after its dialect (fk-postgres.sql, fk-mysql.sql,
+fk-sqlite.sql), so switching the dialect never writes over another dialect's
+script, and a file that exists already is written over only when the operator
+says so."""
 
 from __future__ import annotations
 
@@ -9,15 +14,17 @@ from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
 from console.tui.runview import MAP_NAME, RunView
 from console.tui.widgets.outcome import show_outcome
+from console.tui.widgets.scroll_area import ScrollArea
 
 DIALECT_CHOICES = (("PostgreSQL", "postgresql"), ("MySQL / MariaDB", "mysql"), ("SQLite", "sqlite"))
+SQL_NAMES = {"postgresql": "fk-postgres.sql", "mysql": "fk-mysql.sql", "sqlite": "fk-sqlite.sql"}
 
 
 class Written(Message):
@@ -30,7 +37,7 @@ class Written(Message):
         self.error = error
 
 
-class IdMapForm(VerticalScroll):
+class IdMapForm(ScrollArea):
     """The map file and the SQL form, each with its outcome line."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -75,7 +82,18 @@ class IdMapForm(VerticalScroll):
         if self._defaults_for != run.run_dir:
             self._defaults_for = run.run_dir
             self.query_one("#map-path", Input).value = str(run.run_dir / MAP_NAME)
-            self.query_one("#sql-path", Input).value = str(run.run_dir / "rewrite-user-ids.sql")
+            dialect = str(self.query_one("#fk-dialect", Select).value)
+            self.query_one("#sql-path", Input).value = str(run.run_dir / SQL_NAMES[dialect])
+
+    @on(Select.Changed, "#fk-dialect")
+    def _dialect_changed(self, event: Select.Changed) -> None:
+        """The file name follows the dialect while it is one of ours; a name the
+        operator typed stays."""
+        event.stop()
+        box = self.query_one("#sql-path", Input)
+        path = Path(box.value.strip())
+        if path.name in SQL_NAMES.values() and isinstance(event.value, str):
+            box.value = str(path.with_name(SQL_NAMES[event.value]))
 
     # -- the id map and the SQL ------------------------------------------------------
     def write_map(self) -> None:
@@ -109,7 +127,38 @@ class IdMapForm(VerticalScroll):
         if not path:
             show_outcome(outcome, None, "give a file name for the SQL")
             return
-        self._write("sql", run.run_dir, Path(path).expanduser(), fks=fks, dialect=dialect)
+        target = Path(path).expanduser()
+        if target.exists():
+            self._ask_overwrite(run.run_dir, target, fks, dialect)
+            return
+        self._write("sql", run.run_dir, target, fks=fks, dialect=dialect)
+
+    def _ask_overwrite(self, run_dir: Path, target: Path, fks: Any, dialect: str) -> None:
+        from datetime import datetime
+
+        from rich.text import Text
+
+        from console.tui.screens.modals import ConfirmModal
+
+        try:
+            stat = target.stat()
+            when = datetime.fromtimestamp(stat.st_mtime).strftime("%Y-%m-%d %H:%M")
+            about = f" ({stat.st_size:,} bytes, written {when})"
+        except OSError:
+            about = ""
+        body = Text()
+        body.append(str(target), style="bold")
+        body.append(f" exists already{about}. Write the {dict((v, k) for k, v in DIALECT_CHOICES)[dialect]} script "
+                    "over it? Another name (or dialect) keeps it.")
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._write("sql", run_dir, target, fks=fks, dialect=dialect)
+            else:
+                show_outcome(self.query_one("#sql-outcome", Static), None, f"not written: {target} kept as it was")
+                self.query_one("#sql-path").focus()
+
+        self.app.push_screen(ConfirmModal("Write over the SQL file?", body, "Write over it", "Keep it"), answered)
 
     @work(thread=True, group="finish-write", exit_on_error=False)
     def _write(self, what: str, run_dir: Path, path: Path, fks: Any = None, dialect: str = "postgresql") -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import Button, Input, Label, ProgressBar, Static
@@ -22,6 +22,7 @@ from console.tui.import_run import RunSession
 from console.tui.messages import ProgressMessage
 from console.tui.runview import RunView
 from console.tui.widgets.outcome import show_outcome
+from console.tui.widgets.scroll_area import ScrollArea
 
 UNDO_WORD = "undo"
 
@@ -44,7 +45,7 @@ class UndoEnded(Message):
         self.error = error
 
 
-class UndoPanel(VerticalScroll):
+class UndoPanel(ScrollArea):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.preview: Any = None
@@ -163,6 +164,9 @@ class UndoPanel(VerticalScroll):
             words = words.append(Content.from_rich_text(line))
         words = words.append(Content(f"\nType {UNDO_WORD} below and press enter to delete them.").stylize("$text-muted"))
         self._outcome(target, words)
+        box = self.query_one("#undo-word", Input)
+        if box.display and self.app.state.current == "finish":  # type: ignore[attr-defined]
+            box.focus()  # the next thing to do is typing the word
 
     # -- the undo -------------------------------------------------------------------
     def start_undo(self) -> None:

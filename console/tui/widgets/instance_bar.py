@@ -2,12 +2,38 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import ComposeResult, RenderResult
 from textual.containers import Horizontal
 from textual.widgets import Label
 
 from console.tui.state import ConsoleState
+
+
+MIN_ROOM = 20  # columns under which a cut path says nothing useful
+
+
+class RunFolderLabel(Label):
+    """`run DIR`, cut at its start when the header is short of room: the end of
+    the path is what tells runs apart. Left out when too little of it would show
+    (Setup and the help show it whole)."""
+
+    path: Path | None = None
+
+    def show(self, path: Path | None) -> None:
+        self.path = path
+        self.display = path is not None
+        self.refresh()
+
+    def render(self) -> RenderResult:
+        if self.path is None:
+            return ""
+        text, room = f"run {self.path}", self.content_size.width
+        if room and len(text) > room:
+            text = "run …" + str(self.path)[-(room - 5) :] if room >= MIN_ROOM else ""
+        return Text(text, no_wrap=True)
 
 
 class InstanceBar(Horizontal):
@@ -31,7 +57,7 @@ class InstanceBar(Horizontal):
     InstanceBar #badge.none { background: $boost; color: $text-muted; }
     InstanceBar #key { color: $text; }
     InstanceBar #url { color: $text-muted; width: auto; text-wrap: nowrap; }
-    InstanceBar #run { color: $text-muted; width: 1fr; text-wrap: nowrap; text-overflow: ellipsis; text-align: right; }
+    InstanceBar #run { color: $text-muted; width: 1fr; text-wrap: nowrap; text-align: right; }
     """
 
     def compose(self) -> ComposeResult:
@@ -39,7 +65,7 @@ class InstanceBar(Horizontal):
         yield Label("", id="badge")
         yield Label("", id="key")
         yield Label("", id="url")
-        yield Label("", id="run")
+        yield RunFolderLabel("", id="run")
 
     def sync(self, state: ConsoleState) -> None:
         kind = state.instance_kind
@@ -51,6 +77,4 @@ class InstanceBar(Horizontal):
         url = state.url_label or state.settings.base_url
         self.query_one("#url", Label).update(Text(url))
         self.query_one("#title", Label).update("clerk-migrate demo" if state.demo else "clerk-migrate")
-        run = self.query_one("#run", Label)
-        run.update(Text(f"run {state.run_dir}") if state.run_dir else "")
-        run.display = state.run_dir is not None
+        self.query_one("#run", RunFolderLabel).show(state.run_dir)

@@ -52,8 +52,6 @@ class StepRail(OptionList):
                 (f"{mark} ", "bold" if current else mark_style),
                 (f"{number} {STEP_TITLES[step]}", "bold" if current else ""),
             ]
-            if status.mark == "done" and not current:
-                parts.append((" ✓", "$text-success"))
             if status.reason:
                 parts.append((f"\n    {status.reason}", "$text-muted italic"))
             prompt = Content.assemble(*parts)
