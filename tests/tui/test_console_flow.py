@@ -355,3 +355,32 @@ async def test_unknown_columns_get_a_mapping_form(sandbox_server, tmp_path):
         await wait_until(pilot, lambda: app.state.load.status == "loaded", what="the mapped load")
         assert app.state.load.mapping == {"id": "user_key", "email": "mail", "name": "full_name"}
         assert app.state.report.shape == "mapped" and app.state.report.importable == 2
+
+
+async def test_review_filter_finds_a_row_by_its_email_id_and_name(demo_app):
+    """The filter matches the row's email, external id and name, not only the words
+    of the issue (issue 15, item 11): a full address that no message contains."""
+    app = demo_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await load_suggested_export(pilot)
+        app.go_to("review")
+        detail = app.query_one("#detail", DataTable)
+        await wait_until(pilot, lambda: detail.row_count > 0, what="the rows")
+        app.query_one("#by-code", DataTable).move_cursor(row=0)
+        pane = app.pane("review")
+        pane.code = None  # every code
+        issue = next(i for i in app.state.report.issues
+                     if i.email and i.name and i.email.lower() not in i.message.lower()
+                     and i.name.lower() not in i.message.lower())
+        box = app.query_one("#filter", Input)
+        for needle in (issue.email, issue.name.upper(), issue.external_id):
+            box.value = needle
+            await wait_until(pilot, lambda: any(i.row == issue.row for i in pane._detail_rows), what=needle)
+            assert all(needle.lower() in " ".join(filter(None, (i.email, i.name, i.external_id, i.message))).lower()
+                       for i in pane._detail_rows)
+        # the row's detail names its email and name
+        detail.focus()
+        detail.move_cursor(row=[i.row for i in pane._detail_rows].index(issue.row))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert issue.email in screen_text(app) and issue.name in screen_text(app)
