@@ -699,6 +699,7 @@ class Syncer:
         check_key_guards(self.settings, confirmed_production=self.confirmed)
         check_same_instance(self.journal, self.settings)
         ensure_tables(self.journal)
+        self._make_client()
         ticker = asyncio.create_task(self._tick())
         try:
             current = unfinished_sync(self.journal)
@@ -716,6 +717,7 @@ class Syncer:
                 self._sync_id = current.id
                 self._planned = current.planned
                 self.accounts = current.accounts_path  # the users are read as the sync planned them
+                await self._confirm_instance()
                 self.journal.add_event("sync", f"sync {current.id} resumed")
             else:
                 await self._plan_and_adopt()
@@ -725,7 +727,31 @@ class Syncer:
         finally:
             ticker.cancel()
             await asyncio.gather(ticker, return_exceptions=True)
+            if self._own_client and self._client is not None:
+                await self._client.aclose()
+                self._client = None
             self._publish()
+
+    def _make_client(self) -> None:
+        """The session's one client and RequestBudget (no request yet)."""
+        from console.clerk.client import ClerkClient
+        from console.clerk.limiter import RequestBudget
+
+        if self._client is None:
+            key = self.settings.secret_key
+            budget = self._budget or RequestBudget.for_instance(self.journal.info.instance_kind or key.instance_kind,
+                                                                rate=self.rate)
+            self._client = ClerkClient(key, self.settings.base_url, budget, timeout=self.timeout)
+        self._budget = self._client.budget
+        self._base_requests = self._budget.requests
+        self._base_rate_limited = self._budget.rate_limited
+
+    async def _confirm_instance(self) -> None:
+        """One GET /v1/instance before anything is written (the engine's rule: the instance
+        itself, not the key, says it is the run's; a rotated key of it is fine)."""
+        from console.migration.run import confirm_instance
+
+        await confirm_instance(self.journal, self.settings, self._client)
 
     async def _plan_and_adopt(self) -> None:
         from console.migration.sync_plan import PlanStopped, SyncPlanError, plan_sync, remove_stale_scratch
@@ -769,6 +795,12 @@ class Syncer:
                                   f"{self.removed} needs --yes", "removed_unconfirmed")
             if self._stopping:
                 return
+            active = plan.counts["new"] + plan.counts["changed"] + (plan.counts["removed"] if self.removed != "keep"
+                                                                    else 0)
+            from console.migration.run import key_is_the_runs
+
+            if active or not key_is_the_runs(journal, self.settings):
+                await self._confirm_instance()  # before the journal changes: refused for another instance
             self._phase = "adopting"
             self._sync_id = await asyncio.to_thread(adopt, journal, plan, removed=self.removed)
         finally:
@@ -777,18 +809,7 @@ class Syncer:
 
     # ------------------------------------------------------------ applying
     async def _apply_plan(self) -> SyncResult:
-        from console.clerk.client import ClerkClient
-        from console.clerk.limiter import RequestBudget
-
         client = self._client
-        if client is None:
-            key = self.settings.secret_key
-            budget = self._budget or RequestBudget.for_instance(key.instance_kind, rate=self.rate)
-            client = ClerkClient(key, self.settings.base_url, budget, timeout=self.timeout)
-            self._client = client
-        self._budget = client.budget
-        self._base_requests = self._budget.requests
-        self._base_rate_limited = self._budget.rate_limited
         self._started = time.monotonic()
         session = self.journal.start_session("sync")
         own_requests = 0
@@ -809,9 +830,6 @@ class Syncer:
                 await self._creates(client)
                 self._phase_requests["creates"] = self._budget.requests - mark
         finally:
-            if self._own_client:
-                await client.aclose()
-                self._client = None
             try:
                 self.journal.update_session(session, end=True, outcome=self._stop_reason or "done",
                                             requests=own_requests,
@@ -1040,6 +1058,11 @@ class Syncer:
                     raise _Failed("user_missing", f"Clerk user {upd.clerk_user_id} is not there any more (deleted in "
                                   "Clerk?): nothing sent; the row keeps its old fingerprint")
                 ops, patch_fields = self._ops(upd, body, user, landed_password)
+                if not upd.fields:  # what differed from Clerk's copy when the row was first read
+                    for name, _call in ops:
+                        for f in (patch_fields if name == "patch" else (_FIELD_OF_OP[name],)):
+                            if f not in upd.fields:
+                                upd.fields.append(f)
                 if not ops:
                     self._settle_update(upd, "done", None, None)
                     return
@@ -1058,9 +1081,6 @@ class Syncer:
                         await call()
                         if name == "patch":
                             landed_password = landed_password or "password" in patch_fields
-                        for f in (patch_fields if name == "patch" else (_FIELD_OF_OP[name],)):
-                            if f not in upd.fields:
-                                upd.fields.append(f)
                     # every write answered: what Clerk holds now is the export's
                     self._settle_update(upd, "done", None, None)
                     return

@@ -1,0 +1,305 @@
+"""sync over HTTP against the sandbox: 2,000 rows imported, then a second export with
+3 % new, 5 % changed (emails, names, passwords, metadata) and 2 % removed; two syncs
+in a row; the dry run; the removed rows (kept, deleted only with the run's marker);
+lost answers on updates; the journal following the newest export."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from console.cli import main
+from console.migration.journal import RunJournal
+from console.migration.sync import Syncer, last_sync, sync_items, syncs
+from console.migration.verify import verify_run
+
+from tests.integration.sync_support import (
+    assert_holds,
+    fast_client,
+    first_rows,
+    import_first,
+    second_export,
+    seed_import,
+    settings_for,
+    sync_requests,
+    write,
+)
+
+FAST = dict(production_limit=1_000_000, development_limit=1_000_000, user_update_limit=10)
+
+
+def _sync(journal: RunJournal, server: Any, key: str, export: Path, **kw: Any):
+    client = fast_client(server.url, key)
+    kw.setdefault("backoff_base_s", 0.01)
+    kw.setdefault("backoff_cap_s", 0.05)
+    kw.setdefault("progress_interval_s", 0.05)
+    kw.setdefault("importer_tuning", {"backoff_base_s": 0.02, "backoff_cap_s": 0.1, "lookup_wait_s": 0.02})
+
+    async def go():
+        try:
+            return await Syncer(journal, settings_for(server.url, key), export, confirmed=True, client=client,
+                                **kw).run()
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+def _verify_all(journal: RunJournal, server: Any, key: str):
+    client = fast_client(server.url, key)
+
+    async def go():
+        try:
+            return await verify_run(journal, settings_for(server.url, key), sample=None, client=client)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(go())
+
+
+def _verify_passwords(server: Any, key: str, users: list[dict[str, Any]], passwords: dict[str, str]) -> None:
+    by_ext = {u["external_id"]: u["id"] for u in users}
+    client = fast_client(server.url, key)
+
+    async def go() -> dict[str, bool]:
+        try:
+            return {ext: await client.verify_password(by_ext[ext], plain) for ext, plain in passwords.items()}
+        finally:
+            await client.aclose()
+
+    checked = asyncio.run(go())
+    assert checked and all(checked.values()), [ext for ext, ok in checked.items() if not ok]
+
+
+def _journal_bytes(run: Path) -> bytes:
+    return b"".join((run / name).read_bytes() for name in ("journal.sqlite", "journal.sqlite-wal")
+                    if (run / name).exists())
+
+
+def test_second_export_synced_exactly_with_nothing_for_unchanged_rows(tmp_path: Path, sandbox_factory, prod_key):
+    server = sandbox_factory(**FAST)
+    rows = first_rows(2000)
+    t0 = write(tmp_path / "t0.json", rows)
+    run = tmp_path / "run"
+    journal = seed_import(run, t0, server, prod_key)
+    second = second_export(rows)
+    assert (len(second.new), len(second.changed), len(second.removed)) == (60, 100, 40)
+    t1 = write(tmp_path / "t1.json", second.rows)
+    before = server.stats(prod_key).get("requests", 0)
+
+    result = _sync(journal, server, prod_key, t1)
+
+    sent = server.stats(prod_key).get("requests", 0) - before
+    s = result.summary
+    assert result.exit_code == 0, (s["failures"], result.message)
+    assert (s["created"], s["updated"], s["unchanged"], s["removed"], s["failed"]) == (60, 100, 1860, 40, 0)
+    assert s["kept"] == 40 and s["left"] == 0
+    # not one request for the 1,800 unchanged rows: exactly what the changes need
+    expected = sync_requests(second, {r["id"]: r for r in rows}, prints=False)
+    assert sent == expected == s["requests"], (sent, expected, s["requests"])
+    users = server.users(prod_key)
+    assert_holds(users, second.rows, also=set(second.removed), second=second)
+    _verify_passwords(server, prod_key, users, second.password)
+
+    # the journal follows the new export: its row numbers, its ids, its emails
+    assert journal.total_rows() == len(second.rows)
+    for n, row in enumerate(second.rows, start=1):
+        rec = journal.get_row(n)
+        assert rec.external_id == row["id"] and rec.email == row["email"] and rec.status == "created", (n, rec)
+    assert journal.info.export_path == str(t1.resolve())
+    removed = sync_items(journal, 1, kind="removed", limit=100)
+    assert sorted(i.external_id for i in removed) == second.removed
+    assert all(i.state == "kept" and i.clerk_user_id for i in removed)
+    # verify reads the newest export: everything matches
+    report = _verify_all(journal, server, prod_key)
+    assert report.ok and report.checked == len(second.rows), (report.mismatched[:3], report.missing[:3])
+    # no digest (old or new) and no name in the journal
+    data = _journal_bytes(run)
+    for row in second.rows[:200] + rows[:200]:
+        if row.get("password"):
+            assert row["password"].encode() not in data
+    assert b"Renamed" not in data
+    journal.close()
+
+
+def test_two_syncs_in_a_row_and_the_password_print(tmp_path: Path, sandbox_factory, prod_key):
+    server = sandbox_factory(**FAST)
+    rows = first_rows(300)
+    journal, _ = import_first(tmp_path / "run", write(tmp_path / "t0.json", rows), server.url, prod_key)
+    t1 = second_export(rows, seed=1, tag="v2")
+    r1 = _sync(journal, server, prod_key, write(tmp_path / "t1.json", t1.rows))
+    assert r1.exit_code == 0 and r1.summary["updated"] == len(t1.changed), r1.summary["failures"]
+    # the second sync starts from what the run knows after the first: new row numbers,
+    # T1's values, and a print of every row's password
+    t2 = second_export(t1.rows, seed=2, tag="v3", new=0.02, changed=0.08, removed=0.03)
+    rows_t1 = {r["id"]: r for r in t1.rows}
+    before = server.stats(prod_key).get("requests", 0)
+    r2 = _sync(journal, server, prod_key, write(tmp_path / "t2.json", t2.rows))
+    sent = server.stats(prod_key).get("requests", 0) - before
+    s = r2.summary
+    assert r2.exit_code == 0, s["failures"]
+    assert (s["sync"], s["created"], s["updated"], s["removed"]) == (2, len(t2.new), len(t2.changed), len(t2.removed))
+    # a password's change is known now: an email change alone sends no PATCH
+    assert sent == sync_requests(t2, rows_t1, prints=True) == s["requests"]
+    assert s["planned"]["password_unknown"] == 0
+    emails_only = [i for i in sync_items(journal, 2, kind="changed", limit=1000) if i.external_id in t2.email]
+    assert emails_only and all(i.fields == ("email",) for i in emails_only)
+    users = server.users(prod_key)
+    assert_holds(users, t2.rows, also=set(t1.removed) | set(t2.removed), second=t2)
+    _verify_passwords(server, prod_key, users, {**{k: v for k, v in t1.password.items() if k in {r["id"] for r in t2.rows}
+                                                   and k not in t2.password}, **t2.password})
+    assert [x.state for x in syncs(journal)] == ["done", "done"]
+    assert _verify_all(journal, server, prod_key).ok
+    # the same export again: nothing to do, not one request
+    before = server.stats(prod_key).get("requests", 0)
+    r3 = _sync(journal, server, prod_key, tmp_path / "t2.json")
+    assert r3.exit_code == 0 and r3.summary["unchanged"] == len(t2.rows) and r3.summary["requests"] == 0
+    assert server.stats(prod_key).get("requests", 0) == before
+    journal.close()
+
+
+def test_lost_answers_on_updates_are_read_back_never_resent(tmp_path: Path, sandbox_factory, prod_key):
+    """Every update's answer is lost (written, then 502): each write goes out once, then the
+    user is read again, and the sync moves on from what Clerk holds."""
+    server = sandbox_factory(**FAST)
+    # names, emails and metadata (a digest alone cannot be read back): no row with a password
+    rows = [{k: v for k, v in r.items() if k != "password"} for r in first_rows(200)]
+    journal, _ = import_first(tmp_path / "run", write(tmp_path / "t0.json", rows), server.url, prod_key)
+    changed = second_export(rows, seed=3, new=0, removed=0, changed=0.15, kinds=("email", "name", "metadata"))
+    t1 = write(tmp_path / "t1.json", changed.rows)
+    server.config.ambiguous_writes = True
+    server.config.ambiguous_rate = 1.0
+    server.config.ambiguous_modes = ("502",)
+    before = server.stats(prod_key)
+    result = _sync(journal, server, prod_key, t1)
+    after = server.stats(prod_key)
+    assert result.exit_code == 0, result.summary["failures"]
+    writes = len(changed.name) + len(changed.metadata) + 2 * len(changed.email)
+    lost = after.get("ambiguous_502", 0) - before.get("ambiguous_502", 0)
+    assert lost == writes  # every write answered 502 ... and none was sent twice:
+    reads = after.get("requests", 0) - before.get("requests", 0) - writes
+    # GET /v1/instance, the read of the page, then one read after each lost answer
+    assert reads == 2 + writes
+    assert_holds(server.users(prod_key), changed.rows, second=changed)
+    items = sync_items(journal, 1, kind="changed", limit=1000)
+    assert len(items) == len(changed.changed) and all(i.state == "done" for i in items)
+    assert {i.external_id for i in items if i.fields == ("email",)} == set(changed.email)
+    journal.close()
+
+
+def test_dry_run_writes_nothing_and_shows_every_row(tmp_path: Path, sandbox_factory, prod_key, monkeypatch, capsys):
+    server = sandbox_factory(**FAST)
+    rows = first_rows(200)
+    run = tmp_path / "run"
+    journal, _ = import_first(run, write(tmp_path / "t0.json", rows), server.url, prod_key)
+    journal.close()
+    second = second_export(rows, seed=4)
+    t1 = write(tmp_path / "t1.json", second.rows)
+    users_before = server.users(prod_key)
+    files_before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in run.iterdir() if p.is_file()}
+    monkeypatch.setenv("CLERK_SECRET_KEY", prod_key)
+    monkeypatch.setenv("CLERK_API_URL", server.url)
+    monkeypatch.chdir(tmp_path)
+    code = main(["sync", "--run", str(run), str(t1), "--dry-run", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert out["dry_run"] is True
+    assert (out["created"], out["updated"], out["removed"]) == (len(second.new), len(second.changed),
+                                                                 len(second.removed))
+    assert out["requests"] == 1  # one read: Clerk's copy of the changed users, to show their old values
+    shown = {r["external_id"]: r for r in out["rows"]}
+    ext, (first, last) = next(iter(second.name.items()))
+    fields = {f["field"]: f for f in shown[ext]["fields"]}
+    old = next(r for r in rows if r["id"] == ext)["name"].split(" ")
+    assert (fields["first_name"]["old"], fields["first_name"]["new"]) == (old[0], first)
+    ext = next(iter(second.email))
+    fields = {f["field"]: f for f in shown[ext]["fields"]}
+    assert fields["email"]["new"] == second.email[ext] and fields["email"]["old"].startswith("user")
+    ext = next(iter(second.password))
+    assert any(f["field"] == "password" and "••••" in (f["new"] or "") for f in shown[ext]["fields"])
+    assert not any("$2b$" in json.dumps(r) for r in out["rows"])  # digests only masked
+    assert {r["kind"] for r in out["rows"]} == {"new", "changed", "removed"}
+    # nothing written: not to Clerk, not to the run folder
+    assert server.users(prod_key) == users_before
+    files_after = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in run.iterdir() if p.is_file()}
+    # SQLite's shared-memory index and an empty write-ahead log appear when anyone reads a WAL
+    # journal (status does too); no transaction went into them
+    for name in ("journal.sqlite-wal", "journal.sqlite-shm"):
+        if name not in files_before:
+            files_after.pop(name, None)
+    assert not (run / "journal.sqlite-wal").exists() or (run / "journal.sqlite-wal").stat().st_size == 0
+    assert files_after == files_before
+    # the human form lists the rows too
+    code = main(["sync", "--run", str(run), str(t1), "--dry-run"])
+    text = capsys.readouterr().out
+    assert code == 0 and f"first_name: {old[0]} -> {first}" in text and "dry run: nothing was changed" in text
+
+
+def test_removed_users_deleted_only_with_this_runs_marker(tmp_path: Path, sandbox_factory, prod_key, monkeypatch,
+                                                          capsys):
+    server = sandbox_factory(**FAST)
+    rows = first_rows(100)
+    # five users are in Clerk before the run (the import finds them: existed)
+    for r in rows[:5]:
+        server.seed_user(prod_key, {"external_id": r["id"], "email_address": [r["email"]],
+                                    "skip_password_requirement": True})
+    run = tmp_path / "run"
+    journal, first = import_first(run, write(tmp_path / "t0.json", rows), server.url, prod_key)
+    assert first["existed"] == 5
+    journal.close()
+    gone = {r["id"] for r in rows[:10]}  # 5 existed, 5 created by this run
+    t1 = write(tmp_path / "t1.json", [r for r in rows if r["id"] not in gone])
+    monkeypatch.setenv("CLERK_SECRET_KEY", prod_key)
+    monkeypatch.setenv("CLERK_API_URL", server.url)
+    monkeypatch.chdir(tmp_path)
+    # delete needs --yes (and a Production key needs it anyway): refused, nothing written
+    before = server.stats(prod_key).get("requests", 0)
+    assert main(["sync", "--run", str(run), str(t1), "--removed", "delete"]) == 2
+    assert "--yes" in capsys.readouterr().err
+    assert server.stats(prod_key).get("requests", 0) == before
+    code = main(["sync", "--run", str(run), str(t1), "--removed", "delete", "--yes", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0, out
+    assert (out["removed"], out["deleted"], out["kept"]) == (10, 5, 5)
+    left = {u["external_id"] for u in server.users(prod_key)}
+    assert left == {r["id"] for r in rows} - {r["id"] for r in rows[5:10]}  # the existed five are still there
+    with RunJournal.open(run) as j:
+        kept = {i.external_id: i for i in sync_items(j, 1, kind="removed", state="kept")}
+        assert set(kept) == {r["id"] for r in rows[:5]} and all(i.code == "not_marked" for i in kept.values())
+        assert last_sync(j).state == "done"
+
+
+def test_refusals_before_anything_is_sent(tmp_path: Path, sandbox_factory, prod_key, monkeypatch, capsys):
+    server = sandbox_factory(**FAST)
+    rows = first_rows(60)
+    run = tmp_path / "run"
+    journal, _ = import_first(run, write(tmp_path / "t0.json", rows), server.url, prod_key)
+    journal.close()
+    monkeypatch.setenv("CLERK_SECRET_KEY", prod_key)
+    monkeypatch.setenv("CLERK_API_URL", server.url)
+    monkeypatch.chdir(tmp_path)
+    t1 = write(tmp_path / "t1.json", second_export(rows, seed=5).rows)
+    before = server.stats(prod_key).get("requests", 0)
+    # a Production key without --yes
+    assert main(["sync", "--run", str(run), str(t1)]) == 2
+    assert "--yes" in capsys.readouterr().err
+    # an unreadable export: one line, exit 2
+    bad = tmp_path / "bad.json"
+    bad.write_text("[{\"id\": ")
+    assert main(["sync", "--run", str(run), str(bad), "--yes"]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("clerk-migrate:")]
+    assert "Traceback" not in err and len(errors) == 1 and "bad.json" in errors[0], err
+    # another instance's key
+    monkeypatch.setenv("CLERK_SECRET_KEY", prod_key[:-4] + "ZZZZ")
+    assert main(["sync", "--run", str(run), str(t1), "--yes"]) == 2
+    assert "another instance" in capsys.readouterr().err
+    assert server.stats(prod_key).get("requests", 0) == before
+    with RunJournal.open(run) as j:
+        assert syncs(j) == [] and j.info.export_path == str((tmp_path / "t0.json").resolve())
