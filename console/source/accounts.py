@@ -31,9 +31,8 @@ from console.source.readers import (
 )
 from console.source.shapes import NON_OAUTH_ACCOUNT_TYPES, plain_id
 
-USER_ID_KEYS = ("userId", "user_id")
+USER_ID_KEYS = ("userId", "user_id")  # what open_accounts reads (kept in step with its loop)
 PROVIDER_KEYS = ("provider",)
-TYPE_KEYS = ("type",)
 
 
 @dataclass
@@ -71,14 +70,6 @@ class AccountsIndex:
         }
 
 
-def _first_key(obj: dict[Any, Any], keys: tuple[str, ...]) -> Any:
-    for key in keys:
-        value = obj.get(key)
-        if value is not None:
-            return value
-    return None
-
-
 def open_accounts(path: str | Path, *, fmt: str | None = None) -> AccountsIndex:
     """Read an accounts export into an AccountsIndex. Raises ExportError (one
     line: file, row / line / byte offset, what was expected)."""
@@ -96,12 +87,13 @@ def open_accounts(path: str | Path, *, fmt: str | None = None) -> AccountsIndex:
             rows = row
             if row == 1:
                 _check_first(path, format_, header, obj)
-            kind = _first_key(obj, TYPE_KEYS)
+            kind = obj.get("type")
             if type(kind) is str and kind.strip().lower() in NON_OAUTH_ACCOUNT_TYPES:
                 not_oauth += 1
                 continue
-            uid = plain_id(_first_key(obj, USER_ID_KEYS))
-            provider = _first_key(obj, PROVIDER_KEYS)
+            uid = obj.get("userId")
+            uid = plain_id(uid if uid is not None else obj.get("user_id"))
+            provider = obj.get("provider")
             if uid is None or type(provider) is not str or not provider.strip():
                 incomplete += 1
                 continue

@@ -400,7 +400,12 @@ def decode_line(text: str) -> Any:
     """One NDJSON line -> a row dict (or the decoded non-object, for the
     message). Raises json.JSONDecodeError, TooDeep (with no offset)."""
     try:
-        value = _decode.decode(text)
+        if text[:1] == "{":  # the usual line: no leading space, nothing after the object
+            value, end = _decode.raw_decode(text, 0)
+            if end != len(text) and text[end:].strip():
+                raise json.JSONDecodeError("Extra data", text, len(text) - len(text[end:].lstrip()))
+        else:
+            value = _decode.decode(text)
     except RecursionError:
         raise TooDeep() from None
     except json.JSONDecodeError:
