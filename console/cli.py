@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "demo",
     "sandbox",
     "validate",
+    "preflight",
     "import_",
     "retry",
     "status",
