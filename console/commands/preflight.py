@@ -1,0 +1,116 @@
+"""`clerk-migrate preflight EXPORT [--accounts FILE] [--map …] [--legal skip|column:NAME] [--json]`:
+the export against the instance's own settings and identity, before any write.
+
+Reads the settings from Clerk's Frontend API (publishable key: CLERK_PUBLISHABLE_KEY or
+NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY, env or .env; CLERK_FRONTEND_API_URL overrides the host),
+checks every row in one streaming pass, and with a secret key asks the Backend API which
+instance it is (and, for a Development one, how many users fit). Writes nothing.
+
+Exit 0 ready, 1 some rows the instance would refuse (or a blocker the import would stop
+at), 2 unreadable input, a bad option, or Clerk unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from typing import Any
+
+from console.commands.common import CommandError, emit_json, note
+
+SHOWN_EXAMPLES = 3
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    from console.commands.import_ import add_export_options
+
+    parser = sub.add_parser(
+        "preflight",
+        help="check the export against the instance's own settings and identity; writes nothing",
+        description="Check an Auth.js export against the Clerk instance's settings (required identifiers, "
+        "attributes turned off, the password rule, legal consent, social connections) read from the Frontend "
+        "API, and the instance behind the secret key. Exit 0 ready, 1 some rows the instance would refuse, "
+        "2 unreadable input or unreachable Clerk.",
+    )
+    parser.add_argument("export", metavar="EXPORT", help="the Auth.js users export (JSON, NDJSON, CSV, mongoexport)")
+    parser.add_argument("--accounts", metavar="FILE", default=None,
+                        help="the Auth.js accounts export: joins each user's OAuth providers by userId")
+    parser.add_argument("--legal", metavar="skip|column:NAME", default=None,
+                        help="when the instance requires legal consent: skip (skip_legal_checks) or column:NAME "
+                        "(legal_accepted_at from the export's column NAME)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    add_export_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from console.commands.import_ import load_key_settings, mapping_from_args, policies_from_args
+    from console.migration.preflight import PreflightError, parse_legal, preflight
+    from console.source import ExportError
+    from console.source.model import Policies
+
+    try:
+        legal = parse_legal(args.legal)
+    except PreflightError as exc:
+        raise CommandError(exc.message, 2) from None
+    settings = load_key_settings()
+    policies = policies_from_args(args) or Policies()
+    mapping = mapping_from_args(args)
+    try:
+        readiness = asyncio.run(preflight(args.export, settings, legal=legal, accounts=args.accounts,
+                                          fmt=args.format, mapping=mapping, policies=policies))
+    except PreflightError as exc:
+        raise CommandError(exc.message, exc.exit_code) from None
+    except ExportError as exc:
+        raise CommandError(str(exc), 2) from None
+    except ValueError as exc:  # a bad --map
+        raise CommandError(str(exc), 2) from None
+    except OSError as exc:
+        raise CommandError(f"{args.export}: cannot read: {exc.strerror or exc}", 2) from None
+    for line in readiness.not_checked:
+        note(f"clerk-migrate: not checked: {line}")
+    if args.json:
+        emit_json(readiness.as_json())
+    else:
+        print(human_report(readiness))
+    return readiness.exit_code
+
+
+def human_report(r: Any) -> str:
+    s = r.settings
+    if s.get("checked"):
+        where = f"settings from {s.get('url') or 'the Frontend API'} (digest {str(s.get('digest'))[:12]})"
+    else:
+        where = "the instance's settings not checked"
+    inst = r.instance
+    who = ""
+    if inst.get("checked") and inst.get("id"):
+        who = f", instance {inst['id']} ({inst.get('environment_type')}, key {inst.get('key')})"
+    lines = [f"preflight {r.export}: {where}{who}"]
+    if s.get("checked"):
+        parts = [f"required {', '.join(s['required']) or 'nothing'}",
+                 f"turned off {', '.join(s['turned_off']) or 'nothing'}",
+                 f"password {s['password']}",
+                 f"legal consent {'required' if s['legal_consent'] else 'not required'}"
+                 + (f" ({r.rules.legal})" if r.rules is not None and r.rules.legal else ""),
+                 f"social {', '.join(s['providers']) or 'none'}"]
+        lines.append("  instance: " + "; ".join(parts))
+    lines.append(f"  rows {r.rows:,}: ready {r.importable:,}, refused {r.refused:,} (by the export's checks "
+                 f"{r.refused_by_export:,}, by the instance's settings {r.refused_by_settings:,})")
+    for f in r.findings:
+        if f.source == "export" and f.severity == "warning":
+            continue  # validate lists these; the counts are in --json
+        rows = ", ".join(str(e["row"]) for e in f.examples[:SHOWN_EXAMPLES])
+        more = f" (rows {rows}{'…' if f.count > SHOWN_EXAMPLES else ''})" if rows else ""
+        lines.append(f"  {f.severity:<7} {f.code:<24} {f.count:>8,}  {f.message}{more}")
+    warned = sum(f.count for f in r.findings if f.source == "export" and f.severity == "warning")
+    if warned:
+        lines.append(f"  {'warning':<7} {'(export checks)':<24} {warned:>8,}  imported with a stated change: "
+                     "see `clerk-migrate validate`")
+    for b in r.blockers:
+        lines.append(f"  blocker {b['code']}: {b['message']}")
+    lines.append("  ready: every row fits the instance" if r.ready else
+                 "  not ready: the rows above would be refused" + (" and the import would not start"
+                                                                    if r.blockers else ""))
+    return "\n".join(lines)
+
