@@ -235,3 +235,18 @@ def assert_holds(users: list[dict[str, Any]], export_rows: list[dict[str, Any]],
         if second is not None and r["id"] in second.email:
             status = (primary.get("verification") or {}).get("status")
             assert (status == "verified") == (r["id"] not in second.unverified), (r["id"], status)
+
+
+def verify_passwords(server: Any, key: str, users: list[dict[str, Any]], passwords: dict[str, str]) -> None:
+    """Clerk's verify_password says yes to each new password (the digest went through)."""
+    by_ext = {u["external_id"]: u["id"] for u in users}
+    client = fast_client(server.url, key)
+
+    async def go() -> dict[str, bool]:
+        try:
+            return {ext: await client.verify_password(by_ext[ext], plain) for ext, plain in passwords.items()}
+        finally:
+            await client.aclose()
+
+    checked = asyncio.run(go())
+    assert checked and all(checked.values()), [ext for ext, ok in checked.items() if not ok]

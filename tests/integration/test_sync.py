@@ -27,6 +27,7 @@ from tests.integration.sync_support import (
     second_export,
     seed_import,
     settings_for,
+    verify_passwords,
     sync_requests,
     write,
 )
@@ -63,20 +64,6 @@ def _verify_all(journal: RunJournal, server: Any, key: str):
     return asyncio.run(go())
 
 
-def _verify_passwords(server: Any, key: str, users: list[dict[str, Any]], passwords: dict[str, str]) -> None:
-    by_ext = {u["external_id"]: u["id"] for u in users}
-    client = fast_client(server.url, key)
-
-    async def go() -> dict[str, bool]:
-        try:
-            return {ext: await client.verify_password(by_ext[ext], plain) for ext, plain in passwords.items()}
-        finally:
-            await client.aclose()
-
-    checked = asyncio.run(go())
-    assert checked and all(checked.values()), [ext for ext, ok in checked.items() if not ok]
-
-
 def _journal_bytes(run: Path) -> bytes:
     return b"".join((run / name).read_bytes() for name in ("journal.sqlite", "journal.sqlite-wal")
                     if (run / name).exists())
@@ -105,7 +92,7 @@ def test_second_export_synced_exactly_with_nothing_for_unchanged_rows(tmp_path: 
     assert sent == expected == s["requests"], (sent, expected, s["requests"])
     users = server.users(prod_key)
     assert_holds(users, second.rows, also=set(second.removed), second=second)
-    _verify_passwords(server, prod_key, users, second.password)
+    verify_passwords(server, prod_key, users, second.password)
 
     # the journal follows the new export: its row numbers, its ids, its emails
     assert journal.total_rows() == len(second.rows)
@@ -152,7 +139,7 @@ def test_two_syncs_in_a_row_and_the_password_print(tmp_path: Path, sandbox_facto
     assert emails_only and all(i.fields == ("email",) for i in emails_only)
     users = server.users(prod_key)
     assert_holds(users, t2.rows, also=set(t1.removed) | set(t2.removed), second=t2)
-    _verify_passwords(server, prod_key, users, {**{k: v for k, v in t1.password.items() if k in {r["id"] for r in t2.rows}
+    verify_passwords(server, prod_key, users, {**{k: v for k, v in t1.password.items() if k in {r["id"] for r in t2.rows}
                                                    and k not in t2.password}, **t2.password})
     assert [x.state for x in syncs(journal)] == ["done", "done"]
     assert _verify_all(journal, server, prod_key).ok
