@@ -256,6 +256,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("export", metavar="EXPORT", help="the Auth.js users export (JSON, NDJSON or CSV)")
     parser.add_argument("--run", required=True, metavar="DIR", help="the run folder (created on the first run)")
     parser.add_argument("--yes", action="store_true", help="confirm an import into a Production (sk_live_) instance")
+    parser.add_argument("--dev-cap", type=positive_int, default=None, metavar="N",
+                        help="the users a Development instance holds (default 100, Clerk's documented cap; Clerk's "
+                        "own quota answer corrects it)")
     parser.add_argument("--reconcile", action="store_true",
                         help="resume a run whose journal lost commits (or check every row): look every row that is "
                         "not created up in Clerk and adopt the users that carry this run's marker")
@@ -281,9 +284,12 @@ def run(args: argparse.Namespace) -> int:
             mapping=mapping,
             confirmed_production=args.yes,
             on_load_progress=_throttled(load_progress),
-            run_settings={"rate": args.rate, "concurrency": args.concurrency, "max_attempts": args.max_attempts},
+            run_settings={"rate": args.rate, "concurrency": args.concurrency, "max_attempts": args.max_attempts,
+                          **({"dev_cap": args.dev_cap} if args.dev_cap else {})},
             reconcile=args.reconcile,
         )
+        if args.dev_cap and journal.info.settings.get("dev_cap") != args.dev_cap:  # a resume with another --dev-cap
+            journal.update_run(settings={**journal.info.settings, "dev_cap": args.dev_cap})
     except errors as exc:
         raise CommandError(error_line(exc), 2) from None
     if journal.lost_commits:

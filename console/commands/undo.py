@@ -96,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         run_stoppable,
         same_instance_or_exit,
     )
+    from console.migration.run import confirm_instance_now, key_is_the_runs
     from console.migration.undo import Undoer, undone_count
 
     journal = open_run_or_exit(args.run)
@@ -107,6 +108,11 @@ def run(args: argparse.Namespace) -> int:
             raise CommandError("undo deletes users: pass --yes (there is no terminal to ask on)", 2)
         counts = journal.counts()
         left = max(0, counts["created"] - undone_count(journal))
+        if left == 0 and not key_is_the_runs(journal, settings):
+            try:  # nothing to delete, but a key that is not the run's: say whose instance it is first
+                confirm_instance_now(journal, settings)
+            except engine_errors() as exc:
+                raise CommandError(error_line(exc), 2) from None
         if left == 0:
             message = "nothing to undo: this run has no created user left to delete"
             if args.json:

@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         run_stoppable,
         same_instance_or_exit,
     )
+    from console.migration.run import confirm_instance_now, key_is_the_runs
     from console.migration.unmark import Unmarker
 
     journal = open_run_or_exit(args.run)
@@ -93,6 +94,11 @@ def run(args: argparse.Namespace) -> int:
 
         unmarker = Unmarker(journal, settings, rate=args.rate, on_progress=on_progress)
         plan = unmarker.plan()
+        if plan.to_unmark == 0 and not key_is_the_runs(journal, settings):
+            try:  # nothing to change, but a key that is not the run's: say whose instance it is first
+                confirm_instance_now(journal, settings)
+            except engine_errors() as exc:
+                raise CommandError(error_line(exc), 2) from None
         if plan.to_unmark == 0:
             message = "nothing to unmark: no user of this run still carries its marker"
             if args.json:

@@ -63,6 +63,7 @@ from console.clerk.errors import (
 from console.clerk.limiter import RequestBudget
 from console.clerk.models import User
 from console.migration.journal import RETRYABLE_CODES, JournalError, RowRecord, RunInfo, RunJournal
+from console.migration.devcap import effective_cap, learn_from_quota
 from console.migration.fingerprint import row_fingerprint
 from console.migration.marker import MarkerError, carries_marker, with_run_marker
 from console.migration.progress import Progress
@@ -72,6 +73,7 @@ from console.migration.run import (
     check_key_guards,
     check_same_export,
     check_same_instance,
+    confirm_instance,
     fingerprint_key,
     run_lock,
     run_policies,
@@ -80,7 +82,6 @@ from console.migration.summary import run_summary
 from console.settings import Settings
 from console.source.model import Policies
 
-DEV_USER_CAP = 100
 DEFAULT_CONCURRENCY = 64
 DEFAULT_MAX_ATTEMPTS = 6
 FEED_PAGE = 500
@@ -251,7 +252,7 @@ class Importer:
         client: ClerkClient | None = None,
         budget: RequestBudget | None = None,
         timeout: float = 30.0,
-        dev_user_cap: int = DEV_USER_CAP,
+        dev_user_cap: int | None = None,
         backoff_base_s: float = 1.0,
         backoff_cap_s: float = 30.0,
         lookup_wait_s: float = 0.2,
@@ -262,6 +263,7 @@ class Importer:
     ) -> None:
         self.journal = journal
         self.reconcile_all = reconcile  # look every row not created up (also when the journal asks for it)
+        self.instance: Any = None  # GET /v1/instance's answer of this session (None when not answered)
         self.settings = settings
         self.policies = policies or run_policies(journal)
         self.rate = rate
@@ -273,7 +275,7 @@ class Importer:
         self._own_client = client is None
         self._budget = budget if budget is not None else (client.budget if client is not None else None)
         self.timeout = timeout
-        self.dev_user_cap = dev_user_cap
+        self.dev_user_cap = dev_user_cap  # None: Clerk's last word, the run's --dev-cap, else DEV_USER_CAP (devcap.py)
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.lookup_wait_s = lookup_wait_s
@@ -423,6 +425,7 @@ class Importer:
         session = None
         ticker = None
         try:
+            self.instance = await confirm_instance(self.journal, self.settings, client)
             if (self.settings.secret_key and self.settings.secret_key.instance_kind == "development"):
                 await self._dev_cap_guard(client)
             session = self.journal.start_session(self.kind)
@@ -472,10 +475,11 @@ class Importer:
             raise RunRefused(f"Clerk refused the key: {exc}", code="unauthorized") from None
         except ClerkError as exc:
             raise RunRefused(f"cannot count the Development instance's users: {exc}", code="count_failed") from None
-        if existing + to_send > self.dev_user_cap:
-            fit = max(0, self.dev_user_cap - existing)
+        cap = effective_cap(self.journal, self.dev_user_cap)
+        if existing + to_send > cap.limit:
+            fit = max(0, cap.limit - existing)
             message = (
-                f"the Development instance holds {existing} user(s) and at most {self.dev_user_cap}: "
+                f"the Development instance holds {existing} user(s) and at most {cap.limit} ({cap.said}): "
                 f"{fit} more fit, this run has {to_send} to import; import a subset of at most {fit} rows "
                 "or use a Production instance"
             )
@@ -707,7 +711,14 @@ class Importer:
             except QuotaExceeded as exc:
                 self._commit([("pending", item.row_no, item.uncertain)], from_status="creating")
                 self._finish_item()
-                self._begin_stop("quota", f"the instance's user quota is reached ({_clerk_message(exc)}): the rest stays pending")
+                try:
+                    limit = learn_from_quota(self.journal, exc)  # Clerk's own number wins from now on
+                except JournalError as jexc:
+                    self._journal_failed(jexc)
+                    limit = None
+                said = f": Clerk says it holds at most {limit} users" if limit else ""
+                self._begin_stop("quota", f"the instance's user quota is reached ({_clerk_message(exc)}){said}; "
+                                 "the rest stays pending")
             except AuthenticationError as exc:
                 self._commit([("pending", item.row_no, item.uncertain)], from_status="creating")
                 self._finish_item()

@@ -75,24 +75,96 @@ def check_key_guards(settings: Settings, *, confirmed_production: bool) -> None:
 
 
 def check_same_instance(journal: RunJournal, settings: Settings) -> None:
-    """The key and base URL must be the ones the run was made with."""
+    """Before any request: the key may be for the run's instance, and CLERK_API_URL is the run's.
+
+    The instance itself decides (issue 13 §2): once the run has recorded its instance id
+    (`GET /v1/instance`, at its first session), another key is only a hint — a rotated key
+    of the same instance resumes, verifies and undoes the run; `confirm_instance` asks Clerk
+    at the start of the session and refuses another instance. A key of the other kind
+    (sk_live_ / sk_test_) is refused here. A run without an instance id (made before it was
+    recorded) keeps the key's fingerprint as the rule."""
     info = journal.info
     key = settings.secret_key
     if key is None:
         raise RunRefused("no secret key: set CLERK_SECRET_KEY (environment or .env) or the OS keyring", code="no_key")
     differences = []
     if fingerprint(key) != info.key_fingerprint:
-        differences.append(f"the key is {key.masked}, the run was made with {info.key_masked} (another instance)")
+        if not info.instance_id:
+            differences.append(f"the key is {key.masked}, the run was made with {info.key_masked} (another instance)")
+        elif info.instance_kind and key.instance_kind != info.instance_kind:
+            differences.append(f"the key is {key.masked}, a {key.instance_kind or 'unknown'} key; the run was made in "
+                               f"the {info.instance_kind} instance {info.instance_id} (another instance)")
     if settings.base_url.rstrip("/") != (info.base_url or "").rstrip("/"):
         differences.append(f"CLERK_API_URL is {settings.base_url}, the run was made against {info.base_url}")
     if differences:
         raise RunRefused(f"{journal.run_dir}: {'; '.join(differences)}", code="other_instance")
 
 
-async def confirm_instance(journal: RunJournal, settings: Settings, client: Any) -> None:
-    """Before a session writes: the instance behind the key is the run's (see
-    check_same_instance). Completed with the instance id of issue 13 §2."""
-    return None
+async def confirm_instance(journal: RunJournal, settings: Settings, client: Any) -> Any:
+    """Before a session writes or reads users: one `GET /v1/instance`. The first answer is
+    recorded in the journal (id, environment_type); afterwards the instance id decides: the
+    same id under another key is a rotated key (the journal then names the new key, and an
+    event says so), another id is refused (RunRefused "other_instance"). Without a recorded id
+    an unanswered request lets the session go on under the key's fingerprint (the same key
+    is the same instance); with another key Clerk's answer is required."""
+    from console.clerk.errors import AuthenticationError, ClerkError
+
+    info = journal.info
+    key = settings.secret_key
+    same_key = key is not None and fingerprint(key) == info.key_fingerprint
+    try:
+        instance = await client.get_instance()
+    except AuthenticationError as exc:
+        raise RunRefused(f"Clerk refused the key {key.masked if key else ''}: {exc}", code="unauthorized") from None
+    except ClerkError as exc:
+        if same_key:
+            return None  # the run's own key: the same instance; recorded at the next session
+        raise RunRefused(
+            f"{journal.run_dir}: the key is {key.masked if key else '?'}, the run was made with {info.key_masked}, "
+            f"and Clerk did not say which instance it belongs to (GET /v1/instance: {exc}): refused",
+            code="instance_unconfirmed",
+        ) from None
+    if not info.instance_id:
+        journal.update_run(instance_id=instance.id, instance_env=instance.environment_type)
+        journal.add_event("instance", f"the run's instance is {instance.id} ({instance.environment_type})")
+        if info.instance_kind and instance.environment_type != info.instance_kind:
+            journal.add_event("instance", f"note: the key says {info.instance_kind}, Clerk says "
+                              f"{instance.environment_type}")
+        return instance
+    if instance.id != info.instance_id:
+        raise RunRefused(
+            f"{journal.run_dir}: the key {key.masked if key else '?'} belongs to the {instance.environment_type} "
+            f"instance {instance.id}; the run was made in {info.instance_id} (with {info.key_masked}): another instance",
+            code="other_instance",
+        )
+    if not same_key and key is not None:
+        was = info.key_masked
+        journal.update_run(key_fingerprint=fingerprint(key), key_masked=key.masked)
+        journal.add_event("key", f"the secret key changed from {was} to {key.masked}: Clerk says the same instance "
+                          f"{instance.id} (a rotated key)")
+    return instance
+
+
+def key_is_the_runs(journal: RunJournal, settings: Settings) -> bool:
+    key = settings.secret_key
+    return key is not None and fingerprint(key) == journal.info.key_fingerprint
+
+
+def confirm_instance_now(journal: RunJournal, settings: Settings, *, timeout: float = 30.0) -> Any:
+    """confirm_instance with a client of its own, for a command that has nothing else to send
+    (a finished undo or unmark) but is run with another key: one GET /v1/instance, paced."""
+    import asyncio
+
+    from console.clerk.client import ClerkClient
+    from console.clerk.limiter import RequestBudget
+
+    async def go() -> Any:
+        key = settings.secret_key
+        budget = RequestBudget.for_instance(journal.info.instance_kind or key.instance_kind)
+        async with ClerkClient(key, settings.base_url, budget, timeout=timeout) as client:
+            return await confirm_instance(journal, settings, client)
+
+    return asyncio.run(go())
 
 
 _SHA_CACHE: dict[tuple[str, int, int, int], str] = {}

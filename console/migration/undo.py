@@ -300,6 +300,8 @@ class Undoer:
     async def preview(self) -> UndoPreview:
         """Read back the users this run created and not yet deleted (100 per request):
         how many are still there and how many signed in since the import."""
+        from console.migration.run import confirm_instance
+
         self._check()
         client, own = self._make_client()
         counts = self.journal.counts()
@@ -308,6 +310,7 @@ class Undoer:
         examples: list[dict[str, Any]] = []
         kept_examples: list[dict[str, Any]] = []
         try:
+            await confirm_instance(self.journal, self.settings, client)
             # 1,000 rows per call: the client sends their 10 reads concurrently (paced by the budget)
             for page in _pages_to_undo(self.journal, page=1000):
                 to_delete += len(page)
@@ -349,9 +352,17 @@ class Undoer:
     async def run(self) -> UndoResult:
         from console.clerk.errors import AuthenticationError, ClerkError, NotFound
 
+        from console.migration.run import confirm_instance
+
         self._check()
         _ensure_table(self.journal)
         client, own = self._make_client()
+        try:
+            await confirm_instance(self.journal, self.settings, client)
+        except BaseException:
+            if own:
+                await client.aclose()
+            raise
         budget = client.budget
         base_requests, base_limited = budget.requests, budget.rate_limited
         counts = self.journal.counts()

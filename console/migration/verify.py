@@ -434,7 +434,7 @@ async def verify_run(
     then has `complete=False` (exit code 130)."""
     from console.clerk.client import ClerkClient
     from console.clerk.limiter import RequestBudget
-    from console.migration.run import RunRefused, check_same_export, check_same_instance
+    from console.migration.run import RunRefused, check_same_export, check_same_instance, confirm_instance
 
     if sample is not None and sample < 0:
         raise ValueError("sample must be 0 or more")
@@ -464,6 +464,12 @@ async def verify_run(
         client = ClerkClient(key, settings.base_url, budget, timeout=timeout)
     budget = client.budget
     base_requests, base_limited = budget.requests, budget.rate_limited
+    try:
+        await confirm_instance(journal, settings, client)
+    except BaseException:
+        if own:
+            await client.aclose()
+        raise
 
     verify_id: int | None = None
     if store:

@@ -45,12 +45,13 @@ def test_happy_path_one_create_per_row(tmp_path: Path, sandbox, prod_key):
     s = result.summary
     assert CONTRACT_FIELDS <= set(s)
     assert (s["rows"], s["importable"], s["created"], s["refused"], s["pending"], s["failed"]) == (60, 57, 57, 3, 0, 0)
-    assert s["requests"] == 57 and s["rate_limited"] == 0 and s["instance"] == "production"
+    # one create per row, and the instance check (GET /v1/instance) of the session
+    assert s["requests"] == 58 and s["rate_limited"] == 0 and s["instance"] == "production"
     assert journal.get_row(5).refusal_codes  # refused with the checks' code
     assert progress and progress[-1].state == "done" and progress[-1].created == 57
     # at most ~10 snapshots a second
     assert len(progress) <= 10 * (progress[-1].elapsed_s + 1) + 2
-    # a second run of the same command has nothing to do: no request at all
+    # a second run of the same command has nothing to do: no create (only the instance check)
     journal.close()
     journal, again = import_run(tmp_path / "run", export, settings)
     assert again.exit_code == 0 and again.summary["created"] == 57
@@ -286,8 +287,12 @@ def test_resume_refuses_a_changed_export_or_another_instance(tmp_path: Path, san
     journal, result = import_run(tmp_path / "run", export, settings)
     journal.close()
     other_key = make_key("production", "another")
-    with pytest.raises(RunRefused, match="another instance"):
-        prepare_run(tmp_path / "run", export, settings_for(sandbox.url, other_key), confirmed_production=True)
+    other = settings_for(sandbox.url, other_key)
+    journal = prepare_run(tmp_path / "run", export, other, confirmed_production=True)
+    with pytest.raises(RunRefused, match="another instance"):  # Clerk says which instance the key is for
+        asyncio.run(Importer(journal, other, confirmed_production=True).run())
+    journal.close()
+    assert sandbox.stats(other_key) == {"requests": 1}
     with pytest.raises(RunRefused, match="CLERK_API_URL"):
         prepare_run(tmp_path / "run", export, settings_for("http://127.0.0.1:9", prod_key), confirmed_production=True)
     write_export(export, 9)  # the file changes

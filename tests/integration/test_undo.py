@@ -166,12 +166,12 @@ def test_confirmation_and_refusals(tmp_path: Path, sandbox, prod_key, monkeypatc
     monkeypatch.setattr("sys.stdin", _Tty("yes\n"))
     code, out, err = cli(capsys, "undo", "--run", str(run_dir))
     assert code == 0 and "8 deleted" in out and sandbox.users(prod_key) == []
-    # another instance's key: refused, nothing sent there
+    # another instance's key: refused once Clerk says which instance it is (GET /v1/instance), nothing else
     other = make_key("production", "elsewhere")
     monkeypatch.setenv("CLERK_SECRET_KEY", other)
     code, _, err = cli(capsys, "undo", "--run", str(run_dir), "--yes")
     assert code == 2 and "another instance" in err and other not in err
-    assert sandbox.stats(other) == {}
+    assert sandbox.stats(other)["requests"] == 1 and sandbox.stats(other).get("deleted", 0) == 0
     monkeypatch.setenv("CLERK_SECRET_KEY", prod_key)
     # not a run folder; a newer journal
     code, out, err = cli(capsys, "undo", "--run", str(tmp_path / "nowhere"), "--yes")

@@ -49,8 +49,8 @@ def test_all_match_cli_json(tmp_path: Path, sandbox, prod_key, monkeypatch, caps
     assert report["mismatched"] == [] and report["missing"] == []
     assert report["clerk_total"] == report["expected_total"] == 228
     assert report["sample"] is None and report["seed"] is None and report["mode"] == "all"
-    # 3 reads of 100 ids + 1 count, nothing else
-    assert report["requests"] == math.ceil(228 / 100) + 1
+    # the instance check (GET /v1/instance), 3 reads of 100 ids, 1 count, nothing else
+    assert report["requests"] == 1 + math.ceil(228 / 100) + 1
     assert sandbox.stats(prod_key)["requests"] - before == report["requests"]
     assert "verify:" in err and "228/228 checked" in err  # progress on stderr
     # stored in the run folder
@@ -173,7 +173,7 @@ def test_sample_is_seeded_and_includes_every_existed_row(tmp_path: Path, sandbox
     assert rows_of(a) == rows_of(b) and len(rows_of(a)) == 12
     assert {2, 5} <= set(rows_of(a)) and {2, 5} <= set(rows_of(c))
     assert rows_of(a) != rows_of(c)
-    assert a.requests == 2  # 12 users = 1 read + the count
+    assert a.requests == 3  # 12 users = the instance check + 1 read + the count
     everything = _verify(run_dir, sandbox, prod_key, sample=None)
     assert everything.checked == 80 and len(rows_of(everything)) == 80
     # a sample larger than the run checks every row once; the default seed is random but reported
@@ -211,12 +211,12 @@ def test_refusals(tmp_path: Path, sandbox, prod_key, monkeypatch, capsys):
     newer = make_newer(run_dir, tmp_path / "newer")
     code, _, err = cli(capsys, "verify", "--run", str(newer))
     assert code == 2 and "newer" in err and "Traceback" not in err
-    # another instance's key: refused before any request
+    # another instance's key: refused once Clerk says which instance it is (GET /v1/instance), nothing read
     other = make_key("production", "other")
     monkeypatch.setenv("CLERK_SECRET_KEY", other)
     code, _, err = cli(capsys, "verify", "--run", str(run_dir), "--all")
     assert code == 2 and "another instance" in err and other not in err
-    assert sandbox.stats(other) == {}
+    assert sandbox.stats(other)["requests"] == 1
     monkeypatch.setenv("CLERK_SECRET_KEY", prod_key)
     # --sample and --all together: a usage error
     code, _, err = cli(capsys, "verify", "--run", str(run_dir), "--all", "--sample", "3")
