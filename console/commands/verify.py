@@ -138,6 +138,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     which.add_argument("--sample", type=whole_number(0), default=None, metavar="N",
                        help=f"check N random created rows plus every existed row (default {DEFAULT_SAMPLE})")
     which.add_argument("--all", action="store_true", help="check every created and existed row")
+    which.add_argument("--sign-in", metavar="EMAIL", default=None,
+                       help="ask Clerk whether a password (read without echo, or one line of stdin) is this user's "
+                       "(exit 0 verified, 1 not, 2 no such user in this run)")
     parser.add_argument("--seed", type=int, default=None, metavar="S",
                         help="the sample's random seed (default: a random one, printed)")
     parser.add_argument("--rate", type=positive_float, default=None, metavar="R",
@@ -152,6 +155,10 @@ def run(args: argparse.Namespace) -> int:
     from console.migration.run import check_same_export
     from console.migration.verify import DEFAULT_SAMPLE, verify_run
 
+    if args.sign_in is not None:  # sign-in proof (issue 13 §5): console/commands/sign_in.py
+        from console.commands.sign_in import run_sign_in
+
+        return run_sign_in(args)
     if args.seed is not None and args.all:
         raise CommandError("--seed goes with a sample, not with --all", 2)
     journal = open_run_or_exit(args.run)
