@@ -222,6 +222,7 @@ class RowChecker:
         self._plans: dict[tuple[Any, ...], tuple[Any, ...]] = {}
         self._unverified = _unverified_outcomes(policies.unverified_email)
         self._meta_paths = shape.meta_paths
+        self._k_legal = (shape.keys.get("legal_accepted_at") or (None,))[0]  # --legal column:NAME
 
     def _plan(self, obj: dict[Any, Any]) -> tuple[Any, ...]:
         """Which key of this row holds which field (the first alias present),
@@ -435,6 +436,18 @@ class RowChecker:
                 )
             else:
                 user.created_at = value
+
+        # legal_accepted_at (only mapped: the instance's legal consent, see migration/preflight.py)
+        if self._k_legal is not None:
+            raw = get(self._k_legal)
+            if raw is not None and raw != "":
+                value = self._dates(raw)
+                if value is _INVALID:
+                    issues.append(Issue(row, ext, "legal_accepted_at", "date_invalid", "warning",
+                                        f"legal_accepted_at {_quote(str(raw))} is not a date in 1970..now: "
+                                        "not imported"))
+                elif value is not None:
+                    user.legal_accepted_at = value
 
         # password
         raw = get(k_password)

@@ -89,6 +89,7 @@ class SourceUser:
     private_metadata: dict[str, Any] | None = None
     unsafe_metadata: dict[str, Any] | None = None
     phone_number: str | None = None  # E.164, only through --map phone_number=COLUMN
+    legal_accepted_at: str | None = None  # RFC 3339, only through --map / --legal column:NAME
     email_status: str | None = None  # one of EMAIL_STATUSES (set by the checks when there is an email)
 
 

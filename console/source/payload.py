@@ -38,6 +38,8 @@ def to_payload(user: SourceUser, policies: Policies = Policies()) -> dict[str, A
         body["last_name"] = user.last_name
     if user.created_at:
         body["created_at"] = user.created_at
+    if user.legal_accepted_at:
+        body["legal_accepted_at"] = user.legal_accepted_at
     if user.password_digest and user.password_hasher:
         body["password_digest"] = user.password_digest
         body["password_hasher"] = user.password_hasher

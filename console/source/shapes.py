@@ -60,6 +60,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "private_metadata": ("privateMetadata", "private_metadata"),
     "unsafe_metadata": ("unsafeMetadata", "unsafe_metadata"),
     "phone_number": (),
+    "legal_accepted_at": (),  # only through --map or `--legal column:NAME` (issue 13: legal consent)
 }
 FIELDS: tuple[str, ...] = tuple(ALIASES)
 META_FIELDS: tuple[str, ...] = ("public_metadata", "private_metadata", "unsafe_metadata")
