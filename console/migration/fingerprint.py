@@ -112,6 +112,9 @@ def _value(user: Any, name: str) -> Any:
 def canonical(user: Any) -> bytes:
     """The fields FIELDS of a SourceUser as one canonical JSON array (UTF-8)."""
     values = [VERSION, *(_value(user, name) for name in FIELDS)]
+    legal = getattr(user, "legal_accepted_at", None)
+    if legal is not None:  # only mapped (--legal column:NAME); absent, older runs keep their fingerprints
+        values.append(["legal_accepted_at", legal])
     return json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
 
 
