@@ -9,10 +9,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input
+from textual.screen import ModalScreen
+from textual.widgets import Input, Static
 
 from console.commands.demo import make_demo_app
-from console.tui.screens.modals import ConfirmModal, WholeRowModal
 
 from part2_support import fresh_area, synthetic_run, wait_for
 from tui_support import FIXED_URL, region_text, screen_text
@@ -67,16 +67,16 @@ async def test_sql_file_per_dialect_and_asked_before_writing_over(sandbox, area)
         (run_dir / "fk-sqlite.sql").write_text("-- edited by hand\n")
         ids.sql_result = None
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the question")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModalScreen), what="the question")
         assert "fk-sqlite.sql" in " ".join(screen_text(app).split())
         await pilot.press("enter")  # the focused answer is "Keep it"
-        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmModal), what="the answer")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ModalScreen), what="the answer")
         await pilot.pause()
         assert (run_dir / "fk-sqlite.sql").read_text() == "-- edited by hand\n" and ids.sql_result is None
         assert "kept as it was" in str(app.query_one("#sql-outcome").render())
         # yes writes over it
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal), what="the question again")
+        await wait_for(pilot, lambda: isinstance(app.screen, ModalScreen), what="the question again")
         await pilot.press("shift+tab", "enter")  # "Write over it"
         await wait_for(pilot, lambda: ids.sql_result is not None, what="the script written over")
         assert "COMMIT" in (run_dir / "fk-sqlite.sql").read_text()
@@ -121,8 +121,8 @@ async def test_app_code_files_and_lines_reachable_by_keys_at_80x24(sandbox, area
         # enter on the step: all of it in a modal
         app.query_one("#checklist").focus()
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, WholeRowModal), what="the step's modal")
-        shown = str(app.screen.query_one("#more").render())
+        await wait_for(pilot, lambda: isinstance(app.screen, ModalScreen), what="the step's modal")
+        shown = " ".join(str(w.render()) for w in app.screen.query(Static))
         assert all(f"{f.file}:{f.line}" in shown for f in findings)
         await pilot.press("escape")
 
