@@ -601,6 +601,7 @@ class Syncer:
         self._planned: dict[str, Any] = {}
         self._done = {"updated": 0, "removed": 0, "failed": 0, "created": 0, "existed": 0, "create_failed": 0}
         self._phase_requests: dict[str, int] = {}
+        self._phase_seconds: dict[str, float] = {}
         self._sync_id: int | None = None
         self._deferred: list[tuple[_Update, Any]] = []
         self._journal_error: JournalError | None = None
@@ -812,27 +813,23 @@ class Syncer:
         client = self._client
         self._started = time.monotonic()
         session = self.journal.start_session("sync")
-        own_requests = 0
+        creates_from: int | None = None  # the importer records the creates' requests in its own session
         try:
-            self._phase = "removing"
-            mark = self._budget.requests
-            await self._removals(client)
-            self._phase_requests["removals"] = self._budget.requests - mark
-            if not self._stopping:
-                self._phase = "updating"
-                mark = self._budget.requests
-                await self._updates(client)
-                self._phase_requests["updates"] = self._budget.requests - mark
-            own_requests = self._budget.requests - self._base_requests
-            if not self._stopping:
-                self._phase = "creating"
-                mark = self._budget.requests
-                await self._creates(client)
-                self._phase_requests["creates"] = self._budget.requests - mark
+            for phase, name, step in (("removing", "removals", self._removals), ("updating", "updates", self._updates),
+                                      ("creating", "creates", self._creates)):
+                if self._stopping:
+                    break
+                self._phase = phase
+                mark, began = self._budget.requests, time.monotonic()
+                if name == "creates":
+                    creates_from = mark
+                await step(client)
+                self._phase_requests[name] = self._budget.requests - mark
+                self._phase_seconds[name] = round(time.monotonic() - began, 3)
         finally:
+            own = (self._budget.requests if creates_from is None else creates_from) - self._base_requests
             try:
-                self.journal.update_session(session, end=True, outcome=self._stop_reason or "done",
-                                            requests=own_requests,
+                self.journal.update_session(session, end=True, outcome=self._stop_reason or "done", requests=own,
                                             rate_limited=self._budget.rate_limited - self._base_rate_limited,
                                             failed=self._done["failed"])
             except JournalError as exc:
@@ -1340,6 +1337,7 @@ class Syncer:
         out["session_requests"] = session_requests
         out["session_rate_limited"] = session_rate_limited
         out["requests_by_phase"] = dict(self._phase_requests)
+        out["seconds_by_phase"] = dict(self._phase_seconds)
         out["duration_s"] = round(time.monotonic() - self._started, 2)
         if self._stop_reason:
             out["stop_reason"] = self._stop_reason

@@ -132,10 +132,17 @@ class PlanRow:
 def password_print(key: bytes, user: Any) -> bytes:
     """A keyed print of the row's password fields alone (plaintext, digest, hasher): tells
     whether a changed row's password changed without keeping the digest. Same run key
-    as the row fingerprint, its own domain."""
-    data = json.dumps(["sync-password", 1, getattr(user, "password", None), getattr(user, "password_digest", None),
-                       getattr(user, "password_hasher", None)], ensure_ascii=False, separators=(",", ":"))
-    return hmac.digest(key, data.encode("utf-8"), "sha256")[:16]
+    as the row fingerprint, its own domain (the "sync-password" prefix); each field
+    length-prefixed, None apart from empty."""
+    parts = [b"sync-password/1"]
+    for value in (getattr(user, "password", None), getattr(user, "password_digest", None),
+                  getattr(user, "password_hasher", None)):
+        if value is None:
+            parts.append(b"-")
+        else:
+            data = str(value).encode("utf-8")
+            parts.append(b"%d:" % len(data) + data)
+    return hmac.digest(key, b"\x00".join(parts), "sha256")[:16]
 
 
 def wanted(body: dict[str, Any]) -> dict[str, Any]:
@@ -299,7 +306,8 @@ def verdict(checked: Any, run_id: str) -> tuple[bool, tuple[str, ...], tuple[str
     user = checked.user
     errors = [(i.code, i.message) for i in checked.issues if i.severity == "error"]
     warnings = tuple(dict.fromkeys(i.code for i in checked.issues if i.severity != "error"))
-    if not errors:
+    if not errors and (user.public_metadata or user.private_metadata or user.unsafe_metadata):
+        # without metadata the marker alone always fits
         try:
             check_metadata({"public_metadata": user.public_metadata, "private_metadata": user.private_metadata,
                             "unsafe_metadata": user.unsafe_metadata}, run_id)
@@ -449,7 +457,7 @@ def plan_sync(
             "SELECT COUNT(*), COALESCE(MAX(updated_at), 0), COALESCE(SUM(row_no), 0) FROM j.rows").fetchone())
         started = time.monotonic()
         size = int(getattr(reader, "size_bytes", 0) or 0)
-        _stream(conn, reader, policies, key, run_id, row_fingerprint, on_progress, stop, size)
+        _stream(conn, reader, policies, key, run_id, row_fingerprint, on_progress, stop, size, prints)
         if on_progress is not None:
             on_progress(_count(conn, "incoming"), size, size)
         _classify(conn, prints)
@@ -509,7 +517,7 @@ def _count(conn: sqlite3.Connection, table: str) -> int:
 
 def _stream(conn: sqlite3.Connection, reader: Any, policies: Any, key: bytes, run_id: str,
             row_fingerprint: Callable[[bytes, Any], bytes], on_progress: ProgressCallback | None,
-            stop: threading.Event | None, size: int) -> None:
+            stop: threading.Event | None, size: int, prints: bool = False) -> None:
     """The new export into `incoming`, PLAN_CHUNK rows per insert. The new values of a
     row are kept (`detail`) only when the row is not plainly unchanged: its fingerprint
     is not the journal's, or the journal's row has no Clerk user."""
@@ -519,24 +527,34 @@ def _stream(conn: sqlite3.Connection, reader: Any, policies: Any, key: bytes, ru
     last_report = 0.0
     rows = 0
 
+    no_password = password_print(key, None)
+    stored = (f"(SELECT p.fp FROM j.{PRINTS_TABLE} p WHERE p.external_id = r.external_id)" if prints else "NULL")
+
     def flush() -> None:
         ids = [c[0].user.external_id for c in chunk if c[0].user.external_id is not None]
-        known: dict[str, tuple[bytes | None, str]] = {}
+        known: dict[str, tuple[bytes | None, str, bytes | None]] = {}
         for part in range(0, len(ids), 900):
             sub = ids[part:part + 900]
-            for ext, fp, status in conn.execute(
-                f"SELECT external_id, fingerprint, status FROM j.rows WHERE external_id IN ({','.join('?' * len(sub))})",
+            for ext, fp, status, pfp in conn.execute(
+                f"SELECT r.external_id, r.fingerprint, r.status, {stored} FROM j.rows r"
+                f" WHERE r.external_id IN ({','.join('?' * len(sub))})",
                 sub,
             ):
                 if ext not in known or known[ext][1] == "refused":
-                    known[ext] = (bytes(fp) if fp is not None else None, status)
+                    known[ext] = (bytes(fp) if fp is not None else None, status, bytes(pfp) if pfp else None)
         out = []
         for checked, ok, codes, warns, message, fp in chunk:
             user = checked.user
             prior = known.get(user.external_id) if user.external_id is not None else None
             plain = ok and prior is not None and prior[1] in ("created", "existed") and prior[0] == fp
             detail = None if plain else _detail(user, policies, ok, to_payload)
-            pw = password_print(key, user) if ok else None
+            # the password's print: not needed for an unchanged row whose print is kept already
+            if not ok or (plain and prior is not None and prior[2] == fp):
+                pw = None
+            elif user.password_digest or user.password or user.password_hasher:
+                pw = password_print(key, user)
+            else:
+                pw = no_password
             has_pw = 1 if (user.password_digest or user.password) else 0
             out.append((user.row, user.external_id, user.email, fp, pw, has_pw, 1 if ok else 0,
                         ",".join(codes) or None, ",".join(warns) or None, message, detail))
@@ -610,7 +628,7 @@ def _classify(conn: sqlite3.Connection, prints: bool) -> None:
                 WHEN p_pw = m.pw THEN 'unchanged'
                 ELSE 'changed'
             END,
-            CASE WHEN p_pw IS NOT NULL AND p_fp IS m.fp AND p_pw = m.pw THEN 1 ELSE 0 END,
+            CASE WHEN p_pw IS NOT NULL AND p_fp IS m.fp AND (m.pw IS NULL OR p_pw = m.pw) THEN 1 ELSE 0 END,
             m.has_pw, m.importable, m.refusal_codes, m.warning_codes, m.message, m.detail
         FROM (SELECT m.*, {pw_cols} FROM m {pw_join}) AS m
         ORDER BY m.row_no
