@@ -153,9 +153,9 @@ def summary_lines(report: ValidationReport, policies: Policies) -> list[str]:
     if report.accounts:
         acc = report.accounts
         lines.append(
-            f"validate: accounts {acc['path']}: {acc['rows']:,} rows, {acc['users']:,} users with an "
-            f"OAuth account ({acc['not_oauth']:,} rows of another type, {acc['incomplete']:,} without a "
-            "userId or provider)"
+            f"validate: accounts {acc['path']}: {acc['rows']:,} rows, {acc['users']:,} users with an OAuth "
+            f"account; not joined: {acc['not_oauth']:,} of type email/credentials/webauthn, "
+            f"{acc['incomplete']:,} without a userId or provider"
         )
     if report.unverified:
         lines.append(

@@ -728,10 +728,12 @@ class RowChecker:
         if accounts is not None:
             unmatched = accounts.users - stats.accounts_matched
             if unmatched > 0:
+                words = ("user id of the accounts file ({}) is not in the export: its OAuth accounts are"
+                         if unmatched == 1 else
+                         "user ids of the accounts file ({}) are not in the export: their OAuth accounts are")
                 out.append(
                     Issue(0, None, "providers", "accounts_unmatched", "warning",
-                          f"{unmatched:,} user ids of the accounts file ({accounts.path.name}) are not "
-                          "in the export: their OAuth accounts are ignored")
+                          f"{unmatched:,} {words.format(accounts.path.name)} ignored")
                 )
         if stats.images:
             out.append(

@@ -80,7 +80,7 @@ def test_pg_adapter_integer_ids(tmp_path):
     assert report.shape == "pg"
     assert report.email_verification["verified_by_oauth"] == 1 and report.email_verification["reserved"] == 1
     assert [i.message for i in report.issues if i.code == "accounts_unmatched"] == [
-        "1 user ids of the accounts file (accounts.csv) are not in the export: their OAuth accounts are ignored"]
+        "1 user id of the accounts file (accounts.csv) is not in the export: its OAuth accounts are ignored"]
     json_accounts = write(tmp_path / "a.json", [{"userId": 2, "type": "oauth", "provider": "google"}], "json")
     (ada, bo) = list(open_export(users, accounts=json_accounts).rows())
     assert bo.user.providers == ("google",) and ada.user.providers == ()

@@ -73,7 +73,7 @@ def test_accounts_join_providers_and_decide_the_verification(accounts):
     assert reserved == [f"{OID}03", f"{OID}06"]
     assert report.accounts["rows"] == 6 and report.accounts["users"] == 5 and report.accounts["not_oauth"] == 1
     (unmatched,) = [i for i in report.issues if i.code == "accounts_unmatched"]
-    assert unmatched.message.startswith("1 user ids of the accounts file")
+    assert unmatched.message.startswith("1 user id of the accounts file")
     (oauth,) = [i for i in report.issues if i.code == "oauth_not_imported"]
     assert "github 2, google 2" in oauth.message
 
