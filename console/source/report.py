@@ -34,17 +34,18 @@ class ValidationReport:
     by_code: dict[tuple[str, str], int] = field(default_factory=dict)  # (code, severity) -> count
     unverified: int = 0  # rows with an email the export does not mark verified
     unverified_with_oauth: int = 0  # … of which have OAuth accounts
+    blockers: list[Issue] = field(default_factory=list)  # run-level (dev_instance_cap)
+    columns: list[str] = field(default_factory=list)
+    size_bytes: int = 0
+    instance_kind: str | None = None
+    duration_s: float = 0.0
+    # (added last: the fields above keep their positions)
     # importable rows by how their email goes to Clerk (model.EMAIL_STATUSES):
     # verified_by_date, verified_by_oauth, verified_by_policy, reserved; and
     # `refused`: rows refused by the policy `refuse` (not importable)
     email_verification: dict[str, int] = field(default_factory=lambda: dict.fromkeys(EMAIL_STATUSES, 0))
     policies: Policies = field(default_factory=Policies)
     accounts: dict[str, Any] | None = None  # the accounts file: path, sha256, rows, users, …
-    blockers: list[Issue] = field(default_factory=list)  # run-level (dev_instance_cap)
-    columns: list[str] = field(default_factory=list)
-    size_bytes: int = 0
-    instance_kind: str | None = None
-    duration_s: float = 0.0
 
     @property
     def exit_code(self) -> int:
