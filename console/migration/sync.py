@@ -121,8 +121,13 @@ _SCHEMA = (
         fp          BLOB,
         pw          BLOB
     )""",
+    """CREATE TABLE IF NOT EXISTS sync_stale (
+        external_id TEXT PRIMARY KEY,
+        sync_id     INTEGER NOT NULL,
+        since       REAL NOT NULL
+    )""",
 )
-OWN_TABLES = frozenset({"sync_runs", "sync_items", "sync_prints"})
+OWN_TABLES = frozenset({"sync_runs", "sync_items", "sync_prints", "sync_stale"})
 
 
 class SyncRefused(MigrationError):
@@ -352,6 +357,23 @@ def adopt(journal: RunJournal, plan: Any, *, removed: str) -> int:
             if left:  # pragma: no cover - the plan maps every journal row: rolled back
                 raise SyncRefused(f"{journal.run_dir}: {left} journal row(s) have no place in the new export "
                                   "(a bug): nothing was changed", "internal_error")
+            # the journal's rows follow the new export (its fingerprints: verify and the importer
+            # check them); the Clerk users that are behind it are listed in sync_stale until
+            # their update is done (the next plan sees them changed whatever the fingerprints)
+            c.execute(
+                "UPDATE rows SET fingerprint = i.fp, export_email = i.email, warning_codes = i.warning_codes,"
+                " updated_at = ? FROM plan.items i WHERE i.kind IN ('changed', 'refused') AND i.old_row IS NOT NULL"
+                " AND i.status IN ('created', 'existed') AND rows.row_no = i.row_no",
+                (now,),
+            )
+            c.execute(
+                "INSERT INTO sync_stale (external_id, sync_id, since) SELECT external_id, ?, ? FROM plan.items"
+                " WHERE external_id IS NOT NULL AND status IN ('created', 'existed') AND kind IN ('changed', 'refused')"
+                " ON CONFLICT(external_id) DO UPDATE SET sync_id = excluded.sync_id",
+                (sync_id, now),
+            )
+            c.execute("DELETE FROM sync_stale WHERE external_id IN"
+                      " (SELECT external_id FROM plan.items WHERE row_no IS NULL AND external_id IS NOT NULL)")
             # rows refused (or failed) before and importable now: created by this sync
             c.execute(
                 "UPDATE rows SET status = 'pending', fingerprint = i.fp, export_email = i.email,"
@@ -990,10 +1012,12 @@ class Syncer:
         earlier: dict[str, set[str]] = {}
         for part in range(0, len(exts), 500):
             sub = exts[part:part + 500]
-            for ext, email in conn.execute(
-                f"SELECT external_id, email FROM sync_items WHERE sync_id < ? AND kind = 'changed' AND email IS NOT NULL"
+            for ext, email, old in conn.execute(
+                f"SELECT external_id, email, old_email FROM sync_items WHERE sync_id < ? AND kind = 'changed'"
                 f" AND external_id IN ({','.join('?' * len(sub))})", (self._sync_id, *sub)):
-                earlier.setdefault(ext, set()).add(email.lower())
+                for address in (email, old):
+                    if address:
+                        earlier.setdefault(ext, set()).add(address.lower())
         for u in page:
             u.earlier_emails = tuple(sorted(earlier.get(u.external_id or "", ())))
         return page
@@ -1237,6 +1261,8 @@ class Syncer:
                         " ELSE (SELECT email FROM sync_items WHERE sync_id = ? AND pos = ?) END, updated_at = ?"
                         " WHERE row_no = ?",
                         (upd.fp, self._sync_id, upd.pos, self._sync_id, upd.pos, now, upd.row_no))
+                    if upd.external_id:
+                        c.execute("DELETE FROM sync_stale WHERE external_id = ?", (upd.external_id,))
                     if upd.external_id and upd.pw is not None:
                         c.execute("INSERT INTO sync_prints (external_id, fp, pw) VALUES (?, ?, ?) ON CONFLICT(external_id)"
                                   " DO UPDATE SET fp = excluded.fp, pw = excluded.pw", (upd.external_id, upd.fp, upd.pw))

@@ -62,6 +62,7 @@ ACTIVE_KINDS: frozenset[str] = frozenset({"new", "changed", "removed"})  # the k
 SHOWN_MAX = 200  # characters of one value shown in a plan row
 MASK = "••••"
 PRINTS_TABLE = "sync_prints"  # the journal table of password prints (sync.py owns it)
+STALE_TABLE = "sync_stale"  # external ids whose Clerk user is behind the journal's row (sync.py owns it)
 
 ProgressCallback = Callable[[int, int, int], None]  # (rows read, bytes read, size in bytes)
 
@@ -451,7 +452,7 @@ def plan_sync(
         conn.execute("PRAGMA cache_size = -32000")  # 32 MB at most
         conn.executescript(_PLAN_SCHEMA)
         _attach_journal(conn, journal.path)
-        prints = _has_table(conn, "j", PRINTS_TABLE)
+        prints = _has_table(conn, "j", PRINTS_TABLE) and _has_table(conn, "j", STALE_TABLE)
         # what the journal's rows were when the plan was made: adopting it checks they still are
         version = list(conn.execute(
             "SELECT COUNT(*), COALESCE(MAX(updated_at), 0), COALESCE(SUM(row_no), 0) FROM j.rows").fetchone())
@@ -528,28 +529,30 @@ def _stream(conn: sqlite3.Connection, reader: Any, policies: Any, key: bytes, ru
     rows = 0
 
     no_password = password_print(key, None)
-    stored = (f"(SELECT p.fp FROM j.{PRINTS_TABLE} p WHERE p.external_id = r.external_id)" if prints else "NULL")
+    extra = (f"EXISTS (SELECT 1 FROM j.{PRINTS_TABLE} p WHERE p.external_id = r.external_id),"
+             f" EXISTS (SELECT 1 FROM j.{STALE_TABLE} s WHERE s.external_id = r.external_id)" if prints else "0, 0")
 
     def flush() -> None:
         ids = [c[0].user.external_id for c in chunk if c[0].user.external_id is not None]
-        known: dict[str, tuple[bytes | None, str, bytes | None]] = {}
+        known: dict[str, tuple[bytes | None, str, bool, bool]] = {}
         for part in range(0, len(ids), 900):
             sub = ids[part:part + 900]
-            for ext, fp, status, pfp in conn.execute(
-                f"SELECT r.external_id, r.fingerprint, r.status, {stored} FROM j.rows r"
+            for ext, fp, status, printed, stale in conn.execute(
+                f"SELECT r.external_id, r.fingerprint, r.status, {extra} FROM j.rows r"
                 f" WHERE r.external_id IN ({','.join('?' * len(sub))})",
                 sub,
             ):
                 if ext not in known or known[ext][1] == "refused":
-                    known[ext] = (bytes(fp) if fp is not None else None, status, bytes(pfp) if pfp else None)
+                    known[ext] = (bytes(fp) if fp is not None else None, status, bool(printed), bool(stale))
         out = []
         for checked, ok, codes, warns, message, fp in chunk:
             user = checked.user
             prior = known.get(user.external_id) if user.external_id is not None else None
-            plain = ok and prior is not None and prior[1] in ("created", "existed") and prior[0] == fp
+            plain = (ok and prior is not None and prior[1] in ("created", "existed") and prior[0] == fp
+                     and not prior[3])
             detail = None if plain else _detail(user, policies, ok, to_payload)
             # the password's print: not needed for an unchanged row whose print is kept already
-            if not ok or (plain and prior is not None and prior[2] == fp):
+            if not ok or (plain and prior is not None and prior[2]):
                 pw = None
             elif user.password_digest or user.password or user.password_hasher:
                 pw = password_print(key, user)
@@ -596,8 +599,9 @@ def _detail(user: Any, policies: Any, importable: bool, to_payload: Callable[...
 def _classify(conn: sqlite3.Connection, prints: bool) -> None:
     """incoming x the journal's rows -> items, in SQL."""
     conn.execute("CREATE INDEX incoming_by_ext ON incoming(external_id, row_no)")
-    pw_join = (f"LEFT JOIN j.{PRINTS_TABLE} p ON p.external_id = m.external_id" if prints else "")
-    pw_cols = ("p.fp AS p_fp, p.pw AS p_pw" if prints else "NULL AS p_fp, NULL AS p_pw")
+    pw_join = (f"LEFT JOIN j.{PRINTS_TABLE} p ON p.external_id = m.external_id"
+               f" LEFT JOIN j.{STALE_TABLE} st ON st.external_id = m.external_id" if prints else "")
+    pw_cols = ("p.pw AS p_pw, st.external_id IS NOT NULL AS stale" if prints else "NULL AS p_pw, 0 AS stale")
     conn.execute("BEGIN")
     conn.execute(
         f"""
@@ -618,17 +622,18 @@ def _classify(conn: sqlite3.Connection, prints: bool) -> None:
                 WHEN m.jrow IS NULL THEN CASE WHEN m.importable THEN 'new' ELSE 'refused' END
                 WHEN m.status IN ('pending', 'creating') THEN 'busy'
                 WHEN NOT m.importable THEN 'refused'
-                WHEN m.status IN ('created', 'existed') THEN CASE WHEN m.fp = m.fingerprint THEN 'unchanged' ELSE 'changed' END
+                WHEN m.status IN ('created', 'existed') THEN
+                    CASE WHEN m.fp = m.fingerprint AND NOT m.stale THEN 'unchanged' ELSE 'changed' END
                 WHEN m.status = 'failed' THEN CASE WHEN m.fp = m.fingerprint THEN 'failed' ELSE 'new' END
                 ELSE 'new'
             END,
             m.row_no, m.jrow, m.external_id, m.email, m.jemail, m.status, m.clerk_user_id, m.fp, m.pw,
             CASE
-                WHEN p_pw IS NULL OR p_fp IS NOT m.fingerprint THEN 'unknown'
-                WHEN p_pw = m.pw THEN 'unchanged'
+                WHEN p_pw IS NULL THEN 'unknown'
+                WHEN m.pw IS NULL OR p_pw = m.pw THEN 'unchanged'
                 ELSE 'changed'
             END,
-            CASE WHEN p_pw IS NOT NULL AND p_fp IS m.fp AND (m.pw IS NULL OR p_pw = m.pw) THEN 1 ELSE 0 END,
+            CASE WHEN p_pw IS NOT NULL AND (m.pw IS NULL OR p_pw = m.pw) THEN 1 ELSE 0 END,
             m.has_pw, m.importable, m.refusal_codes, m.warning_codes, m.message, m.detail
         FROM (SELECT m.*, {pw_cols} FROM m {pw_join}) AS m
         ORDER BY m.row_no

@@ -290,3 +290,47 @@ def test_refusals_before_anything_is_sent(tmp_path: Path, sandbox_factory, prod_
     assert server.stats(prod_key).get("requests", 0) == before
     with RunJournal.open(run) as j:
         assert syncs(j) == [] and j.info.export_path == str((tmp_path / "t0.json").resolve())
+
+
+def test_a_failed_update_is_listed_verified_as_behind_and_sent_by_the_next_sync(tmp_path: Path, sandbox_factory,
+                                                                                 prod_key):
+    """The new email of one changed row belongs to a Clerk user outside the run: that row
+    fails (email_taken, naming the holder), the rest is done (exit 1); the journal follows
+    the new export all the same, verify says which user is behind, and once the holder is
+    gone the same export again sends exactly that row's change."""
+    server = sandbox_factory(**FAST)
+    rows = first_rows(120)
+    journal = seed_import(tmp_path / "run", write(tmp_path / "t0.json", rows), server, prod_key)
+    second = second_export(rows, seed=9, new=0, removed=0, changed=0.1)
+    blocked, address = sorted(second.email.items())[0]
+    holder = server.seed_user(prod_key, {"external_id": "outsider", "email_address": [address],
+                                         "skip_password_requirement": True})
+    t1 = write(tmp_path / "t1.json", second.rows)
+    result = _sync(journal, server, prod_key, t1)
+    s = result.summary
+    assert result.exit_code == 1 and s["failed"] == 1 and s["updated"] == len(second.changed) - 1, s
+    failure = s["failures"][0]
+    assert failure["external_id"] == blocked and failure["code"] == "email_taken" and holder["id"] in failure["message"]
+    report = _verify_all(journal, server, prod_key)  # the newest export is verify's: one user is behind it
+    assert not report.ok and {m["external_id"] for m in report.mismatched} == {blocked}
+    client = fast_client(server.url, prod_key)
+
+    async def outsider_leaves() -> None:
+        try:
+            await client.delete_user(holder["id"])
+        finally:
+            await client.aclose()
+
+    asyncio.run(outsider_leaves())
+    before = server.stats(prod_key).get("requests", 0)
+    again = _sync(journal, server, prod_key, t1)
+    assert again.exit_code == 0 and again.summary["updated"] == 1 and again.summary["unchanged"] == len(rows) - 1
+    assert again.summary["planned"]["changed"] == 1
+    sent = server.stats(prod_key).get("requests", 0) - before
+    has_pw = bool(next(r for r in rows if r["id"] == blocked).get("password"))
+    # the instance, the read, add + delete the address; and the digest when the row has one (its
+    # print was never kept: the row changed at the run's first sync and was not done then)
+    assert sent == 1 + 1 + 2 + (1 if has_pw else 0), sent
+    assert_holds(server.users(prod_key), second.rows, second=second)
+    assert _verify_all(journal, server, prod_key).ok
+    journal.close()
