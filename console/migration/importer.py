@@ -61,8 +61,7 @@ from console.clerk.errors import (
     UnknownOutcome,
 )
 from console.clerk.limiter import RequestBudget
-from console.clerk.models import User
-from console.migration.journal import RETRYABLE_CODES, JournalError, RowRecord, RunInfo, RunJournal
+from console.migration.journal import JournalError, RowRecord, RunInfo, RunJournal
 from console.migration.devcap import effective_cap, learn_from_quota
 from console.migration.fingerprint import row_fingerprint
 from console.migration.marker import MarkerError, carries_marker, with_run_marker

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from console.migration.journal import JournalError, RowRecord, RunJournal
+from console.migration.journal import RowRecord, RunJournal
 from console.migration.marker import carries_marker
 
 UNDO_TABLE = "undo_rows"

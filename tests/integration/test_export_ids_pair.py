@@ -5,6 +5,7 @@ rows left out of the map are said with their reasons (--json, the text, the SQL 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import json
 import os
@@ -13,8 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from console.sandbox import make_key  # noqa: F401 - the sandbox fixtures use it
+from console.migration.importer import Importer
+from console.migration.run import prepare_run
 
+from tests.integration.engine_support import settings_for
 from tests.integration.test_verify_helpers import cli, cli_env, make_run
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,12 +54,6 @@ def _hostile_run(tmp_path: Path, server, key: str) -> Path:
     export.write_text(json.dumps(rows))
     server.seed_user(key, {"external_id": "someone", "email_address": ["held@example.test"],
                            "skip_password_requirement": True})
-    from console.migration.importer import Importer
-    from console.migration.run import prepare_run
-    from tests.integration.engine_support import settings_for
-
-    import asyncio
-
     settings = settings_for(server.url, key)
     journal = prepare_run(tmp_path / "run", export, settings, confirmed_production=True)
     with journal.transaction() as c:  # row 8 stays pending: as if the import was stopped before it
