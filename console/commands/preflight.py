@@ -114,3 +114,73 @@ def human_report(r: Any) -> str:
                                                                     if r.blockers else ""))
     return "\n".join(lines)
 
+
+
+# ----------------------------------------------------------------------------- import and retry (issue 13 §1)
+def read_settings_or_exit(settings: Any):
+    """The instance's settings for an import/retry session (SettingsRead; its settings None without a
+    publishable key). CommandError (exit 2, one line) when they cannot be read."""
+    from console.migration.preflight import PreflightError, read_instance_settings
+
+    try:
+        return asyncio.run(read_instance_settings(settings))
+    except PreflightError as exc:
+        raise CommandError(exc.message, exc.exit_code) from None
+
+
+def rules_for_new_run(settings: Any, legal_text: str | None, mapping: dict[str, str] | None, *,
+                      confirmed_production: bool) -> tuple[dict[str, str] | None, dict[str, Any], Any]:
+    """A new run: (mapping with the --legal column, run settings holding the BodyRules, the read).
+    The key's guards first (their one line, as before); refuses (exit 2) an instance that requires
+    legal consent when no --legal policy is given. What could not be checked is said by say_plan."""
+    from console.migration.preflight import SETTINGS_KEY, PreflightError, mapping_with_legal, parse_legal, plan_rules
+    from console.migration.run import RunRefused, check_key_guards
+
+    try:
+        check_key_guards(settings, confirmed_production=confirmed_production)
+    except RunRefused as exc:
+        raise CommandError(exc.message, 2) from None
+    read = read_settings_or_exit(settings)
+    try:
+        legal = parse_legal(legal_text)
+        rules = plan_rules(read, legal)
+        mapping = mapping_with_legal(mapping, legal)
+    except PreflightError as exc:
+        raise CommandError(exc.message, exc.exit_code) from None
+    return mapping, {SETTINGS_KEY: rules.as_dict()}, read
+
+
+def settle_run(journal: Any, settings: Any, legal_text: str | None = None, read: Any = None) -> None:
+    """An existing run (resume, retry): its rules against the instance now; refuses (exit 2)
+    settings changed in a way that matters. Then says the plan's lines about the settings."""
+    from console.migration.preflight import PreflightError, parse_legal, settle_run_rules
+
+    if read is None:
+        read = read_settings_or_exit(settings)
+    try:
+        _, lines = settle_run_rules(journal, read, parse_legal(legal_text))
+    except PreflightError as exc:
+        raise CommandError(exc.message, exc.exit_code) from None
+    for line in lines:
+        note(f"clerk-migrate: {line}")
+
+
+def say_plan(journal: Any) -> None:
+    """What the instance's settings do to this run, said once before sending."""
+    from console.migration.preflight import BodyRules, NO_PUBLISHABLE_KEY, run_lines
+
+    rules = BodyRules.of_run(journal.info)
+    if rules is not None and not rules.checked:
+        note(f"clerk-migrate: not checked: {NO_PUBLISHABLE_KEY}")
+    for line in run_lines(journal):
+        note(f"clerk-migrate: {line}")
+
+
+def resume_mapping(mapping: dict[str, str] | None, legal_text: str | None) -> dict[str, str] | None:
+    """A resume given --map and --legal column:NAME: the mapping as the run stored it."""
+    from console.migration.preflight import PreflightError, mapping_with_legal, parse_legal
+
+    try:
+        return mapping_with_legal(mapping, parse_legal(legal_text))
+    except PreflightError as exc:
+        raise CommandError(exc.message, exc.exit_code) from None

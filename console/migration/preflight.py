@@ -172,6 +172,7 @@ class BodyRules:
     legal: str | None = None
     providers: tuple[str, ...] = ()  # enabled social providers (for the OAuth warning)
     other_factors: tuple[str, ...] = ()  # first factors besides the password
+    provider_names: tuple[str, ...] = ()  # "github=GitHub": every social provider's display name
     environment_type: str | None = None
     digest: str | None = None
     read_at: float | None = None
@@ -208,6 +209,7 @@ class BodyRules:
             legal=legal,
             providers=tuple(s.enabled_providers),
             other_factors=tuple(factors),
+            provider_names=tuple(f"{k.removeprefix('oauth_')}={p.name}" for k, p in s.social.items() if p.name),
             environment_type=s.environment_type,
             digest=settings_digest(s),
             read_at=read_at if read_at is not None else time.time(),
@@ -365,9 +367,13 @@ class Finding:
                 example["message"] = message
             self.examples.append(example)
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, row_text: bool = True) -> dict[str, Any]:
+        """row_text=False: without the export's own messages (they may quote a row's values),
+        as the journal keeps it (external id and email only)."""
+        keep = row_text or self.source != "export"
+        examples = self.examples if keep else [{k: v for k, v in e.items() if k != "message"} for e in self.examples]
         out = {"code": self.code, "severity": self.severity, "field": self.field, "source": self.source,
-               "count": self.count, "message": self.message, "examples": list(self.examples)}
+               "count": self.count, "message": self.message if keep else None, "examples": list(examples)}
         if self.by is not None:
             out["by"] = dict(sorted(self.by.items(), key=lambda kv: (-kv[1], kv[0])))
         return out
@@ -414,7 +420,9 @@ class Readiness:
     def settings_refusals(self) -> dict[str, int]:
         return {f.code: f.count for f in self.findings if f.source == "settings" and f.severity == "error"}
 
-    def as_json(self) -> dict[str, Any]:
+    def as_json(self, row_text: bool = True) -> dict[str, Any]:
+        """The preflight --json object; row_text=False leaves out the export checks' messages
+        (which may quote a row's values): the journal's copy."""
         return {
             "export": self.export,
             "ready": self.ready,
@@ -427,10 +435,10 @@ class Readiness:
             "instance": dict(self.instance),
             "legal": self.rules.legal if self.rules is not None else None,
             "rules": self.rules.as_dict() if self.rules is not None else None,
-            "findings": [f.as_json() for f in self.findings],
+            "findings": [f.as_json(row_text) for f in self.findings],
             "blockers": list(self.blockers),
             "not_checked": list(self.not_checked),
-            "file_notes": list(self.file_notes),
+            "file_notes": list(self.file_notes) if row_text else [],
             "duration_s": round(self.duration_s, 2),
         }
 
@@ -440,8 +448,7 @@ class Tally:
     a Finding (count + EXAMPLES rows) per code. `add` returns the settings' refusal of the
     row ((code, message)) or None; the import's load marks such rows refused."""
 
-    def __init__(self, rules: BodyRules | None, plaintext_policy: str = "refuse", *,
-                 instance_settings: Any = None) -> None:
+    def __init__(self, rules: BodyRules | None, plaintext_policy: str = "refuse") -> None:
         self.rules = rules or BodyRules.unchecked()
         self.plaintext_policy = plaintext_policy
         self.rows = 0
@@ -452,7 +459,7 @@ class Tally:
         self._settings: dict[str, Finding] = {}
         self._provider_names: dict[str, str] = {}
         self._provider_on: dict[str, bool] = {}
-        self._social = getattr(instance_settings, "social", None) or {}
+        self._names = dict(item.partition("=")[::2] for item in self.rules.provider_names)
 
     # -- the row
     def add(self, checked: Any) -> tuple[str, str] | None:
@@ -503,9 +510,7 @@ class Tally:
     def _provider_name(self, provider: str) -> str:
         name = self._provider_names.get(provider)
         if name is None:
-            strategy = "oauth_" + clerk_strategies(provider)[0]
-            known = self._social.get(strategy)
-            name = getattr(known, "name", None) or provider
+            name = self._names.get(clerk_strategies(provider)[0]) or provider
             self._provider_names[provider] = name
         return name
 
@@ -640,7 +645,6 @@ def check_export(
     fmt: str | None = None,
     mapping: dict[str, str] | None = None,
     policies: Any = None,
-    instance_settings: Any = None,
     on_progress: Callable[[int, int, int], None] | None = None,
 ) -> Readiness:
     """One streaming pass over the export (and its accounts join) with the rules: blocking,
@@ -653,7 +657,7 @@ def check_export(
     policies = policies or Policies()
     mapping = mapping_with_legal(mapping, rules.legal if rules else None)
     reader = open_export(export, fmt=fmt, mapping=mapping, accounts=accounts)
-    tally = Tally(rules, policies.plaintext_password, instance_settings=instance_settings)
+    tally = Tally(rules, policies.plaintext_password)
     size = int(getattr(reader, "size_bytes", 0) or 0)
     last = 0.0
     for checked in reader.rows(policies):
@@ -706,11 +710,11 @@ async def check_instance(app_settings: Any, readiness: Readiness, *, client: Any
                     "code": "instance_kind_mismatch",
                     "message": f"the key {key.masked} looks {kind}, but Clerk says its instance {instance.id} is "
                                f"{instance.environment_type}"})
-            env_type = readiness.rules.environment_type if readiness.rules else None
-            if env_type and env_type != instance.environment_type:
+            pk_kind = readiness.settings.get("publishable_key_kind")  # pk_live_ / pk_test_
+            if pk_kind and pk_kind != instance.environment_type:
                 readiness.blockers.append({
                     "code": "two_instances",
-                    "message": f"the publishable key's instance is {env_type} and the secret key's is "
+                    "message": f"the publishable key is a {pk_kind} key and the secret key's instance is "
                                f"{instance.environment_type}: the settings read are not those of the instance "
                                "written to (use the two keys of one instance)"})
             if kind == "development":
@@ -758,7 +762,7 @@ async def preflight(
     read = await read_instance_settings(app_settings, transport=transport)
     rules = rules_from(read, legal)
     readiness = await asyncio.to_thread(check_export, export, rules, accounts=accounts, fmt=fmt, mapping=mapping,
-                                        policies=policies, instance_settings=read.settings, on_progress=on_progress)
+                                        policies=policies, on_progress=on_progress)
     if read.note:
         readiness.not_checked.append(read.note)
     else:
@@ -803,8 +807,6 @@ def settle_run_rules(journal: Any, read: SettingsRead, legal: str | None) -> tup
         if current.checked:
             lines.append(f"the instance's settings were not read again ({read.note or 'no publishable key'}); "
                          f"the run's rules of {_when(current.read_at)} apply: {describe(current)}")
-        elif read.note:
-            lines.append(read.note)
         event = "the run's rules: " + describe(current)
     else:
         current = BodyRules.from_settings(read.settings, legal=legal)
