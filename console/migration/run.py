@@ -477,7 +477,9 @@ def _remove_journal(run_dir: Path, *, remove_dir: bool) -> None:
 def _load_rows(journal: RunJournal, reader: Any, policies: Policies, on_load_progress: LoadProgress | None) -> int:
     """Stream the export once into journal rows, LOAD_BATCH rows per transaction."""
     from console.migration.marker import MarkerError, check_metadata
+    from console.migration.preflight import META_KEY, BodyRules, Tally
 
+    tally = Tally(BodyRules.of_run(journal.info), policies.plaintext_password)  # the instance's settings (issue 13)
     batch: list[NewRow] = []
     rows = 0
     last_report = 0.0
@@ -488,6 +490,9 @@ def _load_rows(journal: RunJournal, reader: Any, policies: Policies, on_load_pro
         user = checked.user
         errors = [(i.code, i.message) for i in checked.issues if i.severity == "error"]
         warnings = [i for i in checked.issues if i.severity != "error"]
+        refusal = tally.add(checked)  # a row the instance's settings would refuse is never sent
+        if refusal is not None:
+            errors.append(refusal)
         if not errors:
             # the run marker goes into every create's private_metadata: it must fit there
             try:
@@ -527,6 +532,7 @@ def _load_rows(journal: RunJournal, reader: Any, policies: Policies, on_load_pro
     )
     if on_load_progress is not None:
         on_load_progress(rows, size, size)
+    journal.set_meta(META_KEY, tally.readiness(export=str(journal.info.export_path), file_issues=file_issues).as_json(row_text=False))
     counts = journal.counts()
     journal.add_event("loaded", f"{rows} rows: {counts['pending']} to send, {counts['refused']} refused")
     journal.checkpoint()
