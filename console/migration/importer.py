@@ -65,6 +65,7 @@ from console.migration.journal import JournalError, RowRecord, RunInfo, RunJourn
 from console.migration.devcap import effective_cap, learn_from_quota
 from console.migration.fingerprint import row_fingerprint
 from console.migration.marker import MarkerError, carries_marker, with_run_marker
+from console.migration.preflight import BodyRules, UnknownFieldExplainer
 from console.migration.progress import Progress
 from console.migration.run import (
     RunRefused,
@@ -126,6 +127,7 @@ class _ExportCursor:
         from console.source import open_export, to_payload
 
         self._to_payload = to_payload
+        self._rules = BodyRules.of_run(info)  # the instance's settings the run was checked against (issue 13)
         self._policies = policies
         self._run_id = info.run_id
         self._key = key  # the run's fingerprint key: a row is sent only if its fields are the ones checked
@@ -161,6 +163,11 @@ class _ExportCursor:
             except Exception as exc:  # the fix (or the row) makes no valid body
                 out.append((rec, None, ("payload_invalid", _one_line(exc))))
                 continue
+            if self._rules is not None:  # fields the instance turned off dropped; a refusal is never sent
+                body, refusal = self._rules.apply(body)
+                if refusal is not None:
+                    out.append((rec, None, refusal))
+                    continue
             try:
                 body = with_run_marker(body, self._run_id) if self._run_id else body
             except MarkerError as exc:
@@ -262,6 +269,7 @@ class Importer:
     ) -> None:
         self.journal = journal
         self.reconcile_all = reconcile  # look every row not created up (also when the journal asks for it)
+        self._unknown_field = UnknownFieldExplainer(settings, BodyRules.of_run(journal.info))
         self.instance: Any = None  # GET /v1/instance's answer of this session (None when not answered)
         self.settings = settings
         self.policies = policies or run_policies(journal)
@@ -736,7 +744,10 @@ class Importer:
                     self._note_error(f"row {item.row_no}: {exc.code}: no answer, looking it up")
                     self._queue_lookup(item, "unknown")
             except ClerkAPIError as exc:
-                self._fail(item, exc.code, exc.param_name, _clerk_message(exc))
+                param, message = exc.param_name, _clerk_message(exc)
+                if exc.code == "form_param_unknown" and not param:  # a field the instance does not accept
+                    param, message = await self._unknown_field.explain(item.body, message)
+                self._fail(item, exc.code, param, message)
             except ClerkError as exc:
                 self._fail(item, exc.code or "internal_error", exc.param_name, _clerk_message(exc))
             else:
