@@ -284,6 +284,7 @@ class _ExportCursor:
     Runs in a worker thread, one call at a time."""
 
     def __init__(self, journal: RunJournal, path: Path) -> None:
+        from console.migration.preflight import BodyRules
         from console.migration.run import fingerprint_key, run_policies
         from console.source import open_export, to_payload
 
@@ -291,6 +292,7 @@ class _ExportCursor:
         # compared with each row's fingerprint: what is checked is what was loaded (and sent)
         self._key = fingerprint_key(journal) if journal.rows_without_fingerprint() < journal.total_rows() else None
         self._to_payload = to_payload
+        self._rules = BodyRules.of_run(info)  # issue 13: the instance's settings the run was checked against
         self._policies = run_policies(journal)
         self._reader = open_export(path, fmt=info.export_format, mapping=info.mapping)
         self._rows = iter(self._reader.rows(self._policies))
@@ -318,6 +320,8 @@ class _ExportCursor:
             except Exception as exc:  # noqa: BLE001 - reported as a mismatch of the row
                 out.append(expected_from(rec, None, f"the row makes no create body now: {_one_line(exc)}"))
                 continue
+            if self._rules is not None:  # what was sent: the fields the instance turned off were not
+                body, _ = self._rules.apply(body)
             out.append(expected_from(rec, body))
         return out
 
