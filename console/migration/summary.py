@@ -47,6 +47,9 @@ def run_summary(journal: RunJournal, *, details: bool = True) -> dict[str, Any]:
         out["failures"] = [g.as_dict() for g in journal.failures_by_code("failed")]
         out["retryable"] = journal.count_retryable()
         out["refusals"] = journal.refusals_by_code()
+        from console.migration.preflight import REFUSAL_CODES  # issue 13: rows the instance's settings refuse
+
+        out["refused_by_settings"] = sum(n for code, n in out["refusals"].items() if code in REFUSAL_CODES)
         out["sessions"] = len(sessions)
         last = sessions[-1] if sessions else None
         out["last_session"] = (
