@@ -226,6 +226,11 @@ def human_summary(s: dict[str, Any]) -> str:
         lines.append(f"  failed {group['count']:>6}  {group['code']}{param}{retry}: {group.get('example') or ''}")
     for code, n in (s.get("refusals") or {}).items():
         lines.append(f"  refused {n:>5}  {code}")
+    from console.migration.preflight import refusal_line
+
+    settings_line = refusal_line(s.get("refusals") or {})
+    if settings_line:
+        lines.append(f"  {settings_line}")
     return "\n".join(lines)
 
 
@@ -259,6 +264,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--dev-cap", type=positive_int, default=None, metavar="N",
                         help="the users a Development instance holds (default 100, Clerk's documented cap; Clerk's "
                         "own quota answer corrects it)")
+    parser.add_argument("--legal", metavar="skip|column:NAME", default=None,
+                        help="when the instance requires legal consent: skip (skip_legal_checks) or column:NAME "
+                        "(legal_accepted_at from the export's column NAME); see `clerk-migrate preflight`")
     parser.add_argument("--reconcile", action="store_true",
                         help="resume a run whose journal lost commits (or check every row): look every row that is "
                         "not created up in Clerk and adopt the users that carry this run's marker")
@@ -268,12 +276,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from console.commands import preflight as pf
+    from console.migration.journal import is_run_folder
     from console.migration.run import prepare_run
 
     settings = load_key_settings()
     policies = policies_from_args(args)
     mapping = mapping_from_args(args)
     errors = engine_errors()
+    new_run = not is_run_folder(args.run)
+    rules_setting: dict[str, Any] = {}
+    if new_run:  # the instance's settings decide what is sent and refused (issue 13, console/migration/preflight.py)
+        mapping, rules_setting, _ = pf.rules_for_new_run(settings, args.legal, mapping, confirmed_production=args.yes)
+    elif mapping is not None and args.legal:
+        mapping = pf.resume_mapping(mapping, args.legal)
     try:
         journal = prepare_run(
             args.run,
@@ -285,7 +301,7 @@ def run(args: argparse.Namespace) -> int:
             confirmed_production=args.yes,
             on_load_progress=_throttled(load_progress),
             run_settings={"rate": args.rate, "concurrency": args.concurrency, "max_attempts": args.max_attempts,
-                          **({"dev_cap": args.dev_cap} if args.dev_cap else {})},
+                          **({"dev_cap": args.dev_cap} if args.dev_cap else {}), **rules_setting},
             reconcile=args.reconcile,
         )
         if args.dev_cap and journal.info.settings.get("dev_cap") != args.dev_cap:  # a resume with another --dev-cap
@@ -296,6 +312,9 @@ def run(args: argparse.Namespace) -> int:
         note(f"clerk-migrate: the journal had lost commits ({journal.lost_commits}); every row not created is "
              "looked up in Clerk first, and the users that carry this run's marker are adopted back")
     try:
+        if not new_run:
+            pf.settle_run(journal, settings, args.legal)
+        pf.say_plan(journal)
         if args.detach:  # the worker takes it from here (commands/detach.py)
             from console.commands.detach import detach
 
