@@ -42,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
             check_same_instance(journal, settings)
         except errors as exc:
             raise CommandError(error_line(exc), 2) from None
+        from console.commands.preflight import settle_run
+
+        settle_run(journal, settings)  # the run's rules against the instance's settings now (issue 13)
         n = journal.count_retryable(codes=args.code, row_nos=args.row)
         what = "row(s) " + ", ".join(map(str, args.row)) if args.row else (
             "code(s) " + ", ".join(args.code) if args.code else "every retryable failed row"
