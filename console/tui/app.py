@@ -233,7 +233,9 @@ class ConsoleApp(App[int]):
         # Textual's own commands (theme, screenshot, "quit as soon as possible"…) are left out
         yield SystemCommand(
             "Quit the console",
-            "Leave (ctrl+q); the run folder keeps every row: clerk-migrate --run DIR reopens it",
+            "Leave (ctrl+q); the demo removes its temporary area unless started with --keep"
+            if self.state.demo
+            else "Leave (ctrl+q); the run folder keeps every row: clerk-migrate --run DIR reopens it",
             self.action_quit,
         )
 
@@ -486,11 +488,17 @@ class ConsoleApp(App[int]):
     def _detail_page(self, index: IssueIndex, query: tuple) -> None:
         _, code, text, page, size = query
         issues, total = index.page(code, text, page, size)
+        if code and text.strip() and not total:
+            # someone looked for a user (an address, a name) whose issues are under
+            # another code: show them from every code, and say so
+            issues, total = index.page(None, text, page, size)
+            self.post_message(DetailPage(query, issues, total, every_code=True))
+            return
         self.post_message(DetailPage(query, issues, total))
 
     def on_detail_page(self, message: DetailPage) -> None:
         if message.query == self._detail_query:
-            self.pane("review").show_page(message.issues, message.total)  # type: ignore[attr-defined]
+            self.pane("review").show_page(message.issues, message.total, message.every_code)  # type: ignore[attr-defined]
 
     def ask_report_path(self) -> None:
         if self.state.report is None:

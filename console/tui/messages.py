@@ -81,10 +81,13 @@ class LiveChecked(Message):
 
 
 class DetailPage(Message):
-    """One page of the Review detail table, computed off the event loop."""
+    """One page of the Review detail table, computed off the event loop.
+    `every_code`: the filter matched nothing under the chosen code, so the page
+    holds its matches under every code."""
 
-    def __init__(self, query: tuple, issues: list, total: int) -> None:
+    def __init__(self, query: tuple, issues: list, total: int, every_code: bool = False) -> None:
         super().__init__()
         self.query = query
         self.issues = issues
         self.total = total
+        self.every_code = every_code

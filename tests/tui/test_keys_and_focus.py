@@ -227,7 +227,7 @@ async def test_the_command_palette_speaks_the_migrations_words(sandbox, area):
     for textual_own in ("Quit the application", "Screenshot", "Theme", "Keys", "Maximize", "Minimize"):
         assert not any(t.startswith(textual_own) for t in titles), titles
     quit_help = next(c.help for c in commands if c.title == "Quit the console")
-    assert "--run" in quit_help
+    assert "--keep" in quit_help  # the demo's area goes when it closes
 
 
 # -- 15: one mark per step in the rail ------------------------------------------------------

@@ -235,7 +235,7 @@ class ReviewPane(StepPane):
         text = self.query_one("#filter", Input).value
         self.console.request_detail_page(self.code, text, self.page, PAGE_SIZE)
 
-    def show_page(self, issues: list[Issue], total: int) -> None:
+    def show_page(self, issues: list[Issue], total: int, every_code: bool = False) -> None:
         self.total = total
         self._detail_rows = issues
         table = self.query_one("#detail", DataTable)
@@ -251,7 +251,9 @@ class ReviewPane(StepPane):
         pages = max(1, -(-total // PAGE_SIZE))
         first = self.page * PAGE_SIZE + 1 if total else 0
         last = min(total, (self.page + 1) * PAGE_SIZE)
-        self.query_one("#page-info", Static).update(f"{first:,}–{last:,} of {total:,} · page {self.page + 1}/{pages}")
+        where = "all codes: " if every_code else ""  # nothing under the chosen code matched
+        more = f" · page {self.page + 1}/{pages}" if pages > 1 else ""
+        self.query_one("#page-info", Static).update(Text(f"{where}{first:,}–{last:,} of {total:,}{more}"))
 
     @on(DataTable.RowHighlighted, "#by-code")
     def _code_highlighted(self, event: DataTable.RowHighlighted) -> None:

@@ -24,6 +24,7 @@ from console.tui.widgets.outcome import show_outcome
 from console.tui.widgets.scroll_area import ScrollArea
 
 DIALECT_CHOICES = (("PostgreSQL", "postgresql"), ("MySQL / MariaDB", "mysql"), ("SQLite", "sqlite"))
+DIALECT_NAMES = {value: words for words, value in DIALECT_CHOICES}
 SQL_NAMES = {"postgresql": "fk-postgres.sql", "mysql": "fk-mysql.sql", "sqlite": "fk-sqlite.sql"}
 
 
@@ -148,7 +149,7 @@ class IdMapForm(ScrollArea):
             about = ""
         body = Text()
         body.append(str(target), style="bold")
-        body.append(f" exists already{about}. Write the {dict((v, k) for k, v in DIALECT_CHOICES)[dialect]} script "
+        body.append(f" exists already{about}. Write the {DIALECT_NAMES[dialect]} script "
                     "over it? Another name (or dialect) keeps it.")
 
         def answered(yes: bool | None) -> None:
@@ -199,7 +200,7 @@ class IdMapForm(ScrollArea):
             self.sql_result = r
             words = Content.assemble(
                 ("✓ ", "$text-success bold"),
-                f"{r.dialect} script for {r.rows:,} ids and {', '.join(r.columns)} written to ",
+                f"{DIALECT_NAMES.get(r.dialect, r.dialect)} script for {r.rows:,} ids and {', '.join(r.columns)} written to ",
                 (str(r.path), "bold"),
                 ". One checked transaction: any surprise rolls it all back. Run it with\n",
                 (r.run_with, "bold"),
