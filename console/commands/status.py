@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from console.migration.run import open_run
 
     try:
-        journal = open_run(args.run)
+        journal = open_run(args.run, readonly=True)  # status writes nothing: it works on a read-only run folder too
     except engine_errors() as exc:
         raise CommandError(error_line(exc), 2) from None
     try:

@@ -613,6 +613,34 @@ class RunJournal:
         return conn
 
     @classmethod
+    def _connect_ro(cls, path: Path) -> sqlite3.Connection:
+        """A read-only connection. In a read-only folder SQLite cannot make the WAL index
+        (-shm): when there is no WAL to read either (a journal closed cleanly), the file is
+        opened as immutable; with a WAL it cannot be read there, said in one line."""
+        conn = cls._connect(path, readonly=True, synchronous="NORMAL")
+        try:
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchall()  # opens the WAL index, if it can
+            return conn
+        except sqlite3.Error as exc:
+            if os.access(path.parent, os.W_OK) or describe_sqlite_error(exc)[0] != "io":
+                return conn  # the checks say what is wrong with it
+            conn.close()
+        wal = Path(str(path) + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            raise JournalUnwritable(
+                f"{path.parent}: the run folder is read-only and the journal's last commits are still in its -wal "
+                "file, which SQLite cannot read without writing its index: open it once where it is writable",
+                reason="read_only",
+            )
+        try:
+            conn = sqlite3.connect(f"file:{quote(str(path))}?mode=ro&immutable=1", uri=True, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.Error as exc:
+            raise JournalUnwritable(f"{path}: {describe_sqlite_error(exc)[1]}", reason="read_only") from None
+        return conn
+
+    @classmethod
     def create(
         cls, run_dir: str | os.PathLike[str], info: RunInfo, *, synchronous: str = "NORMAL"
     ) -> "RunJournal":
@@ -711,13 +739,13 @@ class RunJournal:
                 reason="read_only",
             )
         state = read_state(run_dir)  # before the journal: it is written after the journal's commits
-        ro = cls._connect(path, readonly=True, synchronous=synchronous)
+        ro = cls._connect_ro(path)
         try:
             report = _check_journal(ro, run_dir, path, state, full=check == "full", allow_lost=allow_lost_commits)
         except sqlite3.Error as exc:
             ro.close()
             reason, words = describe_sqlite_error(exc)
-            if reason == "damaged" or isinstance(exc, sqlite3.DatabaseError) and reason == "io":
+            if reason == "damaged":
                 if state is None and "not a database" in str(exc):
                     raise NotARunFolder(f"{path}: not a run journal ({exc})") from None
                 raise JournalDamaged(f"{path}: the journal cannot be read ({' '.join(str(exc).split())}): it is damaged") from None

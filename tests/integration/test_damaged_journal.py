@@ -298,6 +298,11 @@ def test_a_read_only_run_folder(tmp_path: Path, sandbox, prod_key):
                      ("undo", "--run", str(run), "--yes"), ("unmark", "--run", str(run), "--yes")):
             code, out, err = _cli(env, tmp_path, *argv)
             _one_line_refusal(code, err, "read-only")
+        # what only reads works there: status, export-ids (its files elsewhere)
+        code, out, err = _cli(env, tmp_path, "status", "--run", str(run), "--json")
+        assert code == 0 and json.loads(out)["created"] == 30, err
+        code, out, err = _cli(env, tmp_path, "export-ids", "--run", str(run), "--out", str(tmp_path / "ids.csv"))
+        assert code == 0 and len((tmp_path / "ids.csv").read_text().splitlines()) == 31, err
         assert _digest(run) == before
 
 
