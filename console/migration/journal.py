@@ -970,13 +970,32 @@ class RunJournal:
                 return False
             if self._state_fd is None:
                 self._state_fd = os.open(state_path(self.run_dir), os.O_CREAT | os.O_WRONLY, 0o600)
-            record: dict[str, Any] = {"run_id": self._run_id, "seq": int(seq), "at": _now_iso()}
-            if self._state_counts is not None:
-                record["counts"] = self._state_counts
-            write_state(self.run_dir, record, fd=self._state_fd)
+            os.pwrite(self._state_fd, self._state_line(int(seq)), 0)
         except (OSError, sqlite3.Error):
             return False
         return True
+
+    _state_at: tuple[int, str] = (0, "")
+    _state_counts_key: Any = None
+    _state_counts_json: str = ""
+
+    def _state_line(self, seq: int) -> bytes:
+        """The record as write_state writes it (the same bytes: sorted keys, compact), made
+        without the json module: it is written after every commit (a few microseconds)."""
+        now = int(time.time())
+        if self._state_at[0] != now:
+            self._state_at = (now, datetime.fromtimestamp(now, timezone.utc).isoformat(timespec="seconds"))
+        counts = self._state_counts
+        if counts is not self._state_counts_key:
+            self._state_counts_key = counts
+            self._state_counts_json = ("" if counts is None else
+                                       '"counts":' + json.dumps(counts, sort_keys=True, separators=(",", ":")) + ",")
+        body = f'{{"at":"{self._state_at[1]}",{self._state_counts_json}"run_id":"{self._run_id}","seq":{seq}'
+        import hashlib
+
+        digest = hashlib.sha256((body + "}").encode("ascii")).hexdigest()[:16]
+        data = f'{body},"sum":"{digest}"}}'.encode("ascii")
+        return data + b" " * (STATE_SIZE - 1 - len(data)) + b"\n"
 
     def save_state(self, *, force: bool = False) -> bool:
         """Write the state record with the journal's current commit counter (read fresh)."""
