@@ -350,9 +350,18 @@ def adopt(journal: RunJournal, plan: Any, *, removed: str) -> int:
                 (sync_id, removed, now),
             )
             c.execute(f"DELETE FROM rows WHERE row_no IN ({gone})")
+            # renumbering moves every row in the table's b-tree: the engine's indexes on `rows`
+            # are dropped and made again from their own definitions (faster than keeping them
+            # up to date row by row), all inside this transaction
+            indexes = c.execute("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'rows'"
+                                " AND sql IS NOT NULL").fetchall()
+            for name, _sql in indexes:
+                c.execute(f'DROP INDEX "{name}"')
             c.execute(f"UPDATE rows SET row_no = -row_no WHERE row_no IN ({moved})")
             c.execute("UPDATE rows SET row_no = i.row_no FROM plan.items i"
                       " WHERE rows.row_no < 0 AND i.old_row = -rows.row_no AND i.row_no IS NOT NULL")
+            for _name, sql in indexes:
+                c.execute(sql)
             left = c.execute("SELECT COUNT(*) FROM rows WHERE row_no < 0").fetchone()[0]
             if left:  # pragma: no cover - the plan maps every journal row: rolled back
                 raise SyncRefused(f"{journal.run_dir}: {left} journal row(s) have no place in the new export "
@@ -712,6 +721,7 @@ class Syncer:
         self._reset()
         self._unpaused = asyncio.Event()
         self._unpaused.set()
+        self._row_slots = asyncio.Semaphore(self.concurrency)
         self._apply()
         with run_lock(self.journal.run_dir, "sync", for_job=True):
             return await self._run()
@@ -1055,6 +1065,13 @@ class Syncer:
 
     async def _update_one(self, upd: _Update, source: Any, user: Any, client: Any, policies: Any, *,
                           last_try: bool = False) -> None:
+        from console.source import to_payload
+
+        async with self._row_slots:  # at most `concurrency` rows in flight
+            await self._update_row(upd, source, user, client, policies, to_payload, last_try)
+
+    async def _update_row(self, upd: _Update, source: Any, user: Any, client: Any, policies: Any,
+                          to_payload: Callable[..., dict[str, Any]], last_try: bool) -> None:
         from console.clerk.errors import (
             AuthenticationError,
             ClerkAPIError,
@@ -1063,8 +1080,9 @@ class Syncer:
             NotFound,
             UnknownOutcome,
         )
-        from console.source import to_payload
 
+        if self._stopping:
+            return  # stays `sending`: the next session reads it again
         try:
             body = to_payload(source, policies)
         except Exception as exc:  # noqa: BLE001 - the row (or its fix) makes no valid body

@@ -331,7 +331,14 @@ CREATE TABLE incoming (
     refusal_codes TEXT,
     warning_codes TEXT,
     message       TEXT,
-    detail        TEXT
+    detail        TEXT,
+    old_row       INTEGER,
+    status        TEXT,
+    jfp           BLOB,
+    clerk_user_id TEXT,
+    old_email     TEXT,
+    p_pw          BLOB,
+    stale         INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE items (
     pos           INTEGER PRIMARY KEY,
@@ -529,40 +536,46 @@ def _stream(conn: sqlite3.Connection, reader: Any, policies: Any, key: bytes, ru
     rows = 0
 
     no_password = password_print(key, None)
-    extra = (f"EXISTS (SELECT 1 FROM j.{PRINTS_TABLE} p WHERE p.external_id = r.external_id),"
-             f" EXISTS (SELECT 1 FROM j.{STALE_TABLE} s WHERE s.external_id = r.external_id)" if prints else "0, 0")
+    extra = (f"(SELECT p.pw FROM j.{PRINTS_TABLE} p WHERE p.external_id = r.external_id),"
+             f" EXISTS (SELECT 1 FROM j.{STALE_TABLE} s WHERE s.external_id = r.external_id)" if prints else "NULL, 0")
 
     def flush() -> None:
         ids = [c[0].user.external_id for c in chunk if c[0].user.external_id is not None]
-        known: dict[str, tuple[bytes | None, str, bool, bool]] = {}
+        # the journal's row of each external id (its non-refused one, else its first): matched
+        # here, while the chunk is at hand, so that the classification needs no join
+        known: dict[str, tuple[Any, ...]] = {}
         for part in range(0, len(ids), 900):
             sub = ids[part:part + 900]
-            for ext, fp, status, printed, stale in conn.execute(
-                f"SELECT r.external_id, r.fingerprint, r.status, {extra} FROM j.rows r"
-                f" WHERE r.external_id IN ({','.join('?' * len(sub))})",
+            for r in conn.execute(
+                f"SELECT r.external_id, r.fingerprint, r.status, r.row_no, r.clerk_user_id, r.email, {extra}"
+                f" FROM j.rows r WHERE r.external_id IN ({','.join('?' * len(sub))}) ORDER BY r.row_no",
                 sub,
             ):
-                if ext not in known or known[ext][1] == "refused":
-                    known[ext] = (bytes(fp) if fp is not None else None, status, bool(printed), bool(stale))
+                ext = r[0]
+                if ext not in known or (known[ext][1] == "refused" and r[2] != "refused"):
+                    known[ext] = (bytes(r[1]) if r[1] is not None else None, r[2], r[3], r[4], r[5],
+                                  bytes(r[6]) if r[6] is not None else None, bool(r[7]))
         out = []
         for checked, ok, codes, warns, message, fp in chunk:
             user = checked.user
             prior = known.get(user.external_id) if user.external_id is not None else None
             plain = (ok and prior is not None and prior[1] in ("created", "existed") and prior[0] == fp
-                     and not prior[3])
+                     and not prior[6])
             detail = None if plain else _detail(user, policies, ok, to_payload)
             # the password's print: not needed for an unchanged row whose print is kept already
-            if not ok or (plain and prior is not None and prior[2]):
+            if not ok or (plain and prior is not None and prior[5] is not None):
                 pw = None
             elif user.password_digest or user.password or user.password_hasher:
                 pw = password_print(key, user)
             else:
                 pw = no_password
             has_pw = 1 if (user.password_digest or user.password) else 0
+            matched = (prior[2], prior[1], prior[0], prior[3], prior[4], prior[5], 1 if prior[6] else 0) if prior \
+                else (None, None, None, None, None, None, 0)
             out.append((user.row, user.external_id, user.email, fp, pw, has_pw, 1 if ok else 0,
-                        ",".join(codes) or None, ",".join(warns) or None, message, detail))
+                        ",".join(codes) or None, ",".join(warns) or None, message, detail, *matched))
         conn.execute("BEGIN")
-        conn.executemany("INSERT INTO incoming VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", out)
+        conn.executemany("INSERT INTO incoming VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", out)
         conn.execute("COMMIT")
         chunk.clear()
 
@@ -597,50 +610,44 @@ def _detail(user: Any, policies: Any, importable: bool, to_payload: Callable[...
 
 
 def _classify(conn: sqlite3.Connection, prints: bool) -> None:
-    """incoming x the journal's rows -> items, in SQL."""
-    conn.execute("CREATE INDEX incoming_by_ext ON incoming(external_id, row_no)")
-    pw_join = (f"LEFT JOIN j.{PRINTS_TABLE} p ON p.external_id = m.external_id"
-               f" LEFT JOIN j.{STALE_TABLE} st ON st.external_id = m.external_id" if prints else "")
-    pw_cols = ("p.pw AS p_pw, st.external_id IS NOT NULL AS stale" if prints else "NULL AS p_pw, 0 AS stale")
+    """incoming (already matched to the journal's rows while streaming) -> items."""
     conn.execute("BEGIN")
+    # one journal row, one claimant: an importable row (the checks refuse a repeated id), else
+    # the first row of the new export with that id; the others are rows the run never had
+    conn.execute("CREATE INDEX incoming_by_old ON incoming(old_row)")
     conn.execute(
-        f"""
+        "UPDATE incoming SET old_row = NULL, status = NULL, jfp = NULL, clerk_user_id = NULL, old_email = NULL,"
+        " p_pw = NULL, stale = 0 WHERE importable = 0 AND old_row IS NOT NULL AND EXISTS (SELECT 1 FROM incoming b"
+        " WHERE b.old_row = incoming.old_row AND b.row_no != incoming.row_no AND (b.importable = 1 OR"
+        " b.row_no < incoming.row_no))"
+    )
+    conn.execute(
+        """
         INSERT INTO items (pos, kind, row_no, old_row, external_id, email, old_email, status, clerk_user_id, fp, pw,
                            pw_state, pw_valid, has_pw, importable, refusal_codes, warning_codes, message, detail)
-        WITH n AS (
-            SELECT *, ROW_NUMBER() OVER (PARTITION BY external_id ORDER BY row_no) AS rn FROM incoming
-        ), jm AS (
-            SELECT row_no AS jrow, external_id AS jext, status, fingerprint, clerk_user_id, email AS jemail,
-                   ROW_NUMBER() OVER (PARTITION BY external_id ORDER BY status = 'refused', row_no) AS rn
-            FROM j.rows WHERE external_id IS NOT NULL
-        ), m AS (
-            SELECT n.*, jm.jrow, jm.status, jm.fingerprint, jm.clerk_user_id, jm.jemail
-            FROM n LEFT JOIN jm ON n.external_id IS NOT NULL AND n.rn = 1 AND jm.rn = 1 AND jm.jext = n.external_id
-        )
-        SELECT m.row_no, 
+        SELECT m.row_no,
             CASE
-                WHEN m.jrow IS NULL THEN CASE WHEN m.importable THEN 'new' ELSE 'refused' END
+                WHEN m.old_row IS NULL THEN CASE WHEN m.importable THEN 'new' ELSE 'refused' END
                 WHEN m.status IN ('pending', 'creating') THEN 'busy'
                 WHEN NOT m.importable THEN 'refused'
                 WHEN m.status IN ('created', 'existed') THEN
-                    CASE WHEN m.fp = m.fingerprint AND NOT m.stale THEN 'unchanged' ELSE 'changed' END
-                WHEN m.status = 'failed' THEN CASE WHEN m.fp = m.fingerprint THEN 'failed' ELSE 'new' END
+                    CASE WHEN m.fp = m.jfp AND NOT m.stale THEN 'unchanged' ELSE 'changed' END
+                WHEN m.status = 'failed' THEN CASE WHEN m.fp = m.jfp THEN 'failed' ELSE 'new' END
                 ELSE 'new'
             END,
-            m.row_no, m.jrow, m.external_id, m.email, m.jemail, m.status, m.clerk_user_id, m.fp, m.pw,
+            m.row_no, m.old_row, m.external_id, m.email, m.old_email, m.status, m.clerk_user_id, m.fp, m.pw,
             CASE
-                WHEN p_pw IS NULL THEN 'unknown'
-                WHEN m.pw IS NULL OR p_pw = m.pw THEN 'unchanged'
+                WHEN m.p_pw IS NULL THEN 'unknown'
+                WHEN m.pw IS NULL OR m.p_pw = m.pw THEN 'unchanged'
                 ELSE 'changed'
             END,
-            CASE WHEN p_pw IS NOT NULL AND (m.pw IS NULL OR p_pw = m.pw) THEN 1 ELSE 0 END,
+            CASE WHEN m.p_pw IS NOT NULL AND (m.pw IS NULL OR m.p_pw = m.pw) THEN 1 ELSE 0 END,
             m.has_pw, m.importable, m.refusal_codes, m.warning_codes, m.message, m.detail
-        FROM (SELECT m.*, {pw_cols} FROM m {pw_join}) AS m
+        FROM incoming m
         ORDER BY m.row_no
         """
     )
     base = conn.execute("SELECT COALESCE(MAX(row_no), 0) FROM incoming").fetchone()[0]
-    conn.execute("CREATE INDEX items_by_old ON items(old_row)")
     conn.execute(
         """
         INSERT INTO items (pos, kind, row_no, old_row, external_id, email, old_email, status, clerk_user_id, fp)
@@ -649,11 +656,12 @@ def _classify(conn: sqlite3.Connection, prints: bool) -> None:
                     WHEN r.status IN ('pending', 'creating') THEN 'busy' ELSE 'dropped' END,
                NULL, r.row_no, r.external_id, NULL, r.email, r.status, r.clerk_user_id, r.fingerprint
         FROM j.rows r
-        WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.old_row = r.row_no)
+        WHERE NOT EXISTS (SELECT 1 FROM incoming i WHERE i.old_row = r.row_no)
         ORDER BY r.row_no
         """,
         (base,),
     )
+    conn.execute("CREATE INDEX items_by_old ON items(old_row)")
     conn.execute("CREATE INDEX items_by_kind ON items(kind, pos)")
     conn.execute("COMMIT")
 

@@ -334,3 +334,63 @@ def test_a_failed_update_is_listed_verified_as_behind_and_sent_by_the_next_sync(
     assert_holds(server.users(prod_key), second.rows, second=second)
     assert _verify_all(journal, server, prod_key).ok
     journal.close()
+
+
+def test_an_address_another_changed_user_gives_up_is_taken_after_it(tmp_path: Path, sandbox_factory, prod_key):
+    """Row 1 takes row 2's address while row 2 moves to a new one: whatever the order the
+    writes come in, both end with their new address (row 1 waits for row 2); two rows that
+    swap addresses fail both, naming each other's user, and the rest is done."""
+    server = sandbox_factory(**FAST)
+    rows = first_rows(40)
+    journal = seed_import(tmp_path / "run", write(tmp_path / "t0.json", rows), server, prod_key)
+    second = [dict(r) for r in rows]
+    second[0]["email"], second[1]["email"] = rows[1]["email"], "fresh2@example.test"  # a chain
+    second[2]["email"], second[3]["email"] = rows[3]["email"], rows[2]["email"]  # a swap
+    result = _sync(journal, server, prod_key, write(tmp_path / "t1.json", second), concurrency=1)
+    s = result.summary
+    assert result.exit_code == 1 and (s["updated"], s["failed"]) == (2, 2), s
+    assert {f["external_id"] for f in s["failures"]} == {rows[2]["id"], rows[3]["id"]}
+    assert all(f["code"] == "email_taken" for f in s["failures"])
+    users = {u["external_id"]: u for u in server.users(prod_key)}
+    assert [e["email_address"] for e in users[rows[0]["id"]]["email_addresses"]] == [rows[1]["email"]]
+    assert [e["email_address"] for e in users[rows[1]["id"]]["email_addresses"]] == ["fresh2@example.test"]
+    for r in rows[2:4]:  # the swap: nothing changed for them
+        assert [e["email_address"] for e in users[r["id"]]["email_addresses"]] == [r["email"]]
+    journal.close()
+
+
+def test_refused_rows_repeated_ids_and_rows_fixed_at_the_source(tmp_path: Path, sandbox_factory, prod_key):
+    server = sandbox_factory(**FAST)
+    rows = first_rows(30)
+    rows[4]["email"] = "not-an-email"  # refused at import
+    journal, first = import_first(tmp_path / "run", write(tmp_path / "t0.json", rows), server.url, prod_key)
+    assert first["refused"] == 1 and first["created"] == 29
+    second = [dict(r) for r in rows]
+    second[4]["email"] = "fixed5@example.test"  # fixed at the source: created by the sync
+    second[7]["email"] = "broken"  # now refused: its Clerk user is left as it is
+    second.insert(12, dict(rows[2], name="Someone Else", email="dupe@example.test"))  # row 3's id again
+    t1 = write(tmp_path / "t1.json", second)
+    before = {u["external_id"]: u for u in server.users(prod_key)}
+    result = _sync(journal, server, prod_key, t1)
+    s = result.summary
+    assert result.exit_code == 0, s
+    assert (s["created"], s["updated"], s["refused"], s["unchanged"]) == (1, 0, 2, 28), s
+    items = {(i.kind, i.row) for i in sync_items(journal, 1, limit=100)}
+    assert items == {("new", 5), ("refused", 8), ("refused", 13)}, items
+    users = {u["external_id"]: u for u in server.users(prod_key)}
+    assert users[rows[4]["id"]]["email_addresses"][0]["email_address"] == "fixed5@example.test"
+    assert users[rows[7]["id"]] == before[rows[7]["id"]]  # refused now: not touched
+    assert users[rows[2]["id"]] == before[rows[2]["id"]]  # the repeated id took nothing
+    rec = journal.get_row(13)
+    assert (rec.external_id, rec.status, rec.clerk_user_id) == (rows[2]["id"], "refused", None)
+    assert "duplicate_id" in rec.refusal_codes
+    assert journal.get_row(3).clerk_user_id == before[rows[2]["id"]]["id"]
+    # the row refused now stays behind: verify says so, and a later export that fixes it updates it
+    third = [dict(r) for r in second]
+    third[7]["email"] = "repaired8@example.test"
+    again = _sync(journal, server, prod_key, write(tmp_path / "t2.json", third))
+    assert again.exit_code == 0 and again.summary["updated"] == 1, again.summary
+    assert users[rows[7]["id"]]["id"] == journal.get_row(8).clerk_user_id
+    assert {u["external_id"]: u for u in server.users(prod_key)}[rows[7]["id"]]["email_addresses"][0][
+        "email_address"] == "repaired8@example.test"
+    journal.close()
