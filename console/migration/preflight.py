@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import hashlib
 import json
 import time
@@ -271,16 +272,25 @@ class BodyRules:
             out.append(f"the legal policy is {other.legal or 'none'} (the run has {self.legal or 'none'})")
         return out
 
-    # -- per row
+    # -- per row (hot: the load and the preflight call these once per row)
+    @functools.cached_property
+    def _off_keys(self) -> tuple[tuple[str, frozenset[str]], ...]:
+        return tuple((name, frozenset(("password", "password_digest") if name == "password" else (name,)))
+                     for name in self.turned_off)
+
+    @functools.cached_property
+    def _off_identifiers(self) -> frozenset[str]:
+        return frozenset(IDENTIFIERS) & frozenset(self.turned_off)
+
     def refusal(self, present: frozenset[str] | set[str]) -> tuple[str, str] | None:
         """(code, message) when a body holding the fields `present` would be refused, else None."""
-        off = self.turned_off
         for name in self.required:
             if name not in present:
                 return REQUIRED_CODES[name], (f"the instance requires {WORDS[name]} and this row has none: "
                                               "not sent")
         if self.checked:
-            had = [n for n in IDENTIFIERS if n in present]
+            off = self._off_identifiers
+            had = [n for n in IDENTIFIERS if n in present] if off else None
             if had and all(n in off for n in had):
                 shown = ", ".join(had)
                 return "identifier_turned_off", (f"the row's only identifier ({shown}) is turned off on the "
@@ -298,13 +308,7 @@ class BodyRules:
 
     def dropped(self, present: Iterable[str]) -> list[str]:
         """The turned-off attributes a body holding the fields `present` has a value for (not sent)."""
-        have = set(present)
-        out = []
-        for name in self.turned_off:
-            keys = ("password", "password_digest") if name == "password" else (name,)
-            if any(k in have for k in keys):
-                out.append(name)
-        return out
+        return [name for name, keys in self._off_keys if not keys.isdisjoint(present)]
 
     def apply(self, body: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, str] | None]:
         """The body as this instance takes it: (body, None), or (body, (code, message)) when the
@@ -479,16 +483,17 @@ class Tally:
         if refusal is not None:
             self.refused_settings += 1
             code, message = refusal
-            self._settings_finding(code, "error", _code_field(code), message).add(user)
+            self._hit(user, code, "error", _code_field(code), lambda: message)
             return refusal
         if not rules.checked:
             return None
-        for name in rules.dropped(present):
-            self._settings_finding(f"{name}_turned_off", "warning" if name == "password" else "note", name,
-                                   _turned_off_message(name)).add(user)
+        if rules.turned_off:
+            for name in rules.dropped(present):
+                self._hit(user, f"{name}_turned_off", "warning" if name == "password" else "note", name,
+                          lambda: _turned_off_message(name))
         has_password = "password" in present or "password_digest" in present
         if rules.password == "required" and not has_password:
-            self._settings_finding("password_missing", "warning", "password", _password_missing_message(rules)).add(user)
+            self._hit(user, "password_missing", "warning", "password", lambda: _password_missing_message(rules))
         if user.providers and not has_password:
             off = [p for p in dict.fromkeys(user.providers) if not self._provider_enabled(p)]
             if off and len(off) == len(set(user.providers)):
@@ -520,6 +525,12 @@ class Tally:
         if f is None:
             f = self._export[key] = Finding(issue.code, issue.severity, issue.field, issue.message, "export")
         f.add(user, issue.message)
+
+    def _hit(self, user: Any, code: str, severity: str, field_name: str, message: Callable[[], str]) -> None:
+        f = self._settings.get(code)
+        if f is None:
+            f = self._settings[code] = Finding(code, severity, field_name, message(), "settings")
+        f.add(user)
 
     def _settings_finding(self, code: str, severity: str, field_name: str, message: str) -> Finding:
         f = self._settings.get(code)
