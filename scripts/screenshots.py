@@ -101,9 +101,11 @@ async def shoot_part2(server: SandboxServer, out: Path) -> None:
         "running": "4-import-running.svg",
         "done": "4-import-done.svg",
         "failures": "5-failures.svg",
+        "code": "5-failures-code.svg",
         "fix": "5-failures-fix.svg",
         "verify": "6-verify.svg",
         "finish": "7-finish.svg",
+        "overwrite": "7-finish-sql-overwrite.svg",
         "claim": "7-finish-claim.svg",
         "app": "7-finish-app.svg",
         "undo": "7-finish-undo.svg",
@@ -111,6 +113,7 @@ async def shoot_part2(server: SandboxServer, out: Path) -> None:
     await _shoot_part2_once(_part2_area(server, "demo3", "demo-narrow"), out, (80, 24), {
         "running": "4-import-running-80x24.svg",
         "failures": "5-failures-80x24.svg",
+        "app-narrow": "7-finish-app-80x24.svg",
     }, server.url, "demo-narrow")
 
 
@@ -174,6 +177,23 @@ async def _shoot_part2_once(
         failures = app.pane("failures")
         await until(pilot, lambda: len(failures.rows) >= 1)
         save("failures")
+        if "code" in shots:  # enter on a code: its whole line (Clerk's words are cut in the table)
+            app.query_one("#groups").focus()
+            await pilot.press("down", "enter")
+            await pilot.pause()
+            save("code")
+            await pilot.press("escape")
+            app.query_one("#fail-rows").focus()
+            await pilot.pause()
+        if "app-narrow" in shots:  # Finish › App code at this size: the step's files and lines scroll
+            finish = app.pane("finish")
+            app.go_to("finish")
+            await pilot.pause()
+            await pilot.press("ctrl+t", "ctrl+t", *"my-app", "enter")
+            await until(pilot, lambda: finish.app_code.scan is not None)
+            app.query_one("#checklist").focus()
+            await pilot.press("down", "down", "down", "down", "tab", "down")
+            save("app-narrow")
         if "fix" not in shots:
             return
         await pilot.press("enter")
@@ -193,6 +213,10 @@ async def _shoot_part2_once(
         await pilot.press(*"Post.authorId, Comment.userId", "enter")
         await until(pilot, lambda: finish.ids.sql_result is not None)
         save("finish")
+        await pilot.press("ctrl+s")  # the same file again: asked before it is written over
+        await pilot.pause()
+        save("overwrite")
+        await pilot.press("escape")
         tabs = app.query_one("#finish-tabs")
         tabs.active = "tab-claim"
         await pilot.pause()
@@ -238,6 +262,7 @@ async def main(out: Path) -> None:
             "setup": "1-setup-80x24.svg",
             "load": "2-load-80x24.svg",
             "review": "3-review-80x24.svg",
+            "help": "help-80x24.svg",
         })
         await shoot_part2(server, out)
 
