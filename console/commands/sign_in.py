@@ -48,7 +48,7 @@ def run_sign_in(args: argparse.Namespace) -> int:
 
     email = args.sign_in.strip()
     try:
-        journal = open_run(args.run, readonly=True)
+        journal = open_run(args.run)  # read-write: confirm_instance records a rotated key, as verify does
     except Exception as exc:  # noqa: BLE001 - mapped to one line below
         err = as_migration_error(exc)
         if err is None:

@@ -10,8 +10,9 @@ its hasher (or the plaintext policy) were imported right.
 
 The password lives in a `Password` (masked repr, never pickled), is handed to
 the client (which masks it in its own locals and scrubs it from answers) and
-is never logged, journaled or put in an exception: the journal is opened
-read-only and nothing is written. The user is found through the run's
+is never logged, journaled or put in an exception: nothing about the check
+is written (only `confirm_instance` may record the instance or a rotated key,
+as every session does). The user is found through the run's
 journal (its email, or the operator's fix of it): a user this run did not
 create or link is "no such user in this run".
 """

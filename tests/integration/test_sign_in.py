@@ -247,3 +247,11 @@ def test_the_password_is_read_from_the_terminal_without_echo(run, tmp_path: Path
     assert os.waitstatus_to_exitcode(status) == 0, seen
     assert b'"verified": true' in seen
     assert PASSWORDS["ada@example.test"].encode() not in seen  # never echoed
+
+
+def test_a_rotated_key_of_the_same_instance_signs_in(run, monkeypatch, capsys, env, prod_key):
+    rotated = env.rotate_key(prod_key)
+    monkeypatch.setenv("CLERK_SECRET_KEY", rotated)
+    code, out, err = _sign_in(monkeypatch, capsys, run, "bo@example.test", PASSWORDS["bo@example.test"], "--json")
+    assert code == 0, err
+    assert json.loads(out)["sign_in"]["verified"] is True
