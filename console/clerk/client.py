@@ -63,6 +63,7 @@ from console.clerk.errors import (
     error_class_for,
 )
 from console.clerk.limiter import RequestBudget, parse_retry_after
+from console.clerk.pool import LeanPool
 from console.clerk.models import DeletedObject, EmailAddress, ErrorBody, Instance, PasswordCheck, TotalCount, User
 from console.settings import DEFAULT_API_URL, SecretKey
 
@@ -180,7 +181,7 @@ class ClerkClient:
                 max_connections=max_connections,
                 max_keepalive_connections=max_connections,
             ),
-            transport=transport,
+            transport=transport if transport is not None else LeanPool(max_connections=max_connections),
             follow_redirects=False,
         )
 
