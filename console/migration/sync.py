@@ -512,6 +512,14 @@ class UserPace:
             self.waited_s += wait
             await asyncio.sleep(wait)
 
+    def answered(self, user_id: str) -> None:
+        """The write just acquired for this user got its answer (or none): its time becomes
+        now, which is never before Clerk counted it (a write waits for the budget between
+        `acquire` and the wire)."""
+        q = self._sent.get(user_id)
+        if q:
+            q[-1] = max(q[-1], time.monotonic())
+
     def forget(self, user_id: str) -> None:
         self._sent.pop(user_id, None)
 
@@ -911,12 +919,14 @@ class Syncer:
                     self._in_flight += 1
                     try:
                         await self.pace.acquire(user.id)
-                        if self.removed == "delete":
-                            await client.delete_user(user.id)
-                            self._settle_removed(item, "deleted", None, None)
-                        else:
-                            await client.ban_user(user.id)
-                            self._settle_removed(item, "banned", None, None)
+                        try:
+                            if self.removed == "delete":
+                                await client.delete_user(user.id)
+                            else:
+                                await client.ban_user(user.id)
+                        finally:
+                            self.pace.answered(user.id)
+                        self._settle_removed(item, "deleted" if self.removed == "delete" else "banned", None, None)
                     except NotFound:
                         self._settle_removed(item, "gone", None, "not in Clerk any more")
                     except AuthenticationError as exc:
@@ -1117,7 +1127,10 @@ class Syncer:
                         await self.pace.acquire(user.id)
                         sends += 1
                         upd.requests += 1
-                        await call()
+                        try:
+                            await call()
+                        finally:
+                            self.pace.answered(user.id)
                         if name == "patch":
                             landed_password = landed_password or "password" in patch_fields
                     # every write answered: what Clerk holds now is the export's

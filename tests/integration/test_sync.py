@@ -394,3 +394,24 @@ def test_refused_rows_repeated_ids_and_rows_fixed_at_the_source(tmp_path: Path, 
     assert {u["external_id"]: u for u in server.users(prod_key)}[rows[7]["id"]]["email_addresses"][0][
         "email_address"] == "repaired8@example.test"
     journal.close()
+
+
+def test_updates_of_one_user_stay_under_its_own_limit(tmp_path: Path, sandbox_factory, prod_key):
+    """Clerk limits the updates of one user (about 10 per 10 s): a sandbox that allows 2 per
+    second per user, and rows that need 3 writes each (PATCH, add an address, delete the
+    old one): the sync spaces them and meets no 429."""
+    server = sandbox_factory(**{**FAST, "user_update_limit": 2, "user_update_window_s": 1.0})
+    rows = first_rows(20)
+    journal = seed_import(tmp_path / "run", write(tmp_path / "t0.json", rows), server, prod_key)
+    second = [dict(r) for r in rows]
+    for i in (1, 3, 5):  # odd rows carry a password: on a first sync, a PATCH with the digest too
+        second[i - 1]["email"] = f"again{i}@example.test"
+        second[i - 1]["name"] = f"Again{i} Person"
+    result = _sync(journal, server, prod_key, write(tmp_path / "t1.json", second), user_limit=2, user_window_s=1.0)
+    assert result.exit_code == 0 and result.summary["updated"] == 3, result.summary
+    stats = server.stats(prod_key)
+    assert stats.get("user_rate_limited", 0) == 0 and stats.get("rate_limited", 0) == 0, stats
+    items = sync_items(journal, 1, kind="changed", limit=10)
+    assert all(i.requests == 3 for i in items), [(i.external_id, i.requests) for i in items]
+    assert_holds(server.users(prod_key), second)
+    journal.close()
