@@ -49,7 +49,7 @@ def _run_job(run: Path, export: Path, server, key: str, on_snapshot=None):
 
 
 def test_sync_job_stopped_then_run_again_to_the_end(tmp_path: Path, sandbox_factory, prod_key):
-    server = sandbox_factory(production_limit=1_000_000, latency_ms=5)
+    server = sandbox_factory(production_limit=1_000_000, latency_ms=20)
     rows = first_rows(400)
     run = tmp_path / "run"
     seed_import(run, write(tmp_path / "t0.json", rows), server, prod_key).close()
@@ -64,7 +64,8 @@ def test_sync_job_stopped_then_run_again_to_the_end(tmp_path: Path, sandbox_fact
             holder[0].stop()
 
     client = fast_client(server.url, prod_key)
-    spec = JobSpec("sync", str(run), {"export": str(t1), "confirmed": True, "tuning": TUNING})
+    # 4 rows in flight, 20 ms a request: the stop lands while most rows are still to do
+    spec = JobSpec("sync", str(run), {"export": str(t1), "confirmed": True, "tuning": TUNING, "concurrency": 4})
     job = make_job(spec, settings_for(server.url, prod_key), on_snapshot=on_snapshot, engine={"client": client})
     holder.append(job)
 
