@@ -12,9 +12,11 @@ One sync, in order, under the run's lock and one RequestBudget:
 2. The journal adopts the new export, in ONE transaction: its rows are renumbered
    to the new export's row numbers (external id is the identity), rows gone from it
    leave `rows` for `sync_items` (removed / dropped), new rows are inserted
-   `pending` with their fingerprint, and the run's export becomes the new one
-   (path, sha256, format). From then on status, retry, verify, export-ids and the
-   next sync all read the newest export. Other parts' tables keyed by row number
+   `pending` with their fingerprint, every matched row takes the new export's
+   fingerprint, and the run's export becomes the new one (path, sha256, format). From
+   then on status, retry, verify, export-ids and the next sync all read the newest
+   export. The Clerk users that are behind their row (an update to do, or one that
+   failed) are listed in `sync_stale` until their update is done. Other parts' tables keyed by row number
    (undo_rows, unmark_rows, verify_results) are renumbered in the same transaction.
    The plan itself is kept in `sync_items` (no names, no digests: external ids,
    emails, fingerprints, outcomes).
@@ -27,9 +29,9 @@ One sync, in order, under the run's lock and one RequestBudget:
    primary, verified or not as the verification rule says), then the old one deleted.
    At most `user_limit` writes per user per `user_window_s` (Clerk: ~10 per 10 s).
    A lost answer is never resent blindly: the user is read again, and only what is
-   still different is sent again. A row whose update is done gets the new
-   fingerprint in the journal (and its new email); a failed one keeps the old, so
-   the next sync sees it changed again.
+   still different is sent again. A row whose update is done leaves `sync_stale` and
+   gets its new email and password print in the journal; a failed one stays behind,
+   so verify reports it and the next sync sends it again.
 5. New rows: created by the Importer itself (the same create path: `creating`
    before the send, lookups after lost answers, the run marker), on the same client.
 

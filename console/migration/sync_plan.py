@@ -17,7 +17,7 @@ of every field that goes to Clerk, stored per row at load):
 | kind | when | what the sync does |
 | --- | --- | --- |
 | new | no journal row has the id, or it was refused, or its create failed and the row changed | created as the import does |
-| changed | a Clerk user exists (created/existed) and the fingerprint differs | updated (PATCH, email addresses) |
+| changed | a Clerk user exists (created/existed) and the fingerprint differs, or the user is behind its row (`sync_stale`: an earlier sync's update not done) | updated (PATCH, email addresses) |
 | unchanged | a Clerk user exists and the fingerprint is the same | nothing |
 | refused | the new export's checks refuse the row | nothing (a Clerk user, if any, is left as it is) |
 | failed | its create failed before and the row did not change | nothing (`retry` is for those) |
@@ -26,8 +26,9 @@ of every field that goes to Clerk, stored per row at load):
 | busy | the journal's row is still pending or creating | the sync refuses: the import is not finished |
 
 The plan lives in a scratch SQLite database (0600, in the run folder, deleted by
-`close()`), with the journal attached read-only: the match and the classification
-are SQL joins, so memory stays flat at any size. It holds the new export's values
+`close()`), with the journal attached read-only: each chunk of 2,000 rows is matched
+to its journal rows by one indexed look-up and the classification is SQL over the
+scratch table, so memory stays flat at any size. It holds the new export's values
 of the rows that are not unchanged (for display: names, emails, metadata; password
 digests only masked), never in the journal. What the journal keeps of a sync (its
 own `sync_…` tables) is external ids, emails, fingerprints and outcomes.
