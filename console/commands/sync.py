@@ -221,6 +221,12 @@ def dry_run(journal: Any, settings: Any, args: argparse.Namespace) -> int:
     from console.migration.sync import unfinished_sync
     from console.migration.sync_plan import PlanStopped, SyncPlanError, plan_sync
 
+    from console.migration.sync import SyncRefused, check_accounts
+
+    try:
+        check_accounts(journal, args.accounts)
+    except SyncRefused as exc:
+        raise CommandError(exc.message, 2) from None
     current = unfinished_sync(journal)
     if current is not None:
         note(f"clerk-migrate: note: sync {current.id} of {current.export_path} is not finished; a sync of "

@@ -416,12 +416,16 @@ def adopt(journal: RunJournal, plan: Any, *, removed: str) -> int:
                 " WHERE kind IN ('unchanged', 'new') AND pw_valid = 0 AND external_id IS NOT NULL AND pw IS NOT NULL"
                 " ON CONFLICT(external_id) DO UPDATE SET fp = excluded.fp, pw = excluded.pw"
             )
+            settings = dict(info.settings or {})
+            if facts.get("accounts_path"):  # the run's accounts file follows the export (see check_accounts)
+                settings["accounts"] = {"path": facts["accounts_path"], "sha256": facts.get("accounts_sha256")}
             c.execute(
                 "UPDATE run SET export_path = ?, export_sha256 = ?, export_size = ?, export_format = ?,"
-                " export_shape = ?, file_issues_json = ?, rows_total = (SELECT COUNT(*) FROM rows), updated_at = ?"
-                " WHERE id = 1",
+                " export_shape = ?, file_issues_json = ?, settings_json = ?, rows_total = (SELECT COUNT(*) FROM rows),"
+                " updated_at = ? WHERE id = 1",
                 (facts["export_path"], facts["export_sha256"], facts.get("export_size"), facts.get("export_format"),
-                 facts.get("export_shape"), json.dumps(facts.get("file_issues") or []), _now_iso()),
+                 facts.get("export_shape"), json.dumps(facts.get("file_issues") or []),
+                 json.dumps(settings, sort_keys=True), _now_iso()),
             )
             counts = plan.counts
             c.execute(
@@ -435,6 +439,30 @@ def adopt(journal: RunJournal, plan: Any, *, removed: str) -> int:
         conn.execute("DETACH DATABASE plan")
     journal._info = None  # the run's export changed (RunJournal has no public reload yet)
     return sync_id
+
+
+def run_accounts(journal: RunJournal) -> str | None:
+    """The accounts file the run reads its export with (None: none). The import does not
+    record one yet; the engine is to keep it in the run's settings as "accounts"."""
+    value = (journal.info.settings or {}).get("accounts")
+    if isinstance(value, dict):
+        value = value.get("path")
+    return str(value) if value else None
+
+
+def check_accounts(journal: RunJournal, accounts: str | None) -> None:
+    """A sync reads the new export as the run reads its own: with an accounts file exactly
+    when the run has one (the OAuth providers are part of every row's fingerprint, and the
+    importer creates the new rows from the run's export and accounts)."""
+    recorded = run_accounts(journal)
+    if accounts and not recorded:
+        raise SyncRefused(
+            f"{journal.run_dir}: this run reads its export without an accounts file (the import had none), so its "
+            "rows are created and fingerprinted without one: run the sync without --accounts", "accounts_unsupported")
+    if recorded and not accounts:
+        raise SyncRefused(
+            f"{journal.run_dir}: this run reads its export with an accounts file ({recorded}): pass --accounts with "
+            "the accounts export taken with the new export", "accounts_missing")
 
 
 def _now_iso() -> str:
@@ -763,6 +791,7 @@ class Syncer:
                 await self._confirm_instance()
                 self.journal.add_event("sync", f"sync {current.id} resumed")
             else:
+                check_accounts(self.journal, self.accounts)
                 await self._plan_and_adopt()
             if self._stopping:
                 return self._result(self._summary())

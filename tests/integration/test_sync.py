@@ -283,6 +283,12 @@ def test_refusals_before_anything_is_sent(tmp_path: Path, sandbox_factory, prod_
     err = capsys.readouterr().err
     errors = [line for line in err.splitlines() if line.startswith("clerk-migrate:")]
     assert "Traceback" not in err and len(errors) == 1 and "bad.json" in errors[0], err
+    # an accounts file for a run that reads its export without one (the providers are in every fingerprint)
+    accounts = write(tmp_path / "accounts.json", [{"userId": rows[0]["id"], "provider": "github",
+                                                   "providerAccountId": "1", "type": "oauth"}])
+    for extra in ((), ("--dry-run",)):
+        assert main(["sync", "--run", str(run), str(t1), "--yes", "--accounts", str(accounts), *extra]) == 2
+        assert "without --accounts" in capsys.readouterr().err
     # another instance's key
     monkeypatch.setenv("CLERK_SECRET_KEY", prod_key[:-4] + "ZZZZ")
     assert main(["sync", "--run", str(run), str(t1), "--yes"]) == 2
