@@ -128,7 +128,9 @@ class UndoPanel(ScrollArea):
 
         options.pop("concurrency", None)
         try:
-            with open_run(run_dir, readonly=True) as journal:
+            # writable, as `clerk-migrate undo` opens it: the engine records the
+            # instance's id the first time it asks Clerk (a run made before that)
+            with open_run(run_dir) as journal:
                 preview = asyncio.run(undo_preview(journal, settings, **options))
         except (RunRefused, JournalError) as exc:
             self.post_message(UndoPreviewed(error=getattr(exc, "message", None) or str(exc)))
