@@ -8,11 +8,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-import pytest
 
 from console.cli import main
 from console.migration.journal import RunJournal
