@@ -45,7 +45,7 @@ import random
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 from pydantic import ValidationError
@@ -63,7 +63,7 @@ from console.clerk.errors import (
     error_class_for,
 )
 from console.clerk.limiter import RequestBudget, parse_retry_after
-from console.clerk.pool import LeanPool
+from console.clerk.wire import WirePool
 from console.clerk.models import DeletedObject, EmailAddress, ErrorBody, Instance, PasswordCheck, TotalCount, User
 from console.settings import DEFAULT_API_URL, SecretKey
 
@@ -76,6 +76,7 @@ DEFAULT_LOOKUP_CONCURRENCY = 8
 BACKOFF_BASE_S = 0.25
 BACKOFF_MAX_S = 4.0
 LATENCY_SAMPLES = 2048
+_JSON_CONTENT = [(b"content-type", b"application/json")]
 EXACT_ID_FILTERS = frozenset({"external_id", "user_id"})  # Clerk reads a leading +/- on these
 # _call kinds: how a failure without an answer (5xx, timeout, drop) is handled
 NOT_RESENT = frozenset({"create", "write"})  # the outcome is unknown: raised, never resent
@@ -168,22 +169,34 @@ class ClerkClient:
         self.retries = 0  # GET/DELETE resends after 5xx/transport errors
         self.rate_limited_resends = 0  # resends after a 429
         self._refused: AuthenticationError | None = None  # the first 401: nothing is sent after it
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url + "/v1",
-            headers={
-                "Authorization": f"Bearer {secret_key.reveal()}",
-                "Clerk-API-Version": API_VERSION,
-                "User-Agent": user_agent,
-                "Accept": "application/json",
-            },
-            timeout=httpx.Timeout(self.timeout, connect=CONNECT_TIMEOUT_S),
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=max_connections,
-            ),
-            transport=transport if transport is not None else LeanPool(max_connections=max_connections),
-            follow_redirects=False,
-        )
+        headers = {
+            "Authorization": f"Bearer {secret_key.reveal()}",
+            "Clerk-API-Version": API_VERSION,
+            "User-Agent": user_agent,
+            "Accept": "application/json",
+        }
+        http_timeout = httpx.Timeout(self.timeout, connect=CONNECT_TIMEOUT_S)
+        # The client's own HTTP/1.1 path (wire.py): one write per request, h11 framing, an
+        # O(1) keep-alive pool. A given transport (tests: httpx.MockTransport, a recorder
+        # around httpx.AsyncHTTPTransport) goes through httpx.AsyncClient instead.
+        self._wire: WirePool | None = None
+        self._http: httpx.AsyncClient | None = None
+        if transport is None:
+            self._wire = WirePool(self.base_url + "/v1", [*headers.items(), ("Accept-Encoding", "gzip, deflate")],
+                                  max_connections=max_connections, timeout=http_timeout)
+        else:
+            self._http = httpx.AsyncClient(
+                base_url=self.base_url + "/v1",
+                headers=headers,
+                timeout=http_timeout,
+                limits=httpx.Limits(
+                    max_connections=max_connections,
+                    max_keepalive_connections=max_connections,
+                ),
+                transport=transport,
+                follow_redirects=False,
+            )
+        del headers
 
     # ----------------------------------------------------------- lifecycle
     async def __aenter__(self) -> "ClerkClient":
@@ -193,7 +206,10 @@ class ClerkClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        if self._wire is not None:
+            await self._wire.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
     @property
     def key(self) -> SecretKey:
@@ -554,35 +570,46 @@ class ClerkClient:
     ) -> tuple[int | None, Any, ClerkError | None]:
         """One request on the wire: (HTTP status or None, decoded 2xx JSON, error)."""
         error: ClerkError | None = None
-        response: httpx.Response | None = None
+        status: int | None = None
+        headers: Any = None
         body = b""
         start = self._clock.now()
         self.requests_sent += 1
+        raw = content.reveal() if isinstance(content, _SecretBody) else content
         try:
-            response = await self._http.request(
-                method,
-                path,
-                params=params,
-                content=content.reveal() if isinstance(content, _SecretBody) else content,
-                headers={"Content-Type": "application/json"} if content is not None else None,
-            )
-            body = response.content  # read fully here, inside the timeout
+            if self._wire is not None:
+                answer = await self._wire.request(
+                    method, path, query=urlencode(params) if params else "", body=raw,
+                    headers=_JSON_CONTENT if raw is not None else None,
+                )
+                status, headers, body = answer
+            else:
+                assert self._http is not None
+                response = await self._http.request(
+                    method,
+                    path,
+                    params=params,
+                    content=raw,
+                    headers={"Content-Type": "application/json"} if raw is not None else None,
+                )
+                body = response.content  # read fully here, inside the timeout
+                status, headers = response.status_code, response.headers
         except httpx.HTTPError as exc:
             error = self._transport_error(where, exc, hide)
         except OSError as exc:  # pragma: no cover - httpx maps these, belt and braces
             error = TransportError(f"{where}: {type(exc).__name__}", code="connection_error")
-        status = response.status_code if response is not None and error is None else None
-        self._record(self._clock.now() - start, status)
-        if error is not None or response is None:
+        del raw
+        self._record(self._clock.now() - start, status if error is None else None)
+        if error is not None or status is None:
             return None, None, error or TransportError(f"{where}: no answer", code="transport_error")
-        if 200 <= response.status_code < 300:
+        if 200 <= status < 300:
             try:
-                return response.status_code, (json.loads(body) if body else None), None
+                return status, (json.loads(body) if body else None), None
             except ValueError:
                 return None, None, TransportError(
-                    f"{where}: HTTP {response.status_code} with a body that is not JSON", code="malformed_response"
+                    f"{where}: HTTP {status} with a body that is not JSON", code="malformed_response"
                 )
-        return response.status_code, None, self._http_error(where, response, body, hide)
+        return status, None, self._http_error(where, status, headers, body, hide)
 
     def _backoff(self, attempt: int) -> float:
         delay = min(self.backoff_max_s, self.backoff_base_s * (2 ** (attempt - 1)))
@@ -618,16 +645,16 @@ class ClerkClient:
         message = _hide(self._scrub(f"{where}: {type(exc).__name__}: {detail}"[:500]), hide)
         return TransportError(message, code=code)
 
-    def _http_error(self, where: str, response: httpx.Response, body: bytes,
+    def _http_error(self, where: str, status: int, headers: Any, body: bytes,
                     hide: Callable[[], Iterable[str]] | None = None) -> ClerkError:
-        status = response.status_code
+        """headers: anything with .get(lower-case name) (httpx.Headers, the wire's dict)."""
         code = "server_error" if status >= 500 else f"http_{status}"
         message = f"{where}: HTTP {status}"
         long_message = None
         param_name = None
         meta: dict = {}
         items: list[dict] = []
-        trace_id = response.headers.get("x-clerk-trace-id") or response.headers.get("clerk-trace-id")
+        trace_id = headers.get("x-clerk-trace-id") or headers.get("clerk-trace-id")
         try:
             parsed = ErrorBody.model_validate(json.loads(body)) if body else None
         except (ValueError, ValidationError):
@@ -641,7 +668,7 @@ class ClerkClient:
             param_name = meta.get("param_name")
             items = [_scrub_obj(item.model_dump(), self._key, hide) for item in parsed.errors]
             trace_id = parsed.clerk_trace_id or trace_id
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        retry_after = parse_retry_after(headers.get("retry-after"))
         cls = error_class_for(status, code)
 
         def clean(text: str) -> str:
