@@ -322,4 +322,6 @@ def _estimate(plan: Any, removed: str) -> int:
     total += changed + math.ceil(c["changed"] / 100)
     if removed != "keep" and c["removed"]:
         total += c["removed"] + math.ceil(c["removed"] / 100)
+    if total:  # GET /v1/instance before the first write, and the importer's own before the creates
+        total += 1 + (1 if c["new"] else 0)
     return total

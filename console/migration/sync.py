@@ -541,6 +541,8 @@ class Syncer:
         client = self._client
         self._started = time.monotonic()
         session = self.journal.start_session("sync")
+        counts = self.journal.counts()
+        self._to_create = counts["pending"] + counts["creating"]
         creates_from: int | None = None  # the importer records the creates' requests in its own session
         try:
             for phase, name, step in (("removing", "removals", self._removals), ("updating", "updates", self._updates),
@@ -1001,8 +1003,11 @@ class Syncer:
     async def _creates(self, client: Any) -> None:
         from console.migration.importer import Importer
 
-        if not (self.journal.counts()["pending"] or self.journal.counts()["creating"]):
+        counts = self.journal.counts()
+        if not (counts["pending"] or counts["creating"]):
             return
+        # the importer's snapshots count the whole journal: this session's creates are the difference
+        self._create_base = (counts["created"], counts["existed"], counts["failed"])
         tuning = {k: v for k, v in self.importer_tuning.items() if k in TUNING}
         importer = Importer(self.journal, self.settings, client=client, kind="sync-create", rate=self.rate,
                             concurrency=max(self.concurrency, 8), max_attempts=self.max_attempts,
@@ -1099,12 +1104,15 @@ class Syncer:
         removed_total = planned.get("removed", 0) if self.removed != "keep" else 0
         changed = planned.get("changed", 0)
         new = planned.get("new", 0)
-        c_created = created.created if created is not None else 0
-        c_existed = created.existed if created is not None else 0
-        c_failed = created.failed if created is not None else 0
+        base = getattr(self, "_create_base", (0, 0, 0))
+        c_created = max(0, created.created - base[0]) if created is not None else 0
+        c_existed = max(0, created.existed - base[1]) if created is not None else 0
+        c_failed = max(0, created.failed - base[2]) if created is not None else 0
+        new_left = created.pending + created.creating if created is not None else getattr(self, "_to_create", new)
         elapsed = time.monotonic() - self._started
-        left = max(0, new - c_created - c_existed - c_failed) + max(0, changed - self._done["updated"]) + max(
-            0, removed_total - self._done["removed"])
+        removed_done = self._done["removed"] if self.removed != "keep" else planned.get("removed", 0)
+        left = new_left + max(0, changed - self._done["updated"] - self._done["failed"]) + max(
+            0, removed_total - removed_done)
         requests = (budget.requests - self._base_requests) if budget is not None else 0
         done_rows = self._done["updated"] + self._done["removed"] + c_created + c_existed
         eta = left * elapsed / done_rows if done_rows and elapsed > 1 and self._phase not in ("planning", "adopting") else None
@@ -1116,7 +1124,7 @@ class Syncer:
             phase=self._phase, state=state, sync_id=self._sync_id, planned_new=new, planned_changed=changed,
             planned_removed=planned.get("removed", 0), unchanged=planned.get("unchanged", 0),
             refused=planned.get("refused", 0), created=c_created, existed=c_existed,
-            updated=self._done["updated"], removed_done=self._done["removed"],
+            updated=self._done["updated"], removed_done=removed_done,
             failed=self._done["failed"] + c_failed, left=left, requests=requests,
             rate_limited=(budget.rate_limited - self._base_rate_limited) if budget is not None else 0,
             pace=budget.current_rate if budget is not None else 0.0,
