@@ -230,6 +230,7 @@ class _Update:
     deferred: int = 0
 
 
+BLIND = frozenset({"password", "legal_accepted_at"})  # PATCH fields Clerk's copy does not show back
 _FIELD_OF_OP = {"email": "email", "delete_email": "email", "email_verified": "email_verified"}
 
 
@@ -820,7 +821,7 @@ class Syncer:
                         finally:
                             self.pace.answered(user.id)
                         if name == "patch":
-                            landed_password = landed_password or "password" in patch_fields
+                            landed_password = landed_password or bool(BLIND & set(patch_fields))
                     # every write answered: what Clerk holds now is the export's
                     self._settle_update(upd, "done", None, None)
                     return
@@ -831,10 +832,11 @@ class Syncer:
                     await asyncio.sleep(self._backoff(sends))
                     user = await self._get(client, upd.clerk_user_id)
                     upd.requests += 1
-                    if user is not None and current == "patch" and "password" in patch_fields:
-                        # a PATCH is all or nothing: its other fields in Clerk now -> its password went too
+                    if user is not None and current == "patch" and BLIND & set(patch_fields):
+                        # a PATCH is all or nothing: its other fields in Clerk now -> its password (and
+                        # legal_accepted_at, which cannot be read back either) went too
                         _again, still = self._ops(upd, body, user, True)
-                        visible = set(patch_fields) - {"password"}
+                        visible = set(patch_fields) - BLIND
                         landed_password = bool(visible) and not (set(still) & visible)
                 except IdentifierExists as exc:
                     if exc.param_name in (None, "email_address") and (await self._email_holder(upd, body, user, client,
@@ -917,6 +919,11 @@ class Syncer:
         if want["created_at"] and not same("created_at", want["created_at"], have["created_at"]):
             patch["created_at"] = want["created_at"]
             names.append("created_at")
+        # legal_accepted_at cannot be read back (the client's User has no such field): sent with
+        # every changed row that maps one, once
+        if not landed_password and body.get("legal_accepted_at"):
+            patch["legal_accepted_at"] = body["legal_accepted_at"]
+            names.append("legal_accepted_at")
         # a digest cannot be read back: sent when its print changed, when no print says (the run's
         # first sync), or when Clerk's user has no password at all
         if not landed_password and (upd.pw_state != "unchanged" or not user.password_enabled):
