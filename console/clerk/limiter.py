@@ -41,6 +41,13 @@ from typing import Protocol
 WINDOW_S = 10.0
 INSTANCE_LIMITS = {"production": 1000, "development": 100}  # requests per 10 s
 DEFAULT_HEADROOM = 0.9
+# Clerk counts a request when it arrives, we when we send it: the time between varies with
+# the network and the server (150 ± 50 ms at the sandbox's bench settings). The instance's own
+# limit is therefore kept over a window this much longer than Clerk's, so that requests sent
+# within any 10.25 s can never land more than `limit` of them in one 10 s window, whatever the
+# latency's spread (up to 0.25 s). It costs 2.4 % of the limit when a run asks for all of it
+# (--headroom 1.0, or a --rate above the limit); the default headroom never reaches it.
+DEFAULT_GUARD_S = 0.25
 DEFAULT_RETRY_AFTER_S = 10.0  # Clerk's own tools wait 10 s when Retry-After is absent
 DEFAULT_DECREASE = 0.7
 LITTLE_SAFETY = 1.5  # in-flight = rate x latency x this
@@ -168,6 +175,9 @@ class RequestBudget:
     min_rate: the floor of the decrease (default 5 % of the target).
     default_retry_after_s: the pause when a 429 carries no Retry-After.
     clock: `Clock` (default `MonotonicClock()`; `VirtualClock` in tests).
+    instance_limit / guard_s: never more than `instance_limit` slots in any
+        `window_s + guard_s` (the instance's limit with a guard for the
+        latency's spread; `for_instance` sets them).
     """
 
     def __init__(
@@ -181,6 +191,8 @@ class RequestBudget:
         increase_per_s: float | None = None,
         min_rate: float | None = None,
         default_retry_after_s: float = DEFAULT_RETRY_AFTER_S,
+        instance_limit: int | None = None,
+        guard_s: float = 0.0,
     ) -> None:
         if not (rate > 0 and math.isfinite(rate)):
             raise ValueError("the request rate must be a positive number of requests per second")
@@ -210,7 +222,10 @@ class RequestBudget:
         self.capped_to: float | None = None
         self.cap_reason: str | None = None
 
-        self._sent: deque[float] = deque(maxlen=self.max_per_window)
+        # the instance's own limit, kept over window_s + guard_s (see DEFAULT_GUARD_S)
+        self.instance_limit = int(instance_limit) if instance_limit else None
+        self.guard_s = max(0.0, float(guard_s))
+        self._sent: deque[float] = deque(maxlen=max(self.max_per_window, self.instance_limit or 0))
         self._last_slot: float | None = None
         self._paused_until: float = -math.inf
         self._lock = asyncio.Lock()
@@ -229,6 +244,7 @@ class RequestBudget:
         rate: float | None = None,
         clock: Clock | None = None,
         limit: int | None = None,
+        guard_s: float = DEFAULT_GUARD_S,
         **options: object,
     ) -> "RequestBudget":
         """The budget for a `production` or `development` instance.
@@ -240,6 +256,9 @@ class RequestBudget:
         `capped_to` / `cap_reason`. `limit` (requests per 10 s) replaces
         Clerk's published limit for an instance whose limit Clerk raised.
         An unknown kind is treated as the smaller (development) budget.
+        The instance's limit itself is kept over 10 s + `guard_s` (see
+        DEFAULT_GUARD_S): with headroom 1.0 or a rate above the limit, the
+        sustained pace is limit / 10.25 s (97.6 % of it).
         """
         if not (0 < headroom <= 1):
             raise ValueError("headroom must be in (0, 1]")
@@ -254,17 +273,24 @@ class RequestBudget:
             target = float(rate)
             window_cap = min(limit, max(1, int(math.floor(target * WINDOW_S + 1e-9))))
         options.setdefault("max_per_window", window_cap)
+        options.setdefault("instance_limit", limit)
+        options.setdefault("guard_s", guard_s)
         budget = cls(target, window_s=WINDOW_S, clock=clock, **options)  # type: ignore[arg-type]
         budget.instance_kind = known
         budget.requested_rate = float(rate) if rate is not None else None
-        sustained = budget.max_per_window / budget.window_s
+        sustained = budget._window_pace()
         if sustained < target - 1e-9:
             budget.capped_to = sustained
             asked = f"--rate {rate:g}/s" if rate is not None else f"a pace of {target:g}/s"
+            if budget.max_per_window / budget.window_s <= sustained + 1e-9:
+                within = f"at most {budget.max_per_window} requests go in any {budget.window_s:g} s"
+            else:  # the instance's limit binds, with its guard
+                within = (f"at most {limit} requests go in any {budget.window_s + budget.guard_s:g} s "
+                          f"({budget.guard_s:g} s kept for the network's jitter)")
+            verb = "is above" if target > limit / WINDOW_S + 1e-9 else "is all of"
             budget.cap_reason = (
-                f"{asked} is above the {known} instance's limit of {limit} requests per {WINDOW_S:g} s: "
-                f"at most {budget.max_per_window} requests go in any {budget.window_s:g} s, "
-                f"{sustained:g}/s sustained"
+                f"{asked} {verb} the {known} instance's limit of {limit} requests per {WINDOW_S:g} s: "
+                f"{within}, {sustained:.4g}/s sustained"
             )
         return budget
 
@@ -272,7 +298,13 @@ class RequestBudget:
     def sustained_rate(self) -> float:
         """The pace that can hold for longer than a window: the current pace,
         or the window cap's when that is lower (what an ETA should use)."""
-        return min(self._rate, self.max_per_window / self.window_s)
+        return min(self._rate, self._window_pace())
+
+    def _window_pace(self) -> float:
+        pace = self.max_per_window / self.window_s
+        if self.instance_limit:
+            pace = min(pace, self.instance_limit / (self.window_s + self.guard_s))
+        return pace
 
     # --------------------------------------------------------------- pacing
     def _earliest(self) -> float:
@@ -280,9 +312,15 @@ class RequestBudget:
         at = self._paused_until
         if self._last_slot is not None:
             at = max(at, self._last_slot + 1.0 / self._rate)
-        if len(self._sent) >= self.max_per_window:
+        sent = self._sent
+        n = len(sent)
+        if n >= self.max_per_window:
             # the oldest of the last max_per_window sends must leave the window
-            at = max(at, self._sent[0] + self.window_s)
+            at = max(at, sent[n - self.max_per_window] + self.window_s)
+        limit = self.instance_limit
+        if limit and n >= limit:
+            # and the instance's limit, over the window plus the guard
+            at = max(at, sent[n - limit] + self.window_s + self.guard_s)
         return at
 
     async def acquire(self) -> None:

@@ -271,9 +271,11 @@ def test_for_instance(kind, rate, target, cap):
 def test_a_rate_above_the_instance_says_its_cap():
     budget = RequestBudget.for_instance("production", rate=450, clock=VirtualClock())
     assert budget.requested_rate == 450.0 and budget.target_rate == 450.0
-    assert budget.capped_to == pytest.approx(100.0) and budget.sustained_rate == pytest.approx(100.0)
+    # the instance's limit is kept over 10 s + the 0.25 s guard for the latency's spread
+    assert budget.capped_to == pytest.approx(1000 / 10.25) and budget.sustained_rate == pytest.approx(1000 / 10.25)
     assert budget.cap_reason == ("--rate 450/s is above the production instance's limit of 1000 requests per 10 s: "
-                                 "at most 1000 requests go in any 10 s, 100/s sustained")
+                                 "at most 1000 requests go in any 10.25 s (0.25 s kept for the network's jitter), "
+                                 "97.56/s sustained")
     within = RequestBudget.for_instance("production", rate=60, clock=VirtualClock())
     assert within.requested_rate == 60.0 and within.capped_to is None and within.cap_reason is None
     assert within.sustained_rate == pytest.approx(60.0)
@@ -290,9 +292,35 @@ async def test_a_capped_rate_never_exceeds_the_window_and_holds_the_sustained_pa
         for _ in range(3000):
             await budget.acquire()
             times.append(clock.now())
-    # never more than 1000 in any 10 s window; 3000 slots need just over 20 s (100/s sustained)
-    assert all(times[i + 1000] - times[i] >= 10.0 - 1e-9 for i in range(len(times) - 1000))
-    assert times[-1] == pytest.approx(20.0 + 999 / 450, rel=1e-3)
+    # never more than 1000 in any 10.25 s window (the instance's 10 s + the guard); 3000 slots
+    # need 2 x 10.25 s after the first thousand (97.6/s sustained)
+    assert all(times[i + 1000] - times[i] >= 10.25 - 1e-9 for i in range(len(times) - 1000))
+    assert times[-1] == pytest.approx(20.5 + 999 / 450, rel=1e-3)
+
+
+@pytest.mark.parametrize("how", ["headroom", "rate"])
+async def test_the_whole_limit_with_jittery_latency_never_lands_over_it(how):
+    """--headroom 1.0 (or a --rate above the limit): sends arrive 100-200 ms later, in any
+    order; Clerk's sliding 10 s window never sees more than the limit, and the pace stays
+    above 97 % of it."""
+    import random
+
+    clock = VirtualClock()
+    rng = random.Random(5)
+    with clock.patch_loop():
+        budget = (RequestBudget.for_instance("production", headroom=1.0, clock=clock) if how == "headroom"
+                  else RequestBudget.for_instance("production", rate=300, clock=clock))
+        sent = []
+        for _ in range(4000):
+            await budget.acquire()
+            sent.append(clock.now())
+    arrivals = sorted(t + rng.uniform(0.1, 0.2) for t in sent)
+    assert max_in_window(arrivals, 10.0) <= 1000
+    assert (len(sent) - 1) / (sent[-1] - sent[0]) >= 97.0
+    assert budget.capped_to == pytest.approx(1000 / 10.25)
+    # without the guard the same sends land over the limit: the test can fail
+    unguarded = RequestBudget.for_instance("production", headroom=1.0, guard_s=0.0, clock=VirtualClock())
+    assert unguarded.capped_to is None and unguarded.sustained_rate == pytest.approx(100.0)
 
 
 def test_a_raised_instance_limit():
