@@ -331,6 +331,7 @@ class Syncer:
         self._phase_seconds: dict[str, float] = {}
         self._sync_id: int | None = None
         self._deferred: list[tuple[_Update, Any]] = []
+        self._rules: Any = None  # the instance's settings the run was checked against (BodyRules)
         self._journal_error: JournalError | None = None
 
     # ------------------------------------------------------------ controls (any thread)
@@ -651,8 +652,11 @@ class Syncer:
         from console.migration.fingerprint import run_key
         from console.migration.run import run_policies
 
+        from console.migration.preflight import BodyRules
+
         policies = run_policies(self.journal)
         key = run_key(self.journal.run_dir)
+        self._rules = BodyRules.of_run(self.journal.info)
         cursor: _RowCursor | None = None
         running: set[asyncio.Task[None]] = set()
         last = None
@@ -787,6 +791,11 @@ class Syncer:
         except Exception as exc:  # noqa: BLE001 - the row (or its fix) makes no valid body
             self._settle_update(upd, "failed", "payload_invalid", _one_line(exc))
             return
+        if self._rules is not None:  # as the importer: fields the instance turned off are not sent
+            body, refusal = self._rules.apply(body)
+            if refusal is not None:
+                self._settle_update(upd, "failed", refusal[0], refusal[1])
+                return
         landed_password = False
         sends = 0
         self._in_flight += 1

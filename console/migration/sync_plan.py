@@ -299,15 +299,23 @@ def changes(want: dict[str, Any], have: dict[str, Any] | None, *, old_email: str
 
 
 # ----------------------------------------------------------------------------- the refusal rule of the load
-def verdict(checked: Any, run_id: str) -> tuple[bool, tuple[str, ...], tuple[str, ...], str | None]:
+def verdict(checked: Any, run_id: str, rules: Any = None,
+            plaintext_policy: str = "refuse") -> tuple[bool, tuple[str, ...], tuple[str, ...], str | None]:
     """(importable, refusal codes, warning codes, first refusal message) of a checked row,
-    as the import's load decides them (the checks, then the run marker's room in the
-    metadata: console/migration/run.py `_load_rows`)."""
+    as the import's load decides them (console/migration/run.py `_load_rows`): the checks,
+    the instance's settings the run was checked against (`BodyRules.of_run`, issue 13),
+    then the run marker's room in the metadata."""
     from console.migration.marker import MarkerError, check_metadata
 
     user = checked.user
     errors = [(i.code, i.message) for i in checked.issues if i.severity == "error"]
     warnings = tuple(dict.fromkeys(i.code for i in checked.issues if i.severity != "error"))
+    if not errors and rules is not None:
+        from console.migration.preflight import present_of_user
+
+        refusal = rules.refusal(present_of_user(user, plaintext_policy))
+        if refusal is not None:
+            errors.append(refusal)
     if not errors and (user.public_metadata or user.private_metadata or user.unsafe_metadata):
         # without metadata the marker alone always fits
         try:
@@ -466,7 +474,7 @@ def plan_sync(
             "SELECT COUNT(*), COALESCE(MAX(updated_at), 0), COALESCE(SUM(row_no), 0) FROM j.rows").fetchone())
         started = time.monotonic()
         size = int(getattr(reader, "size_bytes", 0) or 0)
-        _stream(conn, reader, policies, key, run_id, row_fingerprint, on_progress, stop, size, prints)
+        _stream(conn, reader, policies, info, key, run_id, row_fingerprint, on_progress, stop, size, prints)
         if on_progress is not None:
             on_progress(_count(conn, "incoming"), size, size)
         _classify(conn, prints)
@@ -524,7 +532,7 @@ def _count(conn: sqlite3.Connection, table: str) -> int:
     return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
 
-def _stream(conn: sqlite3.Connection, reader: Any, policies: Any, key: bytes, run_id: str,
+def _stream(conn: sqlite3.Connection, reader: Any, policies: Any, info: Any, key: bytes, run_id: str,
             row_fingerprint: Callable[[bytes, Any], bytes], on_progress: ProgressCallback | None,
             stop: threading.Event | None, size: int, prints: bool = False) -> None:
     """The new export into `incoming`, PLAN_CHUNK rows per insert. The new values of a
@@ -532,6 +540,10 @@ def _stream(conn: sqlite3.Connection, reader: Any, policies: Any, key: bytes, ru
     is not the journal's, or the journal's row has no Clerk user."""
     from console.source import to_payload
 
+    from console.migration.preflight import BodyRules
+
+    rules = BodyRules.of_run(info)
+    plaintext = policies.plaintext_password
     chunk: list[tuple[Any, bool, tuple[str, ...], tuple[str, ...], str | None, bytes]] = []
     last_report = 0.0
     rows = 0
@@ -562,7 +574,7 @@ def _stream(conn: sqlite3.Connection, reader: Any, policies: Any, key: bytes, ru
             prior = known.get(user.external_id) if user.external_id is not None else None
             plain = (ok and prior is not None and prior[1] in ("created", "existed") and prior[0] == fp
                      and not prior[6])
-            detail = None if plain else _detail(user, policies, ok, to_payload)
+            detail = None if plain else _detail(user, policies, ok, to_payload, rules)
             # the password's print: not needed for an unchanged row whose print is kept already
             if not ok or (plain and prior is not None and prior[5] is not None):
                 pw = None
@@ -581,7 +593,7 @@ def _stream(conn: sqlite3.Connection, reader: Any, policies: Any, key: bytes, ru
         chunk.clear()
 
     for checked in reader.rows(policies):
-        ok, codes, warns, message = verdict(checked, run_id)
+        ok, codes, warns, message = verdict(checked, run_id, rules, plaintext)
         chunk.append((checked, ok, codes, warns, message, row_fingerprint(key, checked.user)))
         rows += 1
         if len(chunk) >= PLAN_CHUNK:
@@ -597,11 +609,16 @@ def _stream(conn: sqlite3.Connection, reader: Any, policies: Any, key: bytes, ru
         flush()
 
 
-def _detail(user: Any, policies: Any, importable: bool, to_payload: Callable[..., dict[str, Any]]) -> str:
-    """The new values of one row, as the plan shows them (a digest only masked)."""
+def _detail(user: Any, policies: Any, importable: bool, to_payload: Callable[..., dict[str, Any]],
+            rules: Any = None) -> str:
+    """The new values of one row, as the plan shows them (a digest only masked): the body as
+    the instance takes it (fields it turned off left out)."""
     if importable:
         try:
-            want = wanted(to_payload(user, policies))
+            body = to_payload(user, policies)
+            if rules is not None:
+                body, _refusal = rules.apply(body)
+            want = wanted(body)
         except Exception as exc:  # noqa: BLE001 - shown as the row's problem
             return json.dumps({"problem": " ".join(str(exc).split())[:300]})
     else:
