@@ -266,8 +266,12 @@ class Importer:
         kind: str = "import",
         rng: random.Random | None = None,
         reconcile: bool = False,
+        headroom: float | None = None,
+        instance_limit: int | None = None,
     ) -> None:
         self.journal = journal
+        self.headroom = headroom  # share of the instance's limit to use (default 0.9; 1.0 = all of it)
+        self.instance_limit = instance_limit  # requests per 10 s when Clerk raised the instance's limit
         self.reconcile_all = reconcile  # look every row not created up (also when the journal asks for it)
         self._unknown_field = UnknownFieldExplainer(settings, BodyRules.of_run(journal.info))
         self.instance: Any = None  # GET /v1/instance's answer of this session (None when not answered)
@@ -419,7 +423,9 @@ class Importer:
         if client is None:
             key = self.settings.secret_key
             assert key is not None
-            budget = self._budget or RequestBudget.for_instance(key.instance_kind, rate=self.rate)
+            budget = self._budget or RequestBudget.for_instance(
+                key.instance_kind, rate=self.rate, limit=self.instance_limit,
+                **({"headroom": self.headroom} if self.headroom is not None else {}))
             self._budget = budget
             client = ClerkClient(key, self.settings.base_url, budget, timeout=self.timeout)
             self._client = client
