@@ -28,7 +28,8 @@ def detach(journal: Any, settings: Any, args: argparse.Namespace, *, kind: str, 
     cls = job_class(kind)
     if kind in ("import", "retry"):  # the run options they share (add_run_options)
         options = {"rate": args.rate, "concurrency": args.concurrency, "max_attempts": args.max_attempts,
-                   "timeout": args.timeout, **options}
+                   "timeout": args.timeout, "headroom": getattr(args, "headroom", None),
+                   "instance_limit": getattr(args, "instance_limit", None), **options}
     spec = JobSpec(kind, str(run_dir), options)
     try:
         opts = cls.options_from_json(spec.options)

@@ -59,11 +59,27 @@ def add_export_options(parser: argparse.ArgumentParser) -> None:
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", type=positive_float, default=None, metavar="R", help="requests per second (default: 90%% of the instance's limit)")
     parser.add_argument("--concurrency", type=positive_int, default=64, metavar="N", help="most requests in flight (default 64)")
+    parser.add_argument("--headroom", type=_share, default=None, metavar="H",
+                        help="share of the instance's limit to use when --rate is not given (default 0.9; 1.0 = all of "
+                        "it, less a 0.25 s guard for the network's jitter: 97.6%%)")
+    parser.add_argument("--instance-limit", type=positive_int, default=None, metavar="N",
+                        help="the instance's limit in requests per 10 s when Clerk raised it (default: 1000 Production, "
+                        "100 Development); give --concurrency >= pace x latency x 1.5 with it")
     parser.add_argument("--timeout", type=positive_float, default=30.0, metavar="S", help="seconds to wait for an answer (default 30)")
     parser.add_argument("--max-attempts", type=positive_int, default=6, metavar="N", help="sends of a row whose answer is lost (default 6)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
     parser.add_argument("--detach", action="store_true",
                         help="check, then run in a background worker that outlives the terminal and return at once")
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not a share above 0 and at most 1")
+    return value
 
 
 def policies_from_args(args: argparse.Namespace):
@@ -337,6 +353,8 @@ def run_importer(journal: Any, settings: Any, args: argparse.Namespace, *, confi
             concurrency=args.concurrency,
             max_attempts=args.max_attempts,
             timeout=args.timeout,
+            headroom=getattr(args, "headroom", None),
+            instance_limit=getattr(args, "instance_limit", None),
             confirmed_production=confirmed_production,
             on_progress=progress,
             kind=kind,

@@ -319,6 +319,8 @@ class ImportOptions:
     max_attempts: int = 6
     timeout: float = 30.0
     confirmed_production: bool = False
+    headroom: float | None = None  # share of the instance's limit (default 0.9)
+    instance_limit: int | None = None  # requests per 10 s, when Clerk raised the instance's limit
     # a new run: the export to load (None: the run's own, checked unchanged)
     export: str | None = None
     policies: dict[str, Any] | None = None
@@ -396,6 +398,7 @@ class ImportJob(BaseJob):
             importer = Importer(
                 journal, self.settings, rate=o.rate, concurrency=o.concurrency, max_attempts=o.max_attempts,
                 timeout=o.timeout, confirmed_production=o.confirmed_production, on_progress=self._publish,
+                headroom=o.headroom, instance_limit=o.instance_limit,
                 kind=self.kind, **tuning, **self.engine,
             )
             with self._lock:

@@ -142,12 +142,12 @@ def test_resume_with_another_key_is_refused(tmp_path: Path, sandbox, prod_key, e
 
 def test_a_rate_above_the_instance_limit_is_said(tmp_path: Path, sandbox, prod_key, env, capsys):
     """--rate 450 on a Production instance (1000 requests / 10 s): the import says the cap once
-    on stderr, and its progress shows the pace it can hold (100/s), marked capped."""
+    on stderr, and its progress shows the pace it can hold (1000 per 10.25 s: 97.6/s), marked capped."""
     env(prod_key)
     export = write_export(tmp_path / "users.json", 30)
     assert main(["import", str(export), "--run", str(tmp_path / "run"), "--yes", "--json", "--rate", "450"]) == 0
     summary, err = _json(capsys)
     assert summary["created"] == 30
     cap = [line for line in err.splitlines() if "is above the production instance's limit" in line]
-    assert len(cap) == 1 and cap[0].startswith("clerk-migrate: note: --rate 450/s") and "100/s sustained" in cap[0]
-    assert "pace 100.0/s (capped)" in err and "pace 450" not in err
+    assert len(cap) == 1 and cap[0].startswith("clerk-migrate: note: --rate 450/s") and "97.56/s sustained" in cap[0]
+    assert "pace 97.6/s (capped)" in err and "pace 450" not in err  # 1000 per 10 s + the 0.25 s guard
