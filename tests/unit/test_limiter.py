@@ -99,6 +99,26 @@ async def test_wake_up_lag_does_not_slow_the_pace():
     assert max_in_window(times, 10.0) <= 900
 
 
+class VeryLaggyClock(VirtualClock):
+    """Every sleep wakes 6 ms late: more than one interval at 500/s (2 ms)."""
+
+    async def sleep(self, seconds: float) -> None:
+        await super().sleep(seconds + 0.006)
+
+
+async def test_a_lag_longer_than_the_interval_does_not_slow_a_high_pace():
+    clock = VeryLaggyClock()
+    with clock.patch_loop():
+        budget = RequestBudget(500.0, clock=clock)
+        times = []
+        for _ in range(2000):
+            await budget.acquire()
+            times.append(clock.now())
+    # restarting the schedule at every late wake-up would give one slot per 8 ms (125/s)
+    assert (len(times) - 1) / (times[-1] - times[0]) == pytest.approx(500.0, rel=0.01)
+    assert max_in_window(times, 10.0) <= 5000
+
+
 async def test_window_cap_binds_when_the_rate_would_exceed_it():
     clock = VirtualClock()
     with clock.patch_loop():
