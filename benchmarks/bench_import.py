@@ -1,7 +1,24 @@
 """Benchmark: the importer against the sandbox in a separate process, production limits.
 
     .venv/bin/python benchmarks/bench_import.py [--rows 5000] [--latency-ms 150] [--jitter-ms 50]
-                                                [--skip-baseline] [--skip-faults]
+                                                [--skip-baseline] [--skip-faults] [--only-engine]
+                                                [--cost-rows 20000] [--raised-rate 500]
+
+0. The engine's cost and its pace ceiling (issue 17 §2):
+   a. CPU per created user of the importing process alone: a run folder is
+      loaded here (prepare_run, the engine's own load), then
+      `python -m console import --rate 1000 --instance-limit 20000` sends it
+      against a sandbox in its own process with the limit raised to 20,000
+      requests / 10 s and no latency; the child's CPU (getrusage) less the CPU
+      of the same command once more with nothing left to send (start-up, the
+      journal's checks, the export's sha256, the instance check), divided by
+      the users created. Target <= 0.7 ms. The sandbox's own CPU per request
+      (/proc) is printed beside it.
+   b. `--headroom 1.0` at 150 +- 50 ms on Clerk's production limit: sustained
+      created/s >= 97 % of the instance's 100/s, zero 429s.
+   c. A raised limit: the sandbox at 10,000 / 10 s, `--rate R --instance-limit
+      10000 --concurrency N` (R = --raised-rate, N = R x 0.3 s): sustained
+      created/s within 2 % of R, zero 429s.
 
 1. Happy path: `python -m console import` (a subprocess, as an operator runs it)
    against `python -m console sandbox --latency-ms 150 --jitter-ms 50` with
@@ -62,6 +79,91 @@ def start_sandbox(*args: str) -> tuple[subprocess.Popen, str]:
             threading.Thread(target=proc.stdout.read, daemon=True).start()  # drain
             return proc, m.group(1)
     raise SystemExit(f"the sandbox did not start: {proc.stderr.read() if proc.stderr else ''}")
+
+
+def proc_cpu_s(pid: int) -> float:
+    """utime + stime of a running process, from /proc (the sandbox's own CPU)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load_run(export: Path, run: Path, url: str, key: str) -> None:
+    """The run folder, loaded by the engine's own code (not timed: the load is not a request)."""
+    from console.migration.run import prepare_run
+    from console.settings import SecretKey, Settings
+
+    journal = prepare_run(run, export, Settings(SecretKey(key), "env", url, False), confirmed_production=True)
+    journal.close()
+
+
+def engine_section(args: argparse.Namespace, tmp_path: Path) -> bool:
+    ok = True
+    # a. CPU per created user ----------------------------------------------------------
+    export = write_sample_export(tmp_path / "cost.json", n=args.cost_rows, seed=2)
+    sandbox, url = start_sandbox("--production-limit", "20000")
+    try:
+        key = make_key("production", "bench-cost")
+        run = tmp_path / "run-cost"
+        load_run(export, run, url, key)
+        sb0 = proc_cpu_s(sandbox.pid)
+        r = run_import(export, run, url, key, "--rate", "1000", "--instance-limit", "20000", "--concurrency", "64")
+        sb1 = proc_cpu_s(sandbox.pid)
+        idle = run_import(export, run, url, key, "--rate", "1000", "--instance-limit", "20000")
+        s = r["summary"]
+        created = max(1, s["created"])
+        per_user = 1000.0 * (r["cpu_s"] - idle["cpu_s"]) / created
+        print(f"== engine cost: {s['created']} users created at --rate 1000 against a sandbox at 20,000 req/10 s, "
+              "no latency (sandbox in its own process)")
+        print(f"   import process CPU {r['cpu_s']:.2f} s over {r['wall_s']:.1f} s; the same command with nothing to send "
+              f"{idle['cpu_s']:.2f} s (start-up, checks, sha256)")
+        print(f"   CPU per created user: {per_user:.3f} ms (target <= 0.7); {created / max(r['wall_s'], 1e-9):.0f} "
+              f"created/s on this machine; sandbox CPU {1000.0 * (sb1 - sb0) / created:.3f} ms per request")
+        ok &= per_user <= 0.7 and s["rate_limited"] == 0 and s["failed"] == 0
+    finally:
+        sandbox.terminate()
+        sandbox.wait(10)
+
+    export = write_sample_export(tmp_path / "pace.json", n=args.rows, seed=3)
+    lat = ("--latency-ms", str(args.latency_ms), "--jitter-ms", str(args.jitter_ms))
+    # b. all of Clerk's production limit ----------------------------------------------
+    sandbox, url = start_sandbox(*lat)
+    try:
+        key = make_key("production", "bench-headroom")
+        r = run_import(export, tmp_path / "run-headroom", url, key, "--headroom", "1.0")
+        s = r["summary"]
+        sustained = journal_figures(tmp_path / "run-headroom")["sustained"]
+        print(f"== --headroom 1.0 on Clerk's production limit (1000 / 10 s), {args.latency_ms:g}+-{args.jitter_ms:g} ms: "
+              f"{s['created']} created")
+        print(f"   sustained created/s {sustained:.1f} = {sustained:.1f}% of the instance's limit (target >= 97%); "
+              f"429s {s['rate_limited']} (target 0)")
+        ok &= sustained >= 97.0 and s["rate_limited"] == 0
+    finally:
+        sandbox.terminate()
+        sandbox.wait(10)
+    # c. a raised limit ------------------------------------------------------------------
+    rate = args.raised_rate
+    sandbox, url = start_sandbox(*lat, "--production-limit", "10000")
+    try:
+        key = make_key("production", "bench-raised")
+        export = write_sample_export(tmp_path / "raised.json", n=max(args.rows, int(rate * 20)), seed=4)
+        concurrency = max(64, int(rate * 0.3))
+        load_run(export, tmp_path / "run-raised", url, key)
+        sb0 = proc_cpu_s(sandbox.pid)
+        r = run_import(export, tmp_path / "run-raised", url, key, "--rate", f"{rate:g}", "--instance-limit", "10000",
+                       "--concurrency", str(concurrency))
+        sb1 = proc_cpu_s(sandbox.pid)
+        s = r["summary"]
+        sustained = journal_figures(tmp_path / "run-raised")["sustained"]
+        print(f"== a raised limit: sandbox at 10,000 / 10 s, --rate {rate:g} --instance-limit 10000 "
+              f"--concurrency {concurrency}, {args.latency_ms:g}+-{args.jitter_ms:g} ms: {s['created']} created")
+        print(f"   sustained created/s {sustained:.1f} = {100 * sustained / rate:.1f}% of --rate (target within 2%); "
+              f"429s {s['rate_limited']}; import CPU {r['cpu_s']:.1f} s = {100 * r['cpu_s'] / max(r['wall_s'], 1e-9):.0f}% "
+              f"of one core; sandbox {100 * (sb1 - sb0) / max(r['wall_s'], 1e-9):.0f}%")
+        ok &= sustained >= 0.98 * rate and s["rate_limited"] == 0
+    finally:
+        sandbox.terminate()
+        sandbox.wait(10)
+    return ok
 
 
 def run_import(export: Path, run: Path, url: str, key: str, *extra: str) -> dict:
@@ -222,10 +324,19 @@ def main() -> int:
     ap.add_argument("--jitter-ms", type=float, default=50)
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--skip-faults", action="store_true")
+    ap.add_argument("--only-engine", action="store_true", help="only section 0 (the engine's cost and pace ceiling)")
+    ap.add_argument("--skip-engine", action="store_true")
+    ap.add_argument("--cost-rows", type=int, default=20000)
+    ap.add_argument("--raised-rate", type=float, default=500.0)
     args = ap.parse_args()
     ok = True
     with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
         tmp_path = Path(tmp)
+        if not args.skip_engine:
+            ok &= engine_section(args, tmp_path)
+            if args.only_engine:
+                print("OK" if ok else "TARGET MISSED")
+                return 0 if ok else 1
         export = write_sample_export(tmp_path / "users.json", n=args.rows, seed=1)
         lat = ("--latency-ms", str(args.latency_ms), "--jitter-ms", str(args.jitter_ms))
 
