@@ -70,7 +70,8 @@ def make_demo_app(url: str, area: DemoArea, **kwargs):
     from console.settings import Settings
     from console.tui.app import make_app
 
-    settings = Settings(secret_key=None, key_source=None, base_url=url, allow_dev_import=False)
+    # the sandbox serves the Frontend API too: Review checks the export against its settings (issue 13)
+    settings = Settings(secret_key=None, key_source=None, base_url=url, allow_dev_import=False, frontend_api_url=url)
     return make_app(
         settings,
         run_dir=area.run_dir,

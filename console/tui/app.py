@@ -28,7 +28,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from console.settings import KeyringUnavailable, SecretKey, Settings, load_settings, save_to_keyring
 from console.source.model import Policies
-from console.tui.messages import DetailPage, LoadDetected, LoadFailed, LoadFinished, LoadProgress
+from console.tui.messages import DetailPage, LoadDetected, LoadFailed, LoadFinished, LoadProgress, ReadinessChecked
 from console.tui.screens import PANES, StepPane
 from console.tui.screens.main import MainScreen
 from console.tui.screens.modals import ErrorModal, HelpScreen, SavePathModal, explain
@@ -160,6 +160,7 @@ class ConsoleApp(App[int]):
         self._engine = engine
         self.auto_live_check = auto_live_check
         self._load_generation = 0
+        self._readiness_generation = 0
         self._detail_query: tuple | None = None
         self.last_report_path: Path | None = None
 
@@ -424,6 +425,7 @@ class ConsoleApp(App[int]):
         self.state.report = report
         self.state.report_instance_kind = message.instance_kind
         self.state.issue_index = message.index
+        self.start_readiness()
         self.refresh_views()
 
     def on_load_failed(self, message: LoadFailed) -> None:
@@ -436,6 +438,52 @@ class ConsoleApp(App[int]):
         else:
             load.status = "failed"
         load.error = message.error
+        self.refresh_views()
+
+    # -- Review: the export against the instance's own settings (issue 13) --------
+    def start_readiness(self) -> None:
+        """Check the loaded export against the instance's settings (the preflight), in a thread."""
+        load = self.state.load
+        if self.state.report is None or load.path is None:
+            return
+        self._readiness_generation += 1
+        self.state.readiness_status = "checking"
+        self._readiness(self._readiness_generation, load.path, load.mapping, self.state.policies, self.state.legal,
+                        self.state.settings)
+
+    @work(thread=True, exclusive=True, group="readiness", exit_on_error=False)
+    def _readiness(self, generation: int, path: Path, mapping: dict[str, str] | None, policies: Policies,
+                   legal: str | None, settings: Settings) -> None:
+        import asyncio
+
+        from console.migration.errors import as_migration_error
+        from console.migration.preflight import preflight
+
+        try:
+            readiness = asyncio.run(preflight(path, settings, legal=legal, mapping=mapping, policies=policies,
+                                              check_identity=False))
+        except Exception as exc:  # noqa: BLE001 - the settings or the file: said in Review, one line
+            known = as_migration_error(exc)
+            if known is None and not isinstance(exc, ValueError):
+                raise
+            self.post_message(ReadinessChecked(generation, error=known.message if known else str(exc)))
+            return
+        self.post_message(ReadinessChecked(generation, readiness))
+
+    def on_readiness_checked(self, message: ReadinessChecked) -> None:
+        if message.generation != self._readiness_generation:
+            return
+        self.state.readiness = message.readiness
+        self.state.readiness_status = "done" if message.readiness is not None else "failed"
+        self.state.readiness_error = message.error or ""
+        self.refresh_views()
+
+    def set_legal(self, legal: str | None) -> None:
+        """The legal-consent policy chosen in Review: checked again, and the import uses it."""
+        if legal == self.state.legal:
+            return
+        self.state.legal = legal
+        self.start_readiness()
         self.refresh_views()
 
     # -- a reopened run (--run DIR) ----------------------------------------------
@@ -452,6 +500,10 @@ class ConsoleApp(App[int]):
         self.state.run_export = path
         if view.policies is not None:
             self.state.policies = view.policies
+        from console.migration.preflight import BodyRules
+
+        rules = BodyRules.of_run(view.info)  # the run's legal policy (its rules, issue 13)
+        self.state.legal = rules.legal if rules is not None else None
         self.pane("load").show_path(path)  # type: ignore[attr-defined]
         if not path.is_file():
             self.state.load = LoadState(

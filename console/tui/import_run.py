@@ -231,6 +231,7 @@ class RunSession(Widget):
             policies=state.policies if export is not None else None,
             mapping=load.mapping if export is not None else None,
             confirmed_production=confirmed_production,
+            legal=state.legal,
         )
 
     def start_retry(self, *, codes: Sequence[str] | None = None, row_nos: Sequence[int] | None = None) -> bool:
@@ -291,16 +292,25 @@ class RunSession(Widget):
         confirmed_production: bool = False,
         codes: list[str] | None = None,
         row_nos: list[int] | None = None,
+        legal: str | None = None,
     ) -> None:
         """The worker thread: the whole session, start to end."""
+        from console.migration import preflight as pf
         from console.migration.importer import Importer
-        from console.migration.journal import JournalError
+        from console.migration.journal import JournalError, is_run_folder
         from console.migration.run import RunRefused, open_run, prepare_run
         from console.source import ExportError
 
         journal = None
         try:
             try:
+                # the instance's settings decide what is sent and refused (issue 13), as `import` does
+                read = asyncio.run(pf.read_instance_settings(settings))
+                new_run = kind == "import" and not is_run_folder(run_dir)
+                rules_setting: dict[str, Any] = {}
+                if new_run:
+                    rules_setting = {pf.SETTINGS_KEY: pf.plan_rules(read, legal).as_dict()}
+                    mapping = pf.mapping_with_legal(mapping, legal)
                 if kind == "import":
                     last = [0.0]
 
@@ -320,10 +330,13 @@ class RunSession(Widget):
                         mapping=mapping,
                         confirmed_production=confirmed_production,
                         on_load_progress=on_load,
-                        run_settings={k: options[k] for k in ("rate", "concurrency") if k in options},
+                        run_settings={**{k: options[k] for k in ("rate", "concurrency") if k in options},
+                                      **rules_setting},
                     )
                 else:
                     journal = open_run(run_dir)
+                if not new_run:
+                    pf.settle_run_rules(journal, read, legal if kind == "import" else None)
                 importer = Importer(
                     journal,
                     settings,
@@ -346,7 +359,7 @@ class RunSession(Widget):
             except _StoppedWhilePreparing:
                 self.post_message(SessionEnded(kind, refused="stopped before the import started: nothing was sent"))
                 return
-            except (RunRefused, JournalError, ExportError) as exc:
+            except (RunRefused, JournalError, ExportError, pf.PreflightError) as exc:
                 self.post_message(SessionEnded(kind, refused=getattr(exc, "message", None) or str(exc)))
                 return
             self.post_message(

@@ -91,3 +91,14 @@ class DetailPage(Message):
         self.issues = issues
         self.total = total
         self.every_code = every_code
+
+
+class ReadinessChecked(Message):
+    """The preflight of the loaded export against the instance's settings (issue 13):
+    a Readiness, or the one line saying why the settings could not be read."""
+
+    def __init__(self, generation: int, readiness: Any = None, error: str | None = None) -> None:
+        super().__init__()
+        self.generation = generation
+        self.readiness = readiness
+        self.error = error

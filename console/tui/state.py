@@ -146,6 +146,11 @@ class ConsoleState:
     notes: list[str] = field(default_factory=list)
     run: Any = None  # part 2: the run folder's journal view (console/tui/runview.py RunView), None before a run
     run_export: Path | None = None  # a reopened run's export, as its journal names it
+    # issue 13: the export against the instance's own settings (console/migration/preflight.py)
+    readiness: Any = None  # the preflight's Readiness for the loaded report
+    readiness_status: Literal["idle", "checking", "done", "failed"] = "idle"
+    readiness_error: str = ""
+    legal: str | None = None  # the legal-consent policy chosen in Review: "skip" | "column:NAME" | None
 
     # -- what the steps need -------------------------------------------------
     @property
@@ -201,6 +206,11 @@ class ConsoleState:
             reasons.append((short, blocker.message))
         if self.report.importable == 0:
             reasons.append(("nothing importable", "no row of the export can be imported"))
+        if self.readiness_status == "failed":
+            reasons.append(("settings unreadable", f"the instance's settings cannot be read: {self.readiness_error}"))
+        elif self.readiness is not None and any(b["code"] == "legal_policy_missing" for b in self.readiness.blockers):
+            reasons.append(("legal consent", "the instance requires legal consent: choose how in Review "
+                            "(Readiness tab): skip the legal checks, or a column with the date each user accepted"))
         return reasons
 
     def step_status(self, step: StepId) -> StepStatus:
