@@ -89,14 +89,17 @@ grey line under it says why). **▶** is where you are.
    are detected; every row is checked while it streams in.
 3. **Review**: the issues by code, the rows behind each, the policies
    (unverified emails, plaintext passwords) and their effect on the counts;
-   export the report as CSV.
+   the export against the instance's own settings (Readiness: required
+   identifiers, attributes turned off, password, legal consent, social
+   sign-in); export the report as CSV.
 4. **Import**: the plan (rows, instance, pace, estimate), then the live panel.
    Production asks for the word `production`. Paced to Clerk's rate limit,
    resumable: the run folder's journal knows every row.
 5. **Failures**: the rows Clerk refused, grouped by Clerk's code; a row's
    detail, a fix (email, names, username), and retries.
 6. **Verify**: reads the users back from Clerk and compares them with the
-   export; Clerk's total beside what the journal expects.
+   export; Clerk's total beside what the journal expects; sign in as a user
+   (Clerk checks a password: the hasher and digest were imported right).
 7. **Finish**: the id map (CSV), the foreign-key SQL, keeping the old ids,
    the app-code checklist, and undo of a rehearsal.
 
@@ -112,7 +115,7 @@ grey line under it says why). **▶** is where you are.
 - **Setup**: `↑` `↓` `enter` choose one of the demo's instances ·
   `c` run the live check again
 - **Load**: `→` complete the path · `enter` load · `ctrl+o` browse for the file
-- **Review**: `i` / `p` the Issues / Policies tab · `[` `]` previous / next
+- **Review**: `i` / `p` / `r` the Issues / Policies / Readiness tab · `[` `]` previous / next
   page of rows · `ctrl+f` filter the rows · `enter` everything about a row ·
   `ctrl+s` save every issue as a CSV
 - **Import**: `ctrl+r` start or resume (Production: type `production` in
@@ -124,7 +127,8 @@ grey line under it says why). **▶** is where you are.
   filter · `s` stop a retry safely. In the fix form: `ctrl+r` save and retry
   · `ctrl+s` save · `escape` close
 - **Verify**: `v` verify a sample (its size in the field) · `a` verify every
-  user · `s` stop · `[` `]` pages of differences
+  user · `s` stop · `[` `]` pages of differences · `i` sign in as a user
+  (email and password; the password is masked and never kept)
 - **Finish**: `ctrl+t` next tab (Id map & SQL, Keep old ids, App code, Undo) ·
   `ctrl+o` write the id map · `ctrl+s` write the SQL · Undo tab: Preview, then
   type `undo` and `enter` · `s` stop an undo (resumable)

@@ -30,6 +30,7 @@ from console.tui.screens.base import StepPane
 from console.tui.widgets.choice import ChoiceButton
 from console.tui.screens.modals import RowDetailModal, WholeRowModal, table_row_fields
 from console.tui.state import ConsoleState, counts_delta
+from console.tui.widgets.readiness import ReadinessView
 from console.tui.widgets.scroll_area import ScrollArea
 
 PAGE_SIZE = 200
@@ -62,6 +63,7 @@ class ReviewPane(StepPane):
         Binding("ctrl+f", "focus_filter", "Filter rows"),
         Binding("p", "show_tab('tab-policies')", "Policies"),
         Binding("i", "show_tab('tab-issues')", "Issues"),
+        Binding("r", "show_tab('tab-readiness')", "Readiness"),
     ]
 
     def __init__(self) -> None:
@@ -87,6 +89,8 @@ class ReviewPane(StepPane):
                     yield Input(placeholder="filter: id, email, text, row", id="filter", compact=True)
                     yield Static("", id="page-info")
                 yield DataTable(id="detail", cursor_type="row", zebra_stripes=True)
+            with TabPane("Readiness", id="tab-readiness"):  # the instance's own settings (issue 13)
+                yield ReadinessView(id="readiness")
             with TabPane("Policies", id="tab-policies"):
                 with ScrollArea():
                     yield Static("", id="effect", classes="note")
@@ -155,6 +159,7 @@ class ReviewPane(StepPane):
             self._summary_for = report
             self._fill_summary(state)
         self._sync_policies(state)
+        self.query_one(ReadinessView).sync(state)
 
     def _fill_summary(self, state: ConsoleState) -> None:
         report, index = state.report, state.issue_index
@@ -303,6 +308,9 @@ class ReviewPane(StepPane):
         if self.state.report is None:
             return
         self.query_one("#review-tabs", TabbedContent).active = tab
+        if tab == "tab-readiness":
+            self.query_one(ReadinessView).focus_first()
+            return
         target = "#policy-unverified" if tab == "tab-policies" else "#by-code"
         self.query_one(target).focus()
 

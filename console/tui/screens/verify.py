@@ -77,6 +77,7 @@ class VerifyPane(StepPane):
         Binding("s", "stop", "Stop"),
         Binding("left_square_bracket", "page(-1)", "Prev page"),
         Binding("right_square_bracket", "page(1)", "Next page"),
+        Binding("i", "sign_in", "Sign in as…"),
     ]
 
     def __init__(self) -> None:
@@ -93,10 +94,7 @@ class VerifyPane(StepPane):
 
     def compose(self) -> ComposeResult:
         yield Label("Verify: read the users back from Clerk", classes="pane-title")
-        yield Static(
-            "",
-            id="verify-what",
-        )
+        yield Static("", id="verify-what")
         with Horizontal(id="verify-form", classes="row"):
             yield Label("Users to check")
             yield Input(str(default_sample()), id="verify-sample", type="integer", compact=True)
@@ -199,7 +197,8 @@ class VerifyPane(StepPane):
             if run is not None and run.import_finished:
                 return Content.assemble(
                     ("v", "bold"), " checks a random sample of the users (the size above), ",
-                    ("a", "bold"), " checks every one (one request per 100 users).",
+                    ("a", "bold"), " checks every one (one request per 100 users); ",
+                    ("i", "bold"), " signs in as a user (Clerk checks a password).",
                 ).stylize("$text-muted")
             return Content("")
         mode = "every user" if summary.get("sample") is None else f"a sample, seed {summary.get('seed')}"
@@ -238,7 +237,7 @@ class VerifyPane(StepPane):
             return self.running
         if action == "page":
             return bool(self._entries)
-        return True
+        return run is not None if action == "sign_in" else True
 
     def action_verify(self, all_users: bool) -> None:
         run = self.state.run
@@ -343,6 +342,11 @@ class VerifyPane(StepPane):
 
         if event.worker.group == "verify" and event.state in (WorkerState.ERROR, WorkerState.CANCELLED) and self.running:
             self.post_message(VerifyEnded(refused="the verification ended with an error"))
+
+    def action_sign_in(self) -> None:  # "Sign in as…": Clerk checks a password (issue 13 §5)
+        from console.tui.widgets.sign_in import SignInModal
+        if self.state.run is not None:
+            self.app.push_screen(SignInModal(self.state.run.run_dir, self.state.settings))
 
     def action_stop(self) -> None:
         if self.running:
