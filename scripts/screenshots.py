@@ -80,6 +80,9 @@ async def shoot(url: str, area: DemoArea, out: Path, size: tuple[int, int], kind
         await pilot.press("down", "down", "enter")  # refuse unverified emails: see the effect
         await settle(pilot, lambda: app.state.load.status == "loaded" and bool(app.state.previous_counts))
         save("policies")
+        await pilot.press("r")  # the export against the instance's own settings (issue 13)
+        await settle(pilot, lambda: app.state.readiness_status in ("done", "failed"))
+        save("readiness")
         for step in ("import", "failures", "verify", "finish"):
             app.go_to(step)
             await settle(pilot)
@@ -104,6 +107,7 @@ async def shoot_part2(server: SandboxServer, out: Path) -> None:
         "code": "5-failures-code.svg",
         "fix": "5-failures-fix.svg",
         "verify": "6-verify.svg",
+        "sign-in": "6-verify-sign-in.svg",
         "finish": "7-finish.svg",
         "overwrite": "7-finish-sql-overwrite.svg",
         "claim": "7-finish-claim.svg",
@@ -115,6 +119,13 @@ async def shoot_part2(server: SandboxServer, out: Path) -> None:
         "failures": "5-failures-80x24.svg",
         "app-narrow": "7-finish-app-80x24.svg",
     }, server.url, "demo-narrow")
+
+
+def first_email(area: DemoArea) -> str:
+    """The email of the export's first importable row (a user the import created)."""
+    from console.source import open_export
+
+    return next(c.user.email for c in open_export(area.export).rows() if c.importable and c.user.email)
 
 
 def _part2_area(server: SandboxServer, folder: str, key_name: str = "demo") -> DemoArea:
@@ -206,6 +217,11 @@ async def _shoot_part2_once(
         verify = app.pane("verify")
         await until(pilot, lambda: verify.report is not None or verify.refused is not None)
         save("verify")
+        await pilot.press("i")  # sign in as a user: the password field is masked (issue 13 §5)
+        await pilot.pause()
+        await pilot.press(*first_email(area), "enter", *"typed, never shown")
+        save("sign-in")
+        await pilot.press("escape")
         await pilot.press("ctrl+n", "enter")
         finish = app.pane("finish")
         await until(pilot, lambda: finish.ids.map_result is not None)
@@ -252,6 +268,7 @@ async def main(out: Path) -> None:
             "review": "3-review.svg",
             "row": "3-review-row.svg",
             "policies": "3-review-policies.svg",
+            "readiness": "3-review-readiness.svg",
             "help": "help.svg",
         })
         await shoot(server.url, area, out, wide, 1, {
