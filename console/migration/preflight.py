@@ -454,6 +454,9 @@ class Tally:
 
     def __init__(self, rules: BodyRules | None, plaintext_policy: str = "refuse") -> None:
         self.rules = rules or BodyRules.unchecked()
+        # no legal policy yet: a blocker (readiness()), and the rows are checked for everything else
+        self._row_rules = (dataclasses.replace(self.rules, legal="skip")
+                           if self.rules.legal_consent and self.rules.legal is None else self.rules)
         self.plaintext_policy = plaintext_policy
         self.rows = 0
         self.importable = 0
@@ -477,7 +480,7 @@ class Tally:
             self.refused_export += 1
             return None
         self.importable += 1
-        rules = self.rules
+        rules = self._row_rules
         present = present_of_user(user, self.plaintext_policy)
         refusal = rules.refusal(present)
         if refusal is not None:
