@@ -202,6 +202,13 @@ def sent_body(run_dir: Path, row_no: int) -> dict[str, Any] | None:
                 body = to_payload(user, policies)
             except Exception as exc:  # the fix makes no valid body: say so, as the importer would
                 return {"(not sendable)": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
+            from console.migration.preflight import BodyRules
+
+            rules = BodyRules.of_run(info)  # the instance's settings, as the importer applies them (issue 13)
+            if rules is not None:
+                body, refusal = rules.apply(body)
+                if refusal is not None:
+                    return {"(not sent)": refusal[1]}
             return mask_secrets(body)
     finally:
         close = getattr(reader, "close", None)
