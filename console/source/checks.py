@@ -201,6 +201,13 @@ class Stats:
         self.accounts_matched = 0  # distinct user ids of the accounts file found in the export
 
 
+class _Forgetful(dict):
+    """A map that remembers nothing: setdefault gives back the row it is given."""
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:  # type: ignore[override]
+        return default
+
+
 class RowChecker:
     """Maps export rows to SourceUsers and runs the catalogue on them, in file
     order. Holds the cross-row state (ids and emails seen) for one pass.
@@ -706,6 +713,11 @@ class RowChecker:
             )
 
     # -- the whole file -----------------------------------------------------
+    def forget_duplicates(self) -> None:
+        """No cross-row duplicate checks from here on (nothing remembered): for an export a
+        run already checked at load (ExportReader.rows(duplicates=False))."""
+        self._ids = self._emails = self._phones = self._usernames = _Forgetful()
+
     def file_issues(self) -> list[Issue]:
         """Row-0 notes, complete once every row went through `check`."""
         stats = self.stats
