@@ -132,13 +132,19 @@ class _ExportCursor:
         self._run_id = info.run_id
         self._key = key  # the run's fingerprint key: a row is sent only if its fields are the ones checked
         self._reader = open_export(info.export_path, fmt=info.export_format, mapping=info.mapping)
-        self._rows = iter(self._reader.rows(policies))
+        # only the rows a page asks for are checked (the others are read and skipped), without the
+        # cross-row duplicate sets: the load checked them, the fingerprints say the rows are the same.
+        # A resume near the end of a 1M-row run sent its first create after 11.4 s, holding 300 MB.
+        self._wanted: set[int] = set()
+        self._rows = iter(self._reader.rows(policies, wanted=self._wanted.__contains__, duplicates=False))
         self._current = None
 
     def take(self, page: Sequence[RowRecord]) -> list[tuple[RowRecord, dict[str, Any] | None, tuple[str, str] | None]]:
         """(row, create body with the run marker, None) or (row, None, (code, problem))."""
         out: list[tuple[RowRecord, dict[str, Any] | None, tuple[str, str] | None]] = []
         changed: list[RowRecord] = []
+        self._wanted.clear()
+        self._wanted.update(rec.row_no for rec in page)
         for rec in page:
             while self._current is None or self._current.user.row < rec.row_no:
                 self._current = next(self._rows, None)
