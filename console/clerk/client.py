@@ -48,7 +48,7 @@ from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
 
 import httpx
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from console.clerk.errors import (
     AuthenticationError,
@@ -237,14 +237,20 @@ class ClerkClient:
     async def create_user(self, body: dict[str, Any], *, retry_rate_limited: bool = True) -> User:
         """POST /v1/users. Raises IdentifierExists, ClerkAPIError (422 etc.),
         QuotaExceeded, AuthenticationError, or UnknownOutcome (5xx/timeout/drop)."""
-        data = await self._call("POST", "/users", json_body=body, kind="create", retry_rate_limited=retry_rate_limited)
+        data = await self._call("POST", "/users", json_body=body, kind="create", retry_rate_limited=retry_rate_limited,
+                                fast=User.model_validate_json)
+        if type(data) is _Parsed:
+            return data.value
         return self._parse(User, data, "POST /users", unknown_outcome=True)
 
     async def list_users(self, *, retry_rate_limited: bool = True, **params: Any) -> list[User]:
         """GET /v1/users with Clerk's params (limit, offset, order_by, query,
         external_id, user_id, email_address, phone_number, username, …);
         list values become repeated keys."""
-        data = await self._call("GET", "/users", params=_query(params), retry_rate_limited=retry_rate_limited)
+        data = await self._call("GET", "/users", params=_query(params), retry_rate_limited=retry_rate_limited,
+                                fast=_USER_LIST.validate_json)
+        if type(data) is _Parsed:
+            return data.value
         if not isinstance(data, list):
             raise TransportError("GET /users: the answer is not a JSON array", code="malformed_response")
         return [self._parse(User, item, "GET /users") for item in data]
@@ -499,8 +505,13 @@ class ClerkClient:
         retry_rate_limited: bool = True,
         attempts: int | None = None,
         hide: Callable[[], Iterable[str]] | None = None,
+        fast: Callable[[bytes], Any] | None = None,
     ) -> Any:
         """Send one call through the budget; return the decoded JSON of a 2xx.
+        `fast(body)`: parse a 2xx's bytes straight into models (pydantic's validate_json: JSON
+        and validation in one pass); its result comes back as `_Parsed`. When it fails, the
+        body goes the usual way (json.loads, then the caller's model_validate), so every error
+        and its handling stay as they were.
 
         kind: "read" and "update" (idempotent: resent after 5xx/transport
         errors), "delete" (resent; a 404 on a resend means done), "create" and
@@ -524,7 +535,7 @@ class ClerkClient:
             await self.budget.acquire()
             if self._refused is not None:  # a 401 arrived while this call waited for its slot
                 raise self._refusal(where)
-            status, data, error = await self._exchange(method, path, params, content, where, hide)
+            status, data, error = await self._exchange(method, path, params, content, where, hide, fast)
             # The error is raised here, in a frame that holds neither the httpx
             # exception (chained exceptions carry the request and its headers)
             # nor the raw answer.
@@ -567,6 +578,7 @@ class ClerkClient:
         content: "bytes | _SecretBody | None",
         where: str,
         hide: Callable[[], Iterable[str]] | None = None,
+        fast: Callable[[bytes], Any] | None = None,
     ) -> tuple[int | None, Any, ClerkError | None]:
         """One request on the wire: (HTTP status or None, decoded 2xx JSON, error)."""
         error: ClerkError | None = None
@@ -603,6 +615,11 @@ class ClerkClient:
         if error is not None or status is None:
             return None, None, error or TransportError(f"{where}: no answer", code="transport_error")
         if 200 <= status < 300:
+            if fast is not None and body:
+                try:
+                    return status, _Parsed(fast(body)), None
+                except ValidationError:
+                    pass  # the usual way below says what is wrong, as it always did
             try:
                 return status, (json.loads(body) if body else None), None
             except ValueError:
@@ -695,6 +712,18 @@ class ClerkClient:
             if unknown_outcome:
                 raise TransportError(text, code="malformed_response") from None
             raise ClerkAPIError(text, code="malformed_response") from None
+
+
+class _Parsed:
+    """A 2xx already parsed into models by `_call(fast=…)`."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+_USER_LIST: TypeAdapter[list[User]] = TypeAdapter(list[User])
 
 
 class _GoneOnRetry(Exception):
