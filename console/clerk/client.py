@@ -243,17 +243,19 @@ class ClerkClient:
             return data.value
         return self._parse(User, data, "POST /users", unknown_outcome=True)
 
-    async def list_users(self, *, retry_rate_limited: bool = True, **params: Any) -> list[User]:
+    async def list_users(self, *, retry_rate_limited: bool = True, model: Any = User, **params: Any) -> list[User]:
         """GET /v1/users with Clerk's params (limit, offset, order_by, query,
         external_id, user_id, email_address, phone_number, username, …);
-        list values become repeated keys."""
+        list values become repeated keys. `model`: `User`, or `UserCore` for a read
+        that only compares (verify)."""
+        adapter = _USER_LIST if model is User else _list_adapter(model)
         data = await self._call("GET", "/users", params=_query(params), retry_rate_limited=retry_rate_limited,
-                                fast=_USER_LIST.validate_json)
+                                fast=adapter.validate_json)
         if type(data) is _Parsed:
             return data.value
         if not isinstance(data, list):
             raise TransportError("GET /users: the answer is not a JSON array", code="malformed_response")
-        return [self._parse(User, item, "GET /users") for item in data]
+        return [self._parse(model, item, "GET /users") for item in data]
 
     async def users_by_external_ids(self, external_ids: Iterable[str], *, retry_rate_limited: bool = True) -> dict[str, User]:
         """external_id -> User, for the ids that exist; batched 100 per request."""
@@ -265,12 +267,14 @@ class ClerkClient:
                 found[user.external_id] = user
         return found
 
-    async def users_by_ids(self, user_ids: Iterable[str], *, retry_rate_limited: bool = True) -> dict[str, User]:
-        """Clerk user id -> User, for the ids that exist; batched 100 per request."""
+    async def users_by_ids(self, user_ids: Iterable[str], *, retry_rate_limited: bool = True,
+                           model: Any = User) -> dict[str, User]:
+        """Clerk user id -> User, for the ids that exist; batched 100 per request.
+        `model=UserCore`: only what verify compares (faster to read)."""
         wanted = _unique(str(v) for v in user_ids)
         wanted_set = set(wanted)
         found: dict[str, User] = {}
-        for user in await self._lookup("user_id", wanted, retry_rate_limited):
+        for user in await self._lookup("user_id", wanted, retry_rate_limited, model):
             if user.id in wanted_set:
                 found[user.id] = user
         return found
@@ -450,7 +454,8 @@ class ClerkClient:
         return q(0.50), q(0.95)
 
     # ----------------------------------------------------------- internals
-    async def _lookup(self, field: str, values: Sequence[str], retry_rate_limited: bool) -> list[User]:
+    async def _lookup(self, field: str, values: Sequence[str], retry_rate_limited: bool,
+                      model: Any = User) -> list[User]:
         """GET /v1/users?<field>=v1&<field>=v2… in batches of 100 values,
         `lookup_concurrency` batches in flight (all paced by the budget).
         The first batch to fail cancels the others and its error is raised."""
@@ -458,13 +463,13 @@ class ClerkClient:
         if len(chunks) <= 1 or self.lookup_concurrency <= 1:
             users: list[User] = []
             for chunk in chunks:
-                users.extend(await self._lookup_batch(field, chunk, retry_rate_limited))
+                users.extend(await self._lookup_batch(field, chunk, retry_rate_limited, model))
             return users
         gate = asyncio.Semaphore(self.lookup_concurrency)
 
         async def one(chunk: list[str]) -> list[User]:
             async with gate:
-                return await self._lookup_batch(field, chunk, retry_rate_limited)
+                return await self._lookup_batch(field, chunk, retry_rate_limited, model)
 
         tasks = [asyncio.ensure_future(one(chunk)) for chunk in chunks]
         try:
@@ -479,12 +484,14 @@ class ClerkClient:
             raise failed
         return [user for task in tasks for user in task.result()]
 
-    async def _lookup_batch(self, field: str, chunk: list[str], retry_rate_limited: bool) -> list[User]:
+    async def _lookup_batch(self, field: str, chunk: list[str], retry_rate_limited: bool,
+                            model: Any = User) -> list[User]:
         users: list[User] = []
         offset = 0
         while True:
             page = await self.list_users(
-                retry_rate_limited=retry_rate_limited, **{field: chunk, "limit": LIST_LIMIT, "offset": offset}
+                retry_rate_limited=retry_rate_limited, model=model,
+                **{field: chunk, "limit": LIST_LIMIT, "offset": offset}
             )
             users.extend(page)
             if len(page) < LIST_LIMIT:
@@ -724,6 +731,14 @@ class _Parsed:
 
 
 _USER_LIST: TypeAdapter[list[User]] = TypeAdapter(list[User])
+_ADAPTERS: dict[Any, TypeAdapter] = {}
+
+
+def _list_adapter(model: Any) -> TypeAdapter:
+    adapter = _ADAPTERS.get(model)
+    if adapter is None:
+        adapter = _ADAPTERS[model] = TypeAdapter(list[model])
+    return adapter
 
 
 class _GoneOnRetry(Exception):
