@@ -46,6 +46,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from console.clerk.models import UserCore
 from console.migration.fingerprint import row_fingerprint
 from console.migration.journal import RowRecord, RunJournal
 from console.migration.undo import undone_count, undone_filter
@@ -520,7 +521,7 @@ async def verify_run(
             truncated[0] = True
 
     async def check_batch(batch: list[Expected]) -> None:
-        found = await client.users_by_ids([e.clerk_user_id for e in batch])
+        found = await client.users_by_ids([e.clerk_user_id for e in batch], model=UserCore)  # what compare() reads
         absent = [e for e in batch if e.clerk_user_id not in found]
         held: dict[str, Any] = {}
         if absent:
