@@ -248,3 +248,21 @@ def test_the_pool_repr_holds_no_key():
     with pytest.raises(ValueError):
         WirePool("ftp://example.test", [])
     assert isinstance(httpx.ReadTimeout("x"), httpx.TimeoutException)
+
+
+def test_the_query_is_urlencode_s_text():
+    """The shortcut for plain ids writes exactly what urlencode (quote_plus) writes."""
+    import random
+    import string
+    from urllib.parse import urlencode
+
+    from console.clerk.client import _encode_query, _query
+
+    rng = random.Random(3)
+    alphabet = string.ascii_letters + string.digits + "_-.+ /%&=?é~*'"
+    for _ in range(5000):
+        pairs = [(rng.choice(["user_id", "external_id", "email_address", "limit"]),
+                  "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))) for _ in range(rng.randint(1, 4))]
+        assert _encode_query(pairs) == urlencode(pairs), pairs
+    assert _encode_query(_query({"user_id": ["user_abc", "-x y"], "limit": 500})) == \
+        "user_id=%2Buser_abc&user_id=%2B-x+y&limit=500"
