@@ -302,6 +302,8 @@ def child(kind: str, argv: list[str]) -> None:
         out.update(asyncio.run(_resume(Path(argv[0]), Path(argv[1]), argv[2])))
     elif kind == "verify":
         out.update(asyncio.run(_verify(Path(argv[0]), argv[1])))
+    elif kind == "console":
+        out.update(asyncio.run(_console(Path(argv[0]), argv[1])))
     elif kind == "sync":
         from console.migration.journal import RunJournal
         from console.migration.sync_plan import plan_sync
@@ -553,7 +555,115 @@ def console_figures(run: Path, folder: Path) -> dict[str, Any]:
 
 
 def console_bench(run: Path, folder: Path) -> dict[str, Any]:
-    raise NotImplementedError("console items: see console_bench")
+    """In a fresh process (its own figures, its peak RSS): the console on a copy of the run,
+    against a sandbox with Clerk's production limit and 150 +- 50 ms, driven by Pilot."""
+    work = copy_run(run, folder, "console")
+    sandbox, url = start_process([sys.executable, "-m", "console", "sandbox", "--port", "0",
+                                  "--latency-ms", "150", "--jitter-ms", "50"], r"listening on (http://\S+)")
+    try:
+        set_base_url(work, url)
+        return run_child("console", str(work), url)
+    finally:
+        sandbox.terminate()
+        sandbox.wait(10)
+
+
+async def _console(run: Path, url: str) -> dict[str, Any]:
+    import statistics
+
+    from textual import events
+
+    from console.migration.journal import RunJournal
+    from console.tui.app import make_app
+    from console.tui.runview import read_failed_page
+
+    out: dict[str, Any] = {}
+    settings = _settings(url)
+
+    async def until(condition, timeout: float = 120.0, step: float = 0.002) -> None:
+        # plain sleeps, not pilot.pause(): a pilot pause pokes every widget
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError("the console did not get there")
+            await asyncio.sleep(step)
+
+    # the journal's own reads behind a Failures page of 200 rows: the first, the last
+    with RunJournal.open(run, readonly=True) as journal:
+        total = journal.count_rows(status="failed")
+        t = time.perf_counter()
+        read_failed_page(run, code=None, search=None, after_row=None, size=200)
+        out["journal: first page of 200 failed rows (ms)"] = round(1000 * (time.perf_counter() - t), 1)
+        t = time.perf_counter()
+        journal.rows(status="failed", limit=200, offset=max(0, total - 200))
+        journal.count_rows(status="failed")
+        out["journal: last page of 200 (offset, ms)"] = round(1000 * (time.perf_counter() - t), 1)
+
+    t0 = time.perf_counter()
+    app = make_app(settings, run_dir=run, auto_live_check=False)
+    latencies: list[float] = []
+    pending: dict[str, float] = {}
+
+    def action_probe() -> None:
+        sent = pending.pop("t", None)
+        if sent is not None:
+            latencies.append((time.perf_counter() - sent) * 1000.0)
+
+    app.action_probe = action_probe  # type: ignore[attr-defined]
+    app.bind("f9", "probe", description="Latency probe", show=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(lambda: app.state.run is not None)
+        await pilot.pause()  # the run's panel drawn
+        out["reopen until the panel is drawn (s)"] = round(time.perf_counter() - t0, 2)
+        out["step shown"] = app.state.current
+        t = time.perf_counter()
+        try:
+            await until(lambda: app.state.load.status in ("loaded", "missing", "failed"), timeout=300, step=0.05)
+            out["the export re-read in the background (s)"] = round(time.perf_counter() - t0, 1)
+        except TimeoutError:
+            out["the export re-read in the background (s)"] = "> 300"
+        # Failures: the first page, then ] (the next page: a keyset read in a thread)
+        app.go_to("failures")
+        pane = app.query_one("FailuresPane")
+        await until(lambda: bool(getattr(pane, "rows", None)), timeout=30)
+        first = pane.rows[0].row_no
+        pane.query_one("#fail-rows").focus()
+        await pilot.pause()
+        t = time.perf_counter()
+        app.post_message(events.Key("right_square_bracket", "]"))  # as the terminal driver posts it
+        await until(lambda: bool(pane.rows) and pane.rows[0].row_no != first, timeout=30)
+        out[f"console: ] the next Failures page of {len(pane.rows)} rows (ms)"] = round(1000 * (time.perf_counter() - t), 1)
+        out["console: a jump to the last page"] = "no key for it yet (the Failures table pages with [ and ])"
+        # keys while the console's own import runs on this journal
+        app.go_to("import")
+        await pilot.pause()
+        app.query_one("#prod-word").value = "production"
+        await pilot.press("ctrl+r")
+        session = app.query_one("#run-session")
+        await until(lambda: session.busy, timeout=30)
+        loop = asyncio.get_running_loop()
+        stop = threading.Event()
+
+        def prober() -> None:
+            while not stop.wait(0.1):  # input arrives on another thread, as the terminal driver's does
+                pending["t"] = time.perf_counter()
+                loop.call_soon_threadsafe(app.post_message, events.Key("f9", None))
+
+        thread = threading.Thread(target=prober, daemon=True)
+        thread.start()
+        await asyncio.sleep(20.0)
+        stop.set()
+        thread.join()
+        created = app.state.run.progress.created if app.state.run and app.state.run.progress else None
+        await pilot.press("s")  # stop safely
+        await until(lambda: not session.busy, timeout=120, step=0.05)
+    lat = sorted(latencies)
+    if lat:
+        out["keys during the import: p50 / p95 / max (ms)"] = (
+            f"{statistics.median(lat):.1f} / {lat[max(0, int(len(lat) * 0.95) - 1)]:.1f} / {lat[-1]:.1f} "
+            f"({len(lat)} keys; rows created meanwhile {created})")
+        out["key p95 (ms)"] = lat[max(0, int(len(lat) * 0.95) - 1)]
+    return out
 
 
 if __name__ == "__main__":
