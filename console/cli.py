@@ -2,7 +2,8 @@
 
 Each subcommand lives in `console/commands/<name>.py` as a thin adapter with
 `add_parser(subparsers)` (which sets `func`) over the engine. Errors meant for
-the operator are `CommandError`s: one line on stderr and an exit code, never a
+the operator are `MigrationError`s (the engine's, and the commands' own
+`CommandError`), caught once in `main`: one line on stderr and their exit code, never a
 traceback (set CLERK_MIGRATE_DEBUG=1 to see one for an unexpected error).
 """
 
@@ -14,6 +15,7 @@ import os
 import sys
 
 from console.commands.common import CommandError, EXIT_INTERRUPTED
+from console.migration.errors import as_migration_error
 
 COMMAND_MODULES = (
     "demo",
@@ -85,15 +87,16 @@ def main(argv: list[str] | None = None) -> int:
         func = getattr(args, "func", None)
         code = func(args) if func else _run_console(args)
         return int(code or 0)
-    except CommandError as exc:
-        print(f"clerk-migrate: {exc.message}", file=sys.stderr)
-        return exc.exit_code
     except KeyboardInterrupt:
         print("clerk-migrate: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # the last line of defence: one line, no traceback
+    except Exception as exc:  # the engine's errors once (MigrationError, and what it maps); else a bug
+        err = as_migration_error(exc)
+        if err is not None:
+            print(f"clerk-migrate: {err.message}", file=sys.stderr)
+            return err.exit_code
         if os.environ.get("CLERK_MIGRATE_DEBUG"):
             raise
         print(

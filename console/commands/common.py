@@ -11,19 +11,23 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from console.migration.errors import MigrationError
+
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
 EXIT_REFUSED = 2
 EXIT_INTERRUPTED = 130
 
 
-class CommandError(Exception):
-    """An error meant for the operator: printed as one line, then exit."""
+class CommandError(MigrationError):
+    """A refusal of the command line itself (a bad flag, no terminal to ask on, not
+    confirmed): a MigrationError like the engine's, printed once by cli.main."""
 
-    def __init__(self, message: str, exit_code: int = EXIT_REFUSED) -> None:
-        super().__init__(message)
-        self.message = message
-        self.exit_code = exit_code
+    code = "command"
+
+    def __init__(self, message: str, exit_code: int = EXIT_REFUSED, code: str | None = None) -> None:
+        super().__init__(message, exit_code, code)
+        self.message = message  # as given (the engine's one-line rule holds for what the engine says)
 
 
 def positive_float(text: str) -> float:

@@ -6,10 +6,16 @@ cli-contract.md (2 refused), `code` is a stable word for the faces and tests
 (`busy`, `export_changed`, `unauthorized`, ...). The CLI catches it once and
 prints `clerk-migrate: <message>`; the console explains it once.
 
-`RunRefused` (run.py) and `JournalError` (journal.py) derive from it. Errors
-raised by the layers below the engine (`console.source.ExportError`, the
-Clerk client's `ClerkError`s) cannot import the engine (the layering goes the
-other way), so `as_migration_error(exc)` maps them here, in one place.
+Every engine error the operator can meet derives from it: `RunRefused` (run.py),
+`JournalError` and its kinds (journal.py), `PreflightError`, `SyncRefused`,
+`SyncPlanError`, `FingerprintKeyError`, `OutputError` / `FkError` (outputs.py),
+`NoSuchUser`, the worker client's `NotRunning` / `NotController` / `WorkerLost`,
+and the CLI's own `CommandError`. Errors raised by the layers below the engine
+(`console.source.ExportError`, the Clerk client's `ClerkError`s)
+cannot import the engine (the layering goes the other way), so
+`as_migration_error(exc)` maps them here, in one place, with what SQLite says
+about the run folder (full, read-only, locked, I/O) when it escapes a journal
+call. `explain(exc)` is the one place a face turns any error into what it shows.
 
 This module imports nothing from the project at import time: every engine
 module may import it.
@@ -78,7 +84,33 @@ def as_migration_error(exc: BaseException) -> MigrationError | None:
         return MigrationError(f"{where}: {_one_line(exc)}", EXIT_REFUSED, "clerk_error")
     if isinstance(exc, OSError) and getattr(exc, "filename", None):
         return MigrationError(f"{exc.filename}: {exc.strerror or _one_line(exc)}", EXIT_REFUSED, "io_error")
+    import sqlite3
+
+    if isinstance(exc, sqlite3.OperationalError):
+        text = _one_line(exc).lower()
+        for words, code in _SQLITE_CONDITIONS:
+            if any(w in text for w in words):
+                return MigrationError(f"the run's journal cannot be used: {_one_line(exc)}", EXIT_REFUSED, code)
     return None
 
 
-__all__ = ["EXIT_REFUSED", "MigrationError", "as_migration_error"]
+# what SQLite says about the run folder, not about our SQL (those stay bugs)
+_SQLITE_CONDITIONS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("database or disk is full",), "journal_full"),
+    (("readonly database", "read-only"), "journal_read_only"),
+    (("database is locked", "database table is locked"), "busy"),
+    (("disk i/o error", "unable to open database file"), "journal_io"),
+)
+
+
+def explain(exc: BaseException) -> MigrationError:
+    """What a face shows for any error of a job or a command: the operator's MigrationError,
+    or, for a bug, one line naming it as an internal error (code "internal_error", exit 70).
+    The console's one error handler and the CLI's `main` both go through here."""
+    err = as_migration_error(exc)
+    if err is not None:
+        return err
+    return MigrationError(f"internal error: {type(exc).__name__}: {_one_line(exc)}", 70, "internal_error")
+
+
+__all__ = ["EXIT_REFUSED", "MigrationError", "as_migration_error", "explain"]

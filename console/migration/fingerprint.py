@@ -39,6 +39,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from console.migration.errors import MigrationError
+
 KEY_NAME = "fingerprint.key"
 KEY_BYTES = 32
 SIZE = 16  # bytes kept of the HMAC-SHA256
@@ -63,8 +65,10 @@ FIELDS: tuple[str, ...] = (
 )
 
 
-class FingerprintKeyError(Exception):
-    """The run's fingerprint key is missing or unreadable; str() is one line."""
+class FingerprintKeyError(MigrationError):
+    """The run's fingerprint key is missing or unreadable; str() is one line (exit 2)."""
+
+    code = "fingerprint_key"
 
 
 def key_path(run_dir: str | os.PathLike[str]) -> Path:

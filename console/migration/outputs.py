@@ -64,6 +64,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
+from console.migration.errors import MigrationError
 from console.migration.journal import RunJournal
 from console.migration.undo import undone_count, undone_filter
 from console.source.report import _cell as spreadsheet_cell  # the validation report's CSV-injection rule
@@ -77,11 +78,11 @@ INSERT_CHUNK = {"postgresql": 1000, "mysql": 1000, "sqlite": 500}
 MAX_IDENT = {"postgresql": 63, "mysql": 64, "sqlite": 1000}
 
 
-class FkError(ValueError):
+class FkError(MigrationError, ValueError):
     """A --fk name that is not TABLE.COLUMN or SCHEMA.TABLE.COLUMN; str() is one line."""
 
 
-class OutputError(Exception):
+class OutputError(MigrationError):
     """A file cannot be written, or a value cannot go in the script; str() is one line."""
 
 

@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from console.migration.errors import MigrationError
 from console.migration.journal import RunJournal
 
 PLAN_CHUNK = 2000  # export rows per insert (and per look-up of the journal's fingerprints)
@@ -68,13 +69,11 @@ STALE_TABLE = "sync_stale"  # external ids whose Clerk user is behind the journa
 ProgressCallback = Callable[[int, int, int], None]  # (rows read, bytes read, size in bytes)
 
 
-class SyncPlanError(Exception):
+class SyncPlanError(MigrationError):
     """The plan cannot be made (unreadable export, no fingerprints, ...): one line."""
 
     def __init__(self, message: str, code: str = "sync_refused") -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
+        super().__init__(message, 2, code)
 
 
 class PlanStopped(Exception):

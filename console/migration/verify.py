@@ -376,27 +376,15 @@ def _selected_pages(
 
 # ----------------------------------------------------------------------------- storing
 def _ensure_tables(journal: RunJournal) -> None:
-    conn = journal.connection
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with journal.transaction() as conn:  # a full disk or a read-only folder: JournalUnwritable (one line)
         for statement in _SCHEMA:
             conn.execute(statement)
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def _tx(journal: RunJournal, sql: str, params: Sequence[Any] | Sequence[Sequence[Any]], many: bool = False) -> int:
-    conn = journal.connection
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with journal.transaction() as conn:
         cur = conn.executemany(sql, params) if many else conn.execute(sql, params)
-        conn.execute("COMMIT")
         return int(cur.lastrowid or 0)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
 
 
 def _write_json(path: Path, obj: Any) -> None:

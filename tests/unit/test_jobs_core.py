@@ -180,6 +180,39 @@ def test_the_engine_errors_share_one_base():
     assert as_migration_error(ValueError("a bug")) is None
 
 
+def test_every_operator_facing_engine_error_is_a_migration_error():
+    import sqlite3
+
+    from console.commands.common import CommandError
+    from console.migration.errors import explain
+    from console.migration.fingerprint import FingerprintKeyError
+    from console.migration.outputs import FkError, OutputError
+    from console.migration.preflight import PreflightError
+    from console.migration.signin import NoSuchUser
+    from console.migration.sync_journal import SyncRefused
+    from console.migration.sync_plan import SyncPlanError
+
+    for exc, code in ((SyncPlanError("no fingerprints", "no_fingerprints"), "no_fingerprints"),
+                      (FingerprintKeyError("/r/fingerprint.key: missing"), "fingerprint_key"),
+                      (OutputError("/out.csv: cannot write"), "output_error"),
+                      (FkError("bad --fk"), "fk_error"),
+                      (PreflightError("x", code="bad_legal"), "bad_legal"),
+                      (SyncRefused("x", "sync_unfinished"), "sync_unfinished"),
+                      (NoSuchUser("no such user in this run"), "no_such_user"),
+                      (CommandError("pass --yes"), "command")):
+        assert isinstance(exc, MigrationError), exc
+        assert as_migration_error(exc) is exc and exc.exit_code == 2 and exc.code == code, (exc, exc.code)
+    assert isinstance(FkError("x"), ValueError)  # callers that caught the ValueError still do
+    # what SQLite says about the run folder is the operator's; what it says about our SQL is a bug
+    full = as_migration_error(sqlite3.OperationalError("database or disk is full"))
+    assert full is not None and full.code == "journal_full" and full.exit_code == 2
+    assert as_migration_error(sqlite3.OperationalError("attempt to write a readonly database")).code == "journal_read_only"
+    assert as_migration_error(sqlite3.OperationalError("no such table: rows")) is None
+    bug = explain(KeyError("x"))
+    assert bug.exit_code == 70 and bug.code == "internal_error" and "KeyError" in bug.message
+    assert explain(full) is full
+
+
 # ----------------------------------------------------------------------------- RunStatus from the files
 def _run_folder(tmp_path: Path) -> Path:
     from console.migration.run import prepare_run
