@@ -10,8 +10,9 @@ Pipeline (one asyncio loop):
 
 - The feeder pages through the journal's pending rows (keyset on row_no) and
   reads the export alongside in a worker thread (both in row order: a merge,
-  constant memory), builds the create body (`to_payload` with the row's fix)
-  and hands it to the workers. Bodies, which may hold password digests, live
+  constant memory) through the feed (feed.py: the row's fingerprint checked,
+  its fix, `to_payload`, the instance's rules, the run marker) and hands the
+  bodies to the workers. Bodies, which may hold password digests, live
   only in memory.
 - A worker commits `creating` for its row (one small WAL transaction, no
   fsync) and only then sends the create, through the client and its shared
@@ -61,10 +62,10 @@ from console.clerk.errors import (
     UnknownOutcome,
 )
 from console.clerk.limiter import RequestBudget
-from console.migration.journal import JournalError, RowRecord, RunInfo, RunJournal
+from console.migration.journal import JournalError, RunJournal
 from console.migration.devcap import effective_cap, learn_from_quota
-from console.migration.fingerprint import row_fingerprint
-from console.migration.marker import MarkerError, carries_marker, with_run_marker
+from console.migration.feed import ExportFeed, FeedChanged, RunSource
+from console.migration.marker import carries_marker
 from console.migration.preflight import BodyRules, UnknownFieldExplainer
 from console.migration.progress import Progress
 from console.migration.run import (
@@ -74,7 +75,6 @@ from console.migration.run import (
     check_same_export,
     check_same_instance,
     confirm_instance,
-    fingerprint_key,
     run_lock,
     run_policies,
 )
@@ -111,83 +111,6 @@ class _Item:
     sends: int = 0  # creates sent for this row in this session
     conflict: ClerkError | None = None  # the 422 form_identifier_exists being settled
     first_sent_at: float = 0.0  # wall clock of this session's first send
-
-
-class _ExportChanged(Exception):
-    def __init__(self, message: str, rows: list[int] | None = None) -> None:
-        super().__init__(message)
-        self.rows = rows or []
-
-
-class _ExportCursor:
-    """Reads the export in row order and yields what the journal page asks for.
-    Runs in a worker thread, one call at a time."""
-
-    def __init__(self, info: RunInfo, policies: Policies, key: bytes | None = None) -> None:
-        from console.source import open_export, to_payload
-
-        self._to_payload = to_payload
-        self._rules = BodyRules.of_run(info)  # the instance's settings the run was checked against (issue 13)
-        self._policies = policies
-        self._run_id = info.run_id
-        self._key = key  # the run's fingerprint key: a row is sent only if its fields are the ones checked
-        self._reader = open_export(info.export_path, fmt=info.export_format, mapping=info.mapping)
-        # only the rows a page asks for are checked (the others are read and skipped), without the
-        # cross-row duplicate sets: the load checked them, the fingerprints say the rows are the same.
-        # A resume near the end of a 1M-row run sent its first create after 11.4 s, holding 300 MB.
-        self._wanted: set[int] = set()
-        self._rows = iter(self._reader.rows(policies, wanted=self._wanted.__contains__, duplicates=False))
-        self._current = None
-
-    def take(self, page: Sequence[RowRecord]) -> list[tuple[RowRecord, dict[str, Any] | None, tuple[str, str] | None]]:
-        """(row, create body with the run marker, None) or (row, None, (code, problem))."""
-        out: list[tuple[RowRecord, dict[str, Any] | None, tuple[str, str] | None]] = []
-        changed: list[RowRecord] = []
-        self._wanted.clear()
-        self._wanted.update(rec.row_no for rec in page)
-        for rec in page:
-            while self._current is None or self._current.user.row < rec.row_no:
-                self._current = next(self._rows, None)
-                if self._current is None:
-                    raise _ExportChanged(f"row {rec.row_no} of the journal is not in the export any more")
-            checked = self._current
-            if checked.user.row != rec.row_no or checked.user.external_id != rec.external_id:
-                raise _ExportChanged(
-                    f"row {rec.row_no}: the export has external id {checked.user.external_id!r} there, "
-                    f"the journal {rec.external_id!r}"
-                )
-            if not checked.importable:
-                raise _ExportChanged(f"row {rec.row_no}: the export's checks now refuse this row")
-            user = checked.user
-            if self._key is not None and rec.fingerprint is not None and row_fingerprint(self._key, user) != rec.fingerprint:
-                changed.append(rec)
-                continue
-            if rec.fix:
-                user = dataclasses.replace(user, **rec.fix)
-            try:
-                body = self._to_payload(user, self._policies)
-            except Exception as exc:  # the fix (or the row) makes no valid body
-                out.append((rec, None, ("payload_invalid", _one_line(exc))))
-                continue
-            if self._rules is not None:  # fields the instance turned off dropped; a refusal is never sent
-                body, refusal = self._rules.apply(body)
-                if refusal is not None:
-                    out.append((rec, None, refusal))
-                    continue
-            try:
-                body = with_run_marker(body, self._run_id) if self._run_id else body
-            except MarkerError as exc:
-                out.append((rec, None, (exc.code, str(exc))))
-                continue
-            out.append((rec, body, None))
-        if changed:
-            shown = ", ".join(f"{r.row_no} ({r.external_id})" for r in changed[:10]) + ("…" if len(changed) > 10 else "")
-            raise _ExportChanged(
-                f"{len(changed)} row(s) no longer hold the fields that were checked when the run loaded the export "
-                f"(it was changed in place): row(s) {shown}; nothing was sent for them",
-                [r.row_no for r in changed],
-            )
-        return out
 
 
 class _Slots:
@@ -336,7 +259,7 @@ class Importer:
         self._adopted = 0
         self._journal_error: JournalError | None = None
         self._changed_rows: list[int] = []  # rows found changed in the export (export_changed)
-        self._fp_key: bytes | None = None
+        self._source: RunSource | None = None
 
     # ------------------------------------------------------------ controls
     def _on_loop(self, fn: Callable[[], None]) -> None:
@@ -423,7 +346,8 @@ class Importer:
         export_path = await asyncio.to_thread(check_same_export, self.journal)
         if self.journal.rows_without_fingerprint():  # a schema-1 journal: computed once, sha256 checked
             await asyncio.to_thread(backfill_fingerprints, self.journal, export_path)
-        self._fp_key = fingerprint_key(self.journal)
+        # how this run turns rows into bodies (the fingerprint key checked here: RunRefused when missing)
+        self._source = dataclasses.replace(RunSource.of(self.journal, export_path=export_path), policies=self.policies)
 
         client = self._client
         if client is None:
@@ -646,7 +570,7 @@ class Importer:
 
     async def _feed(self) -> None:
         high = max(8, 2 * self.max_concurrency)
-        cursor: _ExportCursor | None = None
+        feed: ExportFeed | None = None
         last: int | None = None
         try:
             while not self._stopping:
@@ -655,21 +579,23 @@ class Importer:
                     break
                 last = page[-1].row_no
                 try:
-                    if cursor is None:
-                        cursor = await asyncio.to_thread(_ExportCursor, self.journal.info, self.policies, self._fp_key)
-                    items = await asyncio.to_thread(cursor.take, page)
-                except _ExportChanged as exc:
+                    if feed is None:
+                        assert self._source is not None
+                        feed = await asyncio.to_thread(ExportFeed, self._source, require_importable=True)
+                    items = await asyncio.to_thread(feed.take, page)
+                except FeedChanged as exc:
                     self._changed_rows = exc.rows
                     self._begin_stop("export_changed", f"the export changed under the run: {exc}")
                     break
                 except Exception as exc:  # ExportError: truncated or rewritten while the run reads it
                     self._begin_stop("export_changed", f"the export cannot be read any more: {_one_line(exc)}")
                     break
-                for rec, body, problem in items:
+                for row in items:
                     if self._stopping:
                         break
-                    if body is None:
-                        code, text = problem or ("payload_invalid", "invalid body")
+                    rec, body = row.rec, row.body
+                    if row.problem is not None or body is None:  # never sent: fails with its reason
+                        code, text = row.problem or ("payload_invalid", "invalid body")
                         self._commit([("failed", rec.row_no, code, None, text)], from_status="pending")
                         continue
                     while self._queue.qsize() >= high and not self._stopping:
@@ -682,6 +608,11 @@ class Importer:
                         _Item(rec.row_no, rec.external_id, rec.email, body, rec.uncertain)
                     )
         finally:
+            if feed is not None:
+                try:
+                    feed.close()
+                except ValueError:  # cancelled while a page was being read in its thread: it ends with it
+                    pass
             self._feeder_done = True
             self._check_done()
 
