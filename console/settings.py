@@ -115,26 +115,19 @@ class Settings:
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """Minimal `.env` reader: KEY=VALUE lines, optional quotes, `export ` prefix."""
-    values: dict[str, str] = {}
+    """The `.env` file's values, read by python-dotenv: quotes, escapes, `export `
+    prefixes, comments, multi-line values and `${VAR}` expansion as Next.js apps write
+    them. Names without a value are left out; an unreadable file is an empty one."""
+    from dotenv import dotenv_values
+
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        if not path.is_file():
+            return {}
+        with open(path, encoding="utf-8-sig") as stream:
+            values = dotenv_values(stream=stream, interpolate=True)
     except (OSError, UnicodeDecodeError):
-        return values
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        if line.startswith("export "):
-            line = line[len("export "):].lstrip()
-        name, _, value = line.partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        values[name.strip()] = value
-    return values
+        return {}
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def _keyring_backend():

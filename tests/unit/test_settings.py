@@ -54,3 +54,28 @@ def test_read_dotenv_ignores_comments_and_junk(tmp_path: Path):
     p = tmp_path / ".env"
     p.write_text("# c\n\nJUNK\nA='x y'\n")
     assert read_dotenv(p) == {"A": "x y"}
+
+
+def test_read_dotenv_reads_what_nextjs_apps_write(tmp_path: Path):
+    # python-dotenv's rules: export prefix, double-quoted escapes, multi-line values, ${VAR} expansion
+    p = tmp_path / ".env"
+    p.write_text(
+        'export CLERK_SECRET_KEY="sk_test_' 'abc1" # a comment\n'
+        'ESCAPED="a\\tb\\"c"\n'
+        "BASE=https://api.example.test\n"
+        "CLERK_API_URL=${BASE}/clerk\n"
+        'PEM="line one\nline two"\n'
+        "EMPTY=\n"
+    )
+    values = read_dotenv(p)
+    assert values["CLERK_SECRET_KEY"] == "sk_test_" "abc1"
+    assert values["ESCAPED"] == 'a\tb"c'
+    assert values["CLERK_API_URL"] == "https://api.example.test/clerk"
+    assert values["PEM"] == "line one\nline two"
+    assert values["EMPTY"] == ""
+
+
+def test_read_dotenv_of_a_folder_or_missing_file_is_empty(tmp_path: Path):
+    assert read_dotenv(tmp_path / "nope") == {}
+    (tmp_path / "dir.env").mkdir()
+    assert read_dotenv(tmp_path / "dir.env") == {}
