@@ -33,7 +33,6 @@ verification) and `verify_results` (every mismatch and missing user of it), and
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import os
 import random
@@ -47,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from console.clerk.models import UserCore
-from console.migration.fingerprint import row_fingerprint
+from console.migration.feed import ExportFeed, FeedChanged, RunSource
 from console.migration.journal import RowRecord, RunJournal
 from console.migration.undo import undone_count, undone_filter
 
@@ -275,71 +274,23 @@ def compare(exp: Expected, user: Any) -> list[tuple[str, Any, Any]]:
     return out
 
 
-# ----------------------------------------------------------------------------- the export, alongside
-class ExportChanged(Exception):
-    pass
-
-
-class _ExportCursor:
-    """Reads the export in row order and returns what a journal page asks for.
-    Runs in a worker thread, one call at a time."""
-
-    def __init__(self, journal: RunJournal, path: Path) -> None:
-        from console.migration.preflight import BodyRules
-        from console.migration.run import fingerprint_key, run_policies
-        from console.source import open_export, to_payload
-
-        info = journal.info
-        # compared with each row's fingerprint: what is checked is what was loaded (and sent)
-        self._key = fingerprint_key(journal) if journal.rows_without_fingerprint() < journal.total_rows() else None
-        self._to_payload = to_payload
-        self._rules = BodyRules.of_run(info)  # issue 13: the instance's settings the run was checked against
-        self._policies = run_policies(journal)
-        self._reader = open_export(path, fmt=info.export_format, mapping=info.mapping)
-        # only the rows a page asks for are checked, without the cross-row duplicate sets (the load
-        # checked them; the fingerprints say the rows are the same): 309 MB held at 1M rows before
-        self._wanted: set[int] = set()
-        self._rows = iter(self._reader.rows(self._policies, wanted=self._wanted.__contains__, duplicates=False))
-        self._current: Any = None
-
-    def take(self, page: Sequence[RowRecord]) -> list[Expected]:
-        out: list[Expected] = []
-        self._wanted.clear()
-        self._wanted.update(rec.row_no for rec in page)
-        for rec in page:
-            while self._current is None or self._current.user.row < rec.row_no:
-                self._current = next(self._rows, None)
-                if self._current is None:
-                    raise ExportChanged(f"row {rec.row_no} of the journal is not in the export any more")
-            user = self._current.user
-            if user.row != rec.row_no or user.external_id != rec.external_id:
-                raise ExportChanged(
-                    f"row {rec.row_no}: the export has external id {user.external_id!r} there, "
-                    f"the journal {rec.external_id!r}"
-                )
-            if self._key is not None and rec.fingerprint is not None and row_fingerprint(self._key, user) != rec.fingerprint:
-                raise ExportChanged(f"row {rec.row_no} ({rec.external_id}) no longer holds the fields the run loaded")
-            if rec.fix:
-                user = dataclasses.replace(user, **rec.fix)
-            try:
-                body = self._to_payload(user, self._policies)
-            except Exception as exc:  # noqa: BLE001 - reported as a mismatch of the row
-                out.append(expected_from(rec, None, f"the row makes no create body now: {_one_line(exc)}"))
-                continue
-            if self._rules is not None:  # what was sent: the fields the instance turned off were not
-                body, _ = self._rules.apply(body)
-            out.append(expected_from(rec, body))
-        return out
-
-    def close(self) -> None:
-        close = getattr(self._rows, "close", None)
-        if close is not None:
-            close()
-
-
 def _one_line(exc: BaseException) -> str:
     text = (getattr(exc, "message", None) or str(exc) or type(exc).__name__).strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:300]
+
+
+def expected_page(feed: Any, page: Sequence[RowRecord]) -> list[Expected]:
+    """What Clerk should hold for each row of a journal page: the body the feed builds (the
+    export's row, its fix, the run's policies and the instance's rules: what was sent, the
+    run marker aside), or the problem when the row makes no body now. Runs in a thread."""
+    out: list[Expected] = []
+    for row in feed.take(page, marker=False):
+        if row.body is None:
+            problem = row.problem[1] if row.problem else "no body"
+            out.append(expected_from(row.rec, None, f"the row makes no create body now: {problem}"))
+        else:  # a rule that would refuse it now: compared as it went (what Clerk holds)
+            out.append(expected_from(row.rec, row.body))
+    return out
 
 
 # ----------------------------------------------------------------------------- selection
@@ -559,22 +510,23 @@ async def verify_run(
             except Exception as exc:  # noqa: BLE001 - the first error ends the verification
                 errors.append(exc)
 
-    cursor: _ExportCursor | None = None
+    feed: ExportFeed | None = None
     clerk_total: int | None = None
     message: str | None = None
     workers: list[asyncio.Task[None]] = []
     try:
         workers = [asyncio.create_task(worker()) for _ in range(max(1, int(concurrency)))]
         try:
-            cursor = await asyncio.to_thread(_ExportCursor, journal, export_path)
+            source = RunSource.of(journal, export_path=export_path)
+            feed = await asyncio.to_thread(ExportFeed, source)
             emit("reading", force=True)
             pending: list[Expected] = []
             for page in _selected_pages(journal, chosen):
                 if stop.is_set() or errors:
                     break
                 try:
-                    pending.extend(await asyncio.to_thread(cursor.take, page))
-                except ExportChanged as exc:
+                    pending.extend(await asyncio.to_thread(expected_page, feed, page))
+                except FeedChanged as exc:
                     raise RunRefused(f"{export_path}: {exc}: the export changed since the import",
                                      code="export_changed") from None
                 while len(pending) >= BATCH:
@@ -590,8 +542,8 @@ async def verify_run(
                 if not task.done():
                     task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
-            if cursor is not None:
-                await asyncio.to_thread(cursor.close)
+            if feed is not None:
+                await asyncio.to_thread(feed.close)
         if errors:
             raise errors[0]
         complete = not stop.is_set()
