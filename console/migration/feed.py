@@ -138,7 +138,7 @@ def build_body(user: Any, source: RunSource, *, fix: dict[str, Any] | None = Non
     try:
         body = to_payload(user, source.policies)
     except Exception as exc:  # noqa: BLE001 - the row (or its fix) makes no valid body
-        return None, ("payload_invalid", _one_line(exc))
+        return None, ("payload_invalid", payload_problem(exc))
     if source.rules is not None:  # fields the instance turned off dropped; a refusal is never sent
         body, refusal = source.rules.apply(body)
         if refusal is not None:
@@ -280,12 +280,19 @@ class ExportFeed:
 
 
 # ----------------------------------------------------------------------------- one row, for a screen
-def sent_body(journal: Any, row_no: int, *, masked: bool = True) -> dict[str, Any] | None:
-    """The create body the importer sends for row `row_no` of this run (the export's row with
-    the row's fix, the run's policies and rules; the run marker left out), secrets masked; a
-    row that would not be sent: {"(not sendable)": why} (no valid body) or {"(not sent)": why}
-    (a rule of the instance's settings, the marker's room). None when the journal or the export
-    no longer has the row. Blocking: reads the export up to the row (a thread)."""
+def sent_body(run: Any, row_no: int, *, masked: bool = True) -> dict[str, Any] | None:
+    """The create body the importer sends for row `row_no` of a run (an open RunJournal, or a
+    run folder: read through its own read-only connection): the export's row with the row's
+    fix, the run's policies and rules, the run marker left out; secrets masked. A row that
+    would not be sent: {"(not sendable)": why} (no valid body) or {"(not sent)": why} (a rule of
+    the instance's settings, the marker's room). None when the journal or the export no longer
+    has the row. Blocking: reads the export up to the row (call it from a thread)."""
+    if isinstance(run, (str, Path)):
+        from console.migration.journal import RunJournal
+
+        with RunJournal.open(run, readonly=True) as journal:
+            return sent_body(journal, row_no, masked=masked)
+    journal = run
     rec = journal.get_row(row_no)
     if rec is None:
         return None
@@ -302,6 +309,24 @@ def sent_body(journal: Any, row_no: int, *, masked: bool = True) -> dict[str, An
         code, message = row.problem
         return {"(not sendable)" if row.body is None else "(not sent)": message}
     return mask_secrets(row.body) if masked else row.body
+
+
+def payload_problem(exc: BaseException) -> str:
+    """One line saying why a row makes no valid create body: the fields and what is wrong with
+    them, never their values (a digest or a password may be one of them)."""
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        try:
+            found = errors(include_input=False, include_url=False)
+        except TypeError:  # not pydantic's
+            found = None
+        if found:
+            parts = []
+            for e in found[:5]:
+                where = ".".join(str(p) for p in e.get("loc", ())) or "body"
+                parts.append(f"{where}: {e.get('msg', 'invalid')}")
+            return "; ".join(parts)[:300]
+    return _one_line(exc)
 
 
 def _one_line(exc: BaseException) -> str:

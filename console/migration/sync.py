@@ -128,52 +128,6 @@ class SyncResult:
 ProgressCallback = Callable[[SyncProgress], None]
 
 
-# ----------------------------------------------------------------------------- the new export, row by row
-class _RowCursor:
-    """Reads the run's (new) export in row order and returns the users a page of
-    sync items asks for (by row number, checked against the external id). Runs in a
-    worker thread, one call at a time. A row number passed already: read again from
-    the start (a deferred row)."""
-
-    def __init__(self, info: Any, policies: Any, accounts: str | None) -> None:
-        self.info = info
-        self.policies = policies
-        self.accounts = accounts
-        self._open()
-
-    def _open(self) -> None:
-        from console.source import open_export
-
-        self._reader = open_export(self.info.export_path, fmt=self.info.export_format, mapping=self.info.mapping,
-                                   accounts=self.accounts)
-        self._rows = iter(self._reader.rows(self.policies))
-        self._current: Any = None
-
-    def take(self, wanted: Sequence[tuple[int, str | None, bytes]], key: bytes) -> dict[int, Any]:
-        """{row number: SourceUser}; SyncRefused (export_changed) when a row is not the one
-        planned (another external id there, or another fingerprint)."""
-        from console.migration.fingerprint import row_fingerprint
-
-        out: dict[int, Any] = {}
-        for row_no, ext, fp in sorted(wanted, key=lambda w: w[0]):
-            if self._current is not None and self._current.user.row > row_no:
-                self._open()
-            while self._current is None or self._current.user.row < row_no:
-                self._current = next(self._rows, None)
-                if self._current is None:
-                    raise SyncRefused(f"row {row_no} of the journal is not in the export any more: it changed "
-                                      "under the sync", "export_changed")
-            user = self._current.user
-            if user.row != row_no or user.external_id != ext:
-                raise SyncRefused(f"row {row_no}: the export has external id {user.external_id!r} there, the "
-                                  f"journal {ext!r}: it changed under the sync", "export_changed")
-            if fp and row_fingerprint(key, user) != fp:
-                raise SyncRefused(f"row {row_no} ({ext}): the export's row is not the one the sync planned (its "
-                                  "fingerprint differs): the file changed under the sync", "export_changed")
-            out[row_no] = user
-        return out
-
-
 # ----------------------------------------------------------------------------- per-user pace
 class UserPace:
     """At most `limit` writes per user per `window_s` (sliding): Clerk limits updates of one
@@ -331,7 +285,6 @@ class Syncer:
         self._phase_seconds: dict[str, float] = {}
         self._sync_id: int | None = None
         self._deferred: list[tuple[_Update, Any]] = []
-        self._rules: Any = None  # the instance's settings the run was checked against (BodyRules)
         self._journal_error: JournalError | None = None
 
     # ------------------------------------------------------------ controls (any thread)
@@ -649,15 +602,13 @@ class Syncer:
 
     # ------------------------------------------------------------ updates
     async def _updates(self, client: Any) -> None:
+        from console.migration.feed import ExportFeed, FeedChanged, RunSource, Wanted
         from console.migration.fingerprint import run_key
-        from console.migration.run import run_policies
 
-        from console.migration.preflight import BodyRules
-
-        policies = run_policies(self.journal)
-        key = run_key(self.journal.run_dir)
-        self._rules = BodyRules.of_run(self.journal.info)
-        cursor: _RowCursor | None = None
+        # the run's export (the new one since the adoption) as the feed reads it; each row is
+        # compared with the fingerprint the plan gave its item (sync_items.fp)
+        source = dataclasses.replace(RunSource.of(self.journal, fingerprints=False), key=run_key(self.journal.run_dir))
+        feed: ExportFeed | None = None
         running: set[asyncio.Task[None]] = set()
         last = None
         try:
@@ -673,14 +624,15 @@ class Syncer:
                 if not page:
                     break
                 last = page[-1].pos
-                if cursor is None:
-                    cursor = await asyncio.to_thread(_RowCursor, self.journal.info, policies, self.accounts)
-                try:
-                    users = await asyncio.to_thread(cursor.take, [(u.row_no, u.external_id, u.fp) for u in page], key)
-                except SyncRefused as exc:
-                    self._begin_stop("export_changed", exc.message)
-                    break
                 fixes = self._fixes([u.row_no for u in page])
+                wanted = [Wanted(u.row_no, u.external_id, u.fp or None, fixes.get(u.row_no)) for u in page]
+                try:
+                    if feed is None:
+                        feed = await asyncio.to_thread(ExportFeed, source, rewind=True)
+                    rows = {r.rec.row_no: r for r in await asyncio.to_thread(feed.take, wanted, marker=False)}
+                except FeedChanged as exc:
+                    self._begin_stop("export_changed", f"{exc.message}: it changed under the sync")
+                    break
                 try:
                     self._mark_sending(page)
                 except JournalError as exc:
@@ -690,11 +642,8 @@ class Syncer:
                 if found is None:
                     break
                 for upd in page:
-                    user = users[upd.row_no]
-                    if fixes.get(upd.row_no):
-                        user = dataclasses.replace(user, **fixes[upd.row_no])
-                    task = asyncio.create_task(self._update_one(upd, user, found.get(upd.clerk_user_id), client,
-                                                                policies))
+                    task = asyncio.create_task(self._update_one(upd, rows[upd.row_no], found.get(upd.clerk_user_id),
+                                                                client))
                     running.add(task)
             if running:
                 await asyncio.gather(*running)
@@ -704,13 +653,15 @@ class Syncer:
             if deferred and not self._stopping:
                 found = await self._read(client, [u.clerk_user_id for u, _ in deferred])
                 if found is not None:
-                    await asyncio.gather(*(self._update_one(u, user, found.get(u.clerk_user_id), client, policies,
-                                                            last_try=True) for u, user in deferred))
+                    await asyncio.gather(*(self._update_one(u, row, found.get(u.clerk_user_id), client,
+                                                            last_try=True) for u, row in deferred))
         finally:
             for t in running:
                 t.cancel()
             if running:
                 await asyncio.gather(*running, return_exceptions=True)
+            if feed is not None:
+                await asyncio.to_thread(feed.close)
 
     def _update_page(self, after: int | None) -> list[_Update]:
         conn = self.journal.connection
@@ -766,15 +717,13 @@ class Syncer:
                              "command to resume")
         return None
 
-    async def _update_one(self, upd: _Update, source: Any, user: Any, client: Any, policies: Any, *,
-                          last_try: bool = False) -> None:
-        from console.source import to_payload
-
+    async def _update_one(self, upd: _Update, row: Any, user: Any, client: Any, *, last_try: bool = False) -> None:
         async with self._row_slots:  # at most `concurrency` rows in flight
-            await self._update_row(upd, source, user, client, policies, to_payload, last_try)
+            await self._update_row(upd, row, user, client, last_try)
 
-    async def _update_row(self, upd: _Update, source: Any, user: Any, client: Any, policies: Any,
-                          to_payload: Callable[..., dict[str, Any]], last_try: bool) -> None:
+    async def _update_row(self, upd: _Update, row: Any, user: Any, client: Any, last_try: bool) -> None:
+        """Bring Clerk's copy `user` to what the feed's `row` (the new export's row with its
+        fix, the run's policies and the instance's rules; no run marker) asks."""
         from console.clerk.errors import (
             AuthenticationError,
             ClerkAPIError,
@@ -786,16 +735,11 @@ class Syncer:
 
         if self._stopping:
             return  # stays `sending`: the next session reads it again
-        try:
-            body = to_payload(source, policies)
-        except Exception as exc:  # noqa: BLE001 - the row (or its fix) makes no valid body
-            self._settle_update(upd, "failed", "payload_invalid", _one_line(exc))
+        if row.problem is not None or row.body is None:  # no valid body, or the instance's rules refuse it
+            code, message = row.problem or ("payload_invalid", "no body")
+            self._settle_update(upd, "failed", code, message)
             return
-        if self._rules is not None:  # as the importer: fields the instance turned off are not sent
-            body, refusal = self._rules.apply(body)
-            if refusal is not None:
-                self._settle_update(upd, "failed", refusal[0], refusal[1])
-                return
+        body = row.body
         landed_password = False
         sends = 0
         self._in_flight += 1
@@ -855,7 +799,7 @@ class Syncer:
                         continue
                     raise _Failed(exc.code or "form_identifier_exists", _one_line(exc)) from None
         except _Deferred:
-            self._deferred.append((upd, source))
+            self._deferred.append((upd, row))
         except _Failed as exc:
             self._settle_update(upd, "failed", exc.code, exc.message)
         except NotFound:

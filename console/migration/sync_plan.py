@@ -304,26 +304,13 @@ def verdict(checked: Any, run_id: str, rules: Any = None,
     as the import's load decides them (console/migration/run.py `_load_rows`): the checks,
     the instance's settings the run was checked against (`BodyRules.of_run`, issue 13),
     then the run marker's room in the metadata."""
-    from console.migration.marker import MarkerError, check_metadata
+    from console.migration.feed import verdict as feed_verdict
+    from console.migration.preflight import present_of_user
 
-    user = checked.user
-    errors = [(i.code, i.message) for i in checked.issues if i.severity == "error"]
-    warnings = tuple(dict.fromkeys(i.code for i in checked.issues if i.severity != "error"))
-    if not errors and rules is not None:
-        from console.migration.preflight import present_of_user
-
-        refusal = rules.refusal(present_of_user(user, plaintext_policy))
-        if refusal is not None:
-            errors.append(refusal)
-    if not errors and (user.public_metadata or user.private_metadata or user.unsafe_metadata):
-        # without metadata the marker alone always fits
-        try:
-            check_metadata({"public_metadata": user.public_metadata, "private_metadata": user.private_metadata,
-                            "unsafe_metadata": user.unsafe_metadata}, run_id)
-        except MarkerError as exc:
-            errors.append((exc.code, str(exc)))
-    codes = tuple(dict.fromkeys(code for code, _ in errors))
-    return (not errors, codes, warnings, errors[0][1] if errors else None)
+    refusal = None
+    if rules is not None and checked.importable:
+        refusal = rules.refusal(present_of_user(checked.user, plaintext_policy))
+    return feed_verdict(checked, run_id, refusal)
 
 
 # ----------------------------------------------------------------------------- the scratch database
@@ -537,11 +524,11 @@ def _stream(conn: sqlite3.Connection, reader: Any, policies: Any, info: Any, key
     """The new export into `incoming`, PLAN_CHUNK rows per insert. The new values of a
     row are kept (`detail`) only when the row is not plainly unchanged: its fingerprint
     is not the journal's, or the journal's row has no Clerk user."""
-    from console.source import to_payload
-
+    from console.migration.feed import RunSource
     from console.migration.preflight import BodyRules
 
     rules = BodyRules.of_run(info)
+    source = RunSource(export_path=Path(getattr(reader, "path", "")), policies=policies, rules=rules, run_id=run_id)
     plaintext = policies.plaintext_password
     chunk: list[tuple[Any, bool, tuple[str, ...], tuple[str, ...], str | None, bytes]] = []
     last_report = 0.0
@@ -573,7 +560,7 @@ def _stream(conn: sqlite3.Connection, reader: Any, policies: Any, info: Any, key
             prior = known.get(user.external_id) if user.external_id is not None else None
             plain = (ok and prior is not None and prior[1] in ("created", "existed") and prior[0] == fp
                      and not prior[6])
-            detail = None if plain else _detail(user, policies, ok, to_payload, rules)
+            detail = None if plain else _detail(user, source, ok)
             # the password's print: not needed for an unchanged row whose print is kept already
             if not ok or (plain and prior is not None and prior[5] is not None):
                 pw = None
@@ -608,15 +595,16 @@ def _stream(conn: sqlite3.Connection, reader: Any, policies: Any, info: Any, key
         flush()
 
 
-def _detail(user: Any, policies: Any, importable: bool, to_payload: Callable[..., dict[str, Any]],
-            rules: Any = None) -> str:
-    """The new values of one row, as the plan shows them (a digest only masked): the body as
-    the instance takes it (fields it turned off left out)."""
+def _detail(user: Any, source: Any, importable: bool) -> str:
+    """The new values of one row, as the plan shows them (a digest only masked): the body the
+    feed builds (feed.py), as the instance takes it (fields it turned off left out)."""
+    from console.migration.feed import build_body
+
     if importable:
+        body, problem = build_body(user, source, marker=False)
+        if body is None:
+            return json.dumps({"problem": problem[1] if problem else "no body"})
         try:
-            body = to_payload(user, policies)
-            if rules is not None:
-                body, _refusal = rules.apply(body)
             want = wanted(body)
         except Exception as exc:  # noqa: BLE001 - shown as the row's problem
             return json.dumps({"problem": " ".join(str(exc).split())[:300]})
