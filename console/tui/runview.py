@@ -176,57 +176,19 @@ def set_row_fix(run_dir: Path, row_no: int, fields: dict[str, Any] | None) -> Ro
 
 
 def sent_body(run_dir: Path, row_no: int) -> dict[str, Any] | None:
-    """The create body the importer sends for this row (the export row with the
-    row's fix, through `to_payload`, as the importer builds it), secrets masked.
-    None when the export no longer has the row. Reads the export up to the row."""
-    from console.migration.run import run_policies
-    from console.source import open_export, to_payload
+    """The create body the importer sends for this row, secrets masked: the engine's
+    (`console.migration.feed.sent_body`, the one place bodies are made). Kept here until the
+    Failures detail calls the engine directly."""
+    from console.migration.feed import sent_body as engine_sent_body
 
-    with RunJournal.open(run_dir, readonly=True) as journal:
-        info = journal.info
-        policies = run_policies(journal)
-        record = journal.get_row(row_no)
-    if record is None:
-        return None
-    reader = open_export(info.export_path, fmt=info.export_format, mapping=info.mapping)
-    try:
-        for checked in reader.rows(policies):
-            if checked.user.row < row_no:
-                continue
-            if checked.user.row != row_no:
-                return None
-            user = checked.user
-            if record.fix:
-                user = dataclasses.replace(user, **record.fix)
-            try:
-                body = to_payload(user, policies)
-            except Exception as exc:  # the fix makes no valid body: say so, as the importer would
-                return {"(not sendable)": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
-            from console.migration.preflight import BodyRules
-
-            rules = BodyRules.of_run(info)  # the instance's settings, as the importer applies them (issue 13)
-            if rules is not None:
-                body, refusal = rules.apply(body)
-                if refusal is not None:
-                    return {"(not sent)": refusal[1]}
-            return mask_secrets(body)
-    finally:
-        close = getattr(reader, "close", None)
-        if callable(close):
-            close()
-    return None
+    return engine_sent_body(run_dir, row_no)
 
 
 def mask_secrets(body: dict[str, Any]) -> dict[str, Any]:
-    """The body with every password and digest replaced by a word about it."""
-    out: dict[str, Any] = {}
-    for name, value in body.items():
-        if name in SECRET_FIELDS and value:
-            kind = body.get("password_hasher") if name == "password_digest" else "plaintext"
-            out[name] = f"•••• ({kind}, {len(str(value))} characters, not shown)"
-        else:
-            out[name] = value
-    return out
+    """The body with every password and digest replaced by a word about it (the engine's)."""
+    from console.migration.feed import mask_secrets as engine_mask_secrets
+
+    return engine_mask_secrets(body)
 
 
 def pace_of(kind: str | None, rate: float | None = None) -> float:
