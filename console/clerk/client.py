@@ -64,7 +64,7 @@ from console.clerk.errors import (
     error_class_for,
 )
 from console.clerk.limiter import RequestBudget, parse_retry_after
-from console.clerk.wire import WirePool
+from console.clerk.wire import WirePool, proxied
 from console.clerk.models import DeletedObject, EmailAddress, ErrorBody, Instance, PasswordCheck, TotalCount, User
 from console.settings import DEFAULT_API_URL, SecretKey
 
@@ -179,10 +179,11 @@ class ClerkClient:
         http_timeout = httpx.Timeout(self.timeout, connect=CONNECT_TIMEOUT_S)
         # The client's own HTTP/1.1 path (wire.py): one write per request, h11 framing, an
         # O(1) keep-alive pool. A given transport (tests: httpx.MockTransport, a recorder
-        # around httpx.AsyncHTTPTransport) goes through httpx.AsyncClient instead.
+        # around httpx.AsyncHTTPTransport), or a proxy the environment names for the API's
+        # URL, goes through httpx.AsyncClient instead.
         self._wire: WirePool | None = None
         self._http: httpx.AsyncClient | None = None
-        if transport is None:
+        if transport is None and not proxied(self.base_url):
             self._wire = WirePool(self.base_url + "/v1", [*headers.items(), ("Accept-Encoding", "gzip, deflate")],
                                   max_connections=max_connections, timeout=http_timeout)
         else:

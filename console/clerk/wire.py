@@ -23,8 +23,10 @@ This module does what those layers did for the client's calls, once:
   `RemoteProtocolError`, `ReadError`, `PoolTimeout`), so `ClerkClient`
   classifies them exactly as it does httpx's.
 
-TLS uses httpx's default context (certifi, hostname checked) with ALPN
-`http/1.1`. The Authorization header lives in a private list; `repr()` shows
+TLS uses httpx's default context (certifi, or SSL_CERT_FILE / SSL_CERT_DIR;
+hostname checked) with ALPN `http/1.1`. It does not speak to proxies: when the
+environment names one for the API's URL (HTTPS_PROXY, ALL_PROXY… and not
+NO_PROXY), `ClerkClient` uses httpx, which does (`proxied()`). The Authorization header lives in a private list; `repr()` shows
 the origin only.
 """
 
@@ -98,7 +100,9 @@ class _Connection(asyncio.Protocol):
         self._status = 0
         self._headers = []
         self._chunks = []
-        assert self.transport is not None
+        if self.closed or self.transport is None or self.transport.is_closing():
+            self._fail(httpx.RemoteProtocolError("Server disconnected without sending a response."))
+            return
         self.transport.write(data)
 
     def _end_of_stream(self) -> None:
@@ -199,6 +203,21 @@ def _decode(body: bytes, encoding: str) -> bytes:
         elif part != "identity":
             raise ValueError(f"unsupported content-encoding {part!r}")
     return body
+
+
+def proxied(url: str) -> bool:
+    """True when the environment sends requests to `url` through a proxy (as httpx's
+    trust_env reads it: HTTP(S)_PROXY / ALL_PROXY, unless NO_PROXY names the host)."""
+    from urllib.request import getproxies, proxy_bypass
+
+    parts = urlsplit(url)
+    proxies = getproxies()
+    if not (proxies.get(parts.scheme) or proxies.get("all")):
+        return False
+    try:
+        return not proxy_bypass(parts.hostname or "")
+    except Exception:  # an unreadable NO_PROXY: take the proxy
+        return True
 
 
 class WirePool:

@@ -266,3 +266,16 @@ def test_the_query_is_urlencode_s_text():
         assert _encode_query(pairs) == urlencode(pairs), pairs
     assert _encode_query(_query({"user_id": ["user_abc", "-x y"], "limit": 500})) == \
         "user_id=%2Buser_abc&user_id=%2B-x+y&limit=500"
+
+
+def test_a_proxy_in_the_environment_goes_through_httpx(monkeypatch):
+    """The wire does not speak to proxies: a proxy named for the API's URL sends the client
+    through httpx (which honours it); NO_PROXY for the host keeps the wire."""
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    assert ClerkClient(KEY, "https://api.clerk.com")._wire is not None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    client = ClerkClient(KEY, "https://api.clerk.com")
+    assert client._wire is None and client._http is not None
+    monkeypatch.setenv("NO_PROXY", "api.clerk.com")
+    assert ClerkClient(KEY, "https://api.clerk.com")._wire is not None
