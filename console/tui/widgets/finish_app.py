@@ -3,7 +3,12 @@ clerkMiddleware, auth()/getAuth, …), filled from `scan_app(path)` once the
 operator names the app's folder (`app_code_steps` before that). The highlighted
 step's files and lines are in a detail area below the checklist that scrolls
 (tab into it, then the arrows), and enter on a step shows all of it in a modal.
-The detail area is where a step's patch per file will go (issue 16)."""
+
+The scan also builds the patch of the mechanical rewrites (`build_patch`, in the
+same thread worker): `v` (or the Patch button) opens it on a screen of its own,
+file by file with the diff, what is left for a hand edit and the advice for the
+app's versions, and writes it (widgets/patch_view.py). An app whose user ids are
+integers gets its warning here too (issue 16)."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from typing import Any
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
@@ -26,10 +32,11 @@ STATUS_MARK = {"done": ("✓ done", "$text-success"), "to do": ("• to do", "$t
 
 
 class Scanned(Message):
-    def __init__(self, report: Any = None, error: str | None = None) -> None:
+    def __init__(self, report: Any = None, error: str | None = None, patch: Any = None) -> None:
         super().__init__()
         self.report = report
         self.error = error
+        self.patch = patch
 
 
 class AppCodeChecklist(Vertical):
@@ -37,18 +44,25 @@ class AppCodeChecklist(Vertical):
     AppCodeChecklist #checklist { height: auto; max-height: 50%; margin-top: 1; }
     AppCodeChecklist #step-detail-scroll { height: 1fr; min-height: 3; margin-top: 1; }
     AppCodeChecklist #step-detail { height: auto; }
+    AppCodeChecklist #ids-warning { margin: 1 0 0 0; max-height: 3; }
+    AppCodeChecklist .form-row Button { min-width: 8; }
     """
+
+    BINDINGS = [Binding("v", "view_patch", "View patch", tooltip="The patch file by file, what is left, the advice")]
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.scan: Any = None
+        self.patch: Any = None  # the scan's Patch (build_patch)
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="form-row"):
             yield Label("App path", classes="form-label")
             yield Input(placeholder="the Next.js app's folder", id="app-path", compact=True)
             yield Button("Scan", variant="primary", id="scan", compact=True)
+            yield Button("Patch", id="view-patch", compact=True, disabled=True)
         yield Static("", id="scan-outcome", classes="outcome")
+        yield Static("", id="ids-warning", classes="band band-warning")
         yield DataTable(id="checklist", cursor_type="row", zebra_stripes=True)
         with ScrollArea(id="step-detail-scroll"):
             yield Static("", id="step-detail")
@@ -57,6 +71,7 @@ class AppCodeChecklist(Vertical):
         table = self.query_one("#checklist", DataTable)
         table.add_column("Status", key="status")
         table.add_column("Step of the guide", key="step")
+        self.query_one("#ids-warning").display = False
         self._guide_checklist()
 
     def _outcome(self, words: Content | None, error: str | None = None) -> None:
@@ -87,11 +102,14 @@ class AppCodeChecklist(Vertical):
     @work(thread=True, exclusive=True, group="finish-scan", exit_on_error=False)
     def _scan(self, path: Path) -> None:
         from console.appscan import AppScanError, scan_app
+        from console.appscan.patch import build_patch
 
         try:
-            self.post_message(Scanned(scan_app(path)))
+            report = scan_app(path)
         except AppScanError as exc:
             self.post_message(Scanned(error=str(exc)))
+            return
+        self.post_message(Scanned(report, patch=build_patch(report)))
 
     def on_scanned(self, message: Scanned) -> None:
         message.stop()
@@ -99,6 +117,9 @@ class AppCodeChecklist(Vertical):
             self._outcome(None, message.error)
             return
         report = self.scan = message.report
+        patch = self.patch = message.patch
+        self.query_one("#view-patch", Button).disabled = patch is None
+        self._ids_warning(report)
         table = self.query_one("#checklist", DataTable)
         table.clear()
         for item in report.checklist:
@@ -111,10 +132,52 @@ class AppCodeChecklist(Vertical):
                 f"{report.path}: {report.router} router, {report.files_scanned:,} files, "
                 f"{len(report.findings):,} Auth.js touch points; ",
                 (f"{todo} step(s) to do" if todo else "every step done", "bold"),
-                ". Highlight a step for its files and lines.",
+                ". Highlight a step for its files and lines. ",
+                self._patch_words(patch),
             ),
         )
+        self.refresh_bindings()
         self._show_step(report.checklist[0].key if report.checklist else None)
+        if self.app.focused is self.query_one("#app-path"):  # on to the result: its keys (v) in the footer
+            self.query_one("#checklist").focus()
+
+    @staticmethod
+    def _patch_words(patch: Any) -> Content:
+        if patch is None:
+            return Content("")
+        if not patch.files:
+            return Content.assemble("The patch has nothing to rewrite (", ("v", "bold"), " shows what is left).")
+        files = len(patch.files)
+        return Content.assemble(
+            "The patch rewrites ", (f"{files} file{'s' * (files != 1)}", "bold"),
+            f" and leaves {len(patch.left):,} for a hand edit: ", ("v", "bold"), " views and writes it.",
+        )
+
+    def _ids_warning(self, report: Any) -> None:
+        from console.tui.widgets.patch_view import INTEGER_IDS
+
+        band = self.query_one("#ids-warning", Static)
+        integer = next((a for a in report.advice if a.key == INTEGER_IDS), None)
+        band.display = integer is not None
+        if integer is not None:
+            band.update(Text("⚠ " + integer.title + ". The patch's Advice (v) says what to do before the cut-over."))
+
+    def action_view_patch(self) -> None:
+        from console.tui.widgets.patch_view import PatchScreen
+
+        if self.scan is None or self.patch is None:
+            return
+        self.app.push_screen(PatchScreen(self.scan, self.patch, self.app.state.run_dir))  # type: ignore[attr-defined]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "view_patch":
+            return self.patch is not None
+        return True
+
+    @on(Button.Pressed, "#view-patch")
+    def _patch_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_view_patch()
 
     @on(DataTable.RowHighlighted, "#checklist")
     def _step_highlighted(self, event: DataTable.RowHighlighted) -> None:
