@@ -283,6 +283,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--legal", metavar="skip|column:NAME", default=None,
                         help="when the instance requires legal consent: skip (skip_legal_checks) or column:NAME "
                         "(legal_accepted_at from the export's column NAME); see `clerk-migrate preflight`")
+    parser.add_argument("--accounts", metavar="FILE", default=None,
+                        help="the Auth.js accounts export (OAuth providers, joined by userId): recorded in the run "
+                        "(path and sha256) and read with the export by every later step; a resume checks it")
     parser.add_argument("--reconcile", action="store_true",
                         help="resume a run whose journal lost commits (or check every row): look every row that is "
                         "not created up in Clerk and adopt the users that carry this run's marker")
@@ -319,6 +322,7 @@ def run(args: argparse.Namespace) -> int:
             run_settings={"rate": args.rate, "concurrency": args.concurrency, "max_attempts": args.max_attempts,
                           **({"dev_cap": args.dev_cap} if args.dev_cap else {}), **rules_setting},
             reconcile=args.reconcile,
+            accounts=args.accounts,
         )
         if args.dev_cap and journal.info.settings.get("dev_cap") != args.dev_cap:  # a resume with another --dev-cap
             journal.update_run(settings={**journal.info.settings, "dev_cap": args.dev_cap})

@@ -326,6 +326,7 @@ class ImportOptions:
     policies: dict[str, Any] | None = None
     fmt: str | None = None
     mapping: dict[str, str] | None = None
+    accounts: str | None = None  # the Auth.js accounts export read with it (a new run records it)
     # engine knobs (tests shorten them); only the names in TUNING
     tuning: dict[str, float] = field(default_factory=dict)
 
@@ -385,6 +386,7 @@ class ImportJob(BaseJob):
             self.run_dir, o.export, self.settings, policies=policies, fmt=o.fmt, mapping=o.mapping,
             confirmed_production=o.confirmed_production, on_load_progress=on_load,
             run_settings={"rate": o.rate, "concurrency": o.concurrency, "max_attempts": o.max_attempts},
+            accounts=o.accounts,
         )
 
     async def _run(self) -> JobResult:

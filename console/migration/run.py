@@ -3,9 +3,9 @@
 `prepare_run` is what `import` does before it sends anything: on a new folder
 it checks the key, creates the journal and streams the export once into it
 (one journal row per export row: pending, or refused with the checks' codes);
-on an existing folder it checks that the key, the base URL, the export (by
-sha256) and the policies are the ones the run started with, and says what
-differs when they are not.
+on an existing folder it checks that the key, the base URL, the export and
+its accounts file (by sha256) and the policies are the ones the run started
+with, and says what differs when they are not.
 """
 
 from __future__ import annotations
@@ -194,7 +194,8 @@ def run_policies(journal: RunJournal) -> Policies:
 
 
 def check_same_export(journal: RunJournal, export_path: str | os.PathLike[str] | None = None) -> Path:
-    """The export still has the bytes the run was loaded from; returns its path."""
+    """The export still has the bytes the run was loaded from, and so has its accounts file
+    when the run has one (check_same_accounts); returns the export's path."""
     info = journal.info
     path = Path(export_path) if export_path else Path(info.export_path)
     if not path.is_file():
@@ -206,6 +207,35 @@ def check_same_export(journal: RunJournal, export_path: str | os.PathLike[str] |
                 f"{path}: the export changed since this run started (sha256 {digest[:12]}…, the run has "
                 f"{info.export_sha256[:12]}…): start a new run folder for a new export",
                 code="export_changed",
+            )
+    check_same_accounts(journal)
+    return path
+
+
+def check_same_accounts(journal: RunJournal, accounts_path: str | os.PathLike[str] | None = None) -> Path | None:
+    """The run's accounts file (import --accounts) still has the bytes the run read; returns its
+    path (None: the run reads its export without one). `accounts_path`: where it is now, when
+    the operator names it (a moved file with the same bytes is fine)."""
+    from console.migration.feed import run_accounts
+
+    recorded, sha = run_accounts(journal.info)
+    if recorded is None:
+        if accounts_path is not None:
+            raise RunRefused(f"{journal.run_dir}: this run reads its export without an accounts file; --accounts "
+                             f"{accounts_path} would change every OAuth user's row: start a new run folder",
+                             code="settings_changed")
+        return None
+    path = Path(accounts_path) if accounts_path else Path(recorded)
+    if not path.is_file():
+        raise RunRefused(f"{path}: the accounts file of this run is not there (it was {recorded}): give it back, or "
+                         "start a new run folder", code="accounts_missing")
+    if sha:
+        digest = file_sha256(path)
+        if digest != sha:
+            raise RunRefused(
+                f"{path}: the accounts file changed since this run started (sha256 {digest[:12]}…, the run has "
+                f"{sha[:12]}…): start a new run folder for a new export",
+                code="accounts_changed",
             )
     return path
 
@@ -285,11 +315,15 @@ def prepare_run(
     on_load_progress: LoadProgress | None = None,
     run_settings: dict[str, Any] | None = None,
     reconcile: bool = False,
+    accounts: str | os.PathLike[str] | None = None,
 ) -> RunJournal:
     """Create the run (and load its rows) or reopen it for a resume, holding the run's
     lock meanwhile (two imports started together on one folder: the second is refused,
     code "busy"). A resume checks the journal in full first; `reconcile=True` (import
-    --reconcile) accepts one that lost commits (see RunJournal.open).
+    --reconcile) accepts one that lost commits (see RunJournal.open). `accounts`: the Auth.js
+    accounts export read with the export (OAuth providers, import --accounts); a new run
+    records its path and sha256 (RunInfo.settings["accounts"]), a resume checks it like the
+    export (None: the run's own).
 
     Raises RunRefused (guards, other instance, changed export or policies, busy),
     console.source.ExportError (unreadable export) or JournalError."""
@@ -305,14 +339,16 @@ def prepare_run(
                              code="not_a_run")
         from console.source import open_export
 
-        reader = open_export(Path(export_path), fmt=fmt, mapping=mapping)  # ExportError before any folder exists
+        # ExportError before any folder exists (the accounts file too)
+        reader = open_export(Path(export_path), fmt=fmt, mapping=mapping, accounts=accounts)
         try:
             run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise RunRefused(f"{run_dir}: cannot create the run folder ({exc.strerror or exc})", code="io") from None
     with run_lock(run_dir, "import (preparing the run)"):
         if is_run_folder(run_dir):  # a resume (or another import made it meanwhile)
-            return _reopen(run_dir, export_path, settings, policies, fmt, mapping, on_load_progress, reconcile)
+            return _reopen(run_dir, export_path, settings, policies, fmt, mapping, on_load_progress, reconcile,
+                           accounts)
         if _holds_other_files(run_dir):
             raise RunRefused(f"{run_dir}: exists and is not a run folder (no {JOURNAL_NAME}); pick a new folder",
                              code="not_a_run")
@@ -346,6 +382,10 @@ def _create(
 ) -> RunJournal:
     key = settings.secret_key
     assert key is not None
+    if reader.accounts is not None:  # the run reads its export with it from now on (feed.py), checked on resume
+        from console.migration.feed import accounts_setting
+
+        run_settings = {**(run_settings or {}), **accounts_setting(reader.accounts_path, reader.accounts_sha256)}
     info = RunInfo(
         export_path=str(export_path.resolve()),
         base_url=settings.base_url,
@@ -355,9 +395,9 @@ def _create(
         policies=policies_dict(policies),
         settings={"allow_dev_import": settings.allow_dev_import, **(run_settings or {})},
         mapping=mapping,
-        export_format=getattr(reader, "format", None),
-        export_shape=getattr(reader, "shape", None),
-        export_size=getattr(reader, "size_bytes", None),
+        export_format=reader.format,
+        export_shape=reader.shape,
+        export_size=reader.size_bytes,
     )
     try:
         journal = RunJournal.create(run_dir, info)
@@ -385,6 +425,7 @@ def _reopen(
     mapping: dict[str, str] | None,
     on_load_progress: LoadProgress | None,
     reconcile: bool = False,
+    accounts: str | os.PathLike[str] | None = None,
 ) -> RunJournal:
     journal = RunJournal.open(run_dir, check="full", allow_lost_commits=reconcile)
     try:
@@ -403,6 +444,14 @@ def _reopen(
             differences.append("the column mapping differs from the run's")
         if differences:
             raise RunRefused(f"{run_dir}: {'; '.join(differences)}: start a new run folder", code="settings_changed")
+        accounts_now = check_same_accounts(journal, accounts)  # before the export: the one line says which file
+        if accounts_now is not None and accounts is not None:
+            from console.migration.feed import accounts_setting, run_accounts
+
+            if str(accounts_now.resolve()) != run_accounts(info)[0]:
+                journal.update_run(settings={**info.settings, **accounts_setting(accounts_now, run_accounts(info)[1])})
+                journal.add_event("moved", f"the accounts file is now read from {accounts_now.resolve()}")
+                info = journal.info
         if info.rows_loaded:
             path = check_same_export(journal, export_path)
             if str(path.resolve()) != info.export_path:
@@ -416,8 +465,11 @@ def _reopen(
             # the first load was interrupted (killed): nothing was sent yet, load again
             from console.source import open_export
 
+            from console.migration.feed import run_accounts
+
             path = Path(export_path) if export_path else Path(info.export_path)
-            reader = open_export(path, fmt=fmt or info.export_format, mapping=mapping or info.mapping)
+            reader = open_export(path, fmt=fmt or info.export_format, mapping=mapping or info.mapping,
+                                 accounts=run_accounts(info)[0])
             journal.update_run(export_path=str(path.resolve()))
             journal.clear_rows()
             run_key(run_dir, create=True)
@@ -440,11 +492,11 @@ def fingerprint_key(journal: RunJournal) -> bytes:
 def backfill_fingerprints(journal: RunJournal, path: Path) -> None:
     """A journal loaded before row fingerprints existed (schema 1): compute them from the
     export, in one transaction kept only if the bytes read were the run's (its sha256)."""
-    from console.source import open_export
+    from console.migration.feed import RunSource
 
     info = journal.info
     key = run_key(journal.run_dir, create=True)
-    reader = open_export(path, fmt=info.export_format, mapping=info.mapping)
+    reader = RunSource.of(journal, export_path=path, fingerprints=False).open()
     n = 0
     with journal.transaction() as c:
         for checked in reader.rows(run_policies(journal)):
@@ -476,39 +528,30 @@ def _remove_journal(run_dir: Path, *, remove_dir: bool) -> None:
 
 def _load_rows(journal: RunJournal, reader: Any, policies: Policies, on_load_progress: LoadProgress | None) -> int:
     """Stream the export once into journal rows, LOAD_BATCH rows per transaction."""
-    from console.migration.marker import MarkerError, check_metadata
+    from console.migration.feed import verdict
     from console.migration.preflight import META_KEY, BodyRules, Tally
 
     tally = Tally(BodyRules.of_run(journal.info), policies.plaintext_password)  # the instance's settings (issue 13)
     batch: list[NewRow] = []
     rows = 0
     last_report = 0.0
-    size = int(getattr(reader, "size_bytes", 0) or 0)
+    size = int(reader.size_bytes or 0)
     run_id = journal.info.run_id or ""
     key = run_key(journal.run_dir, create=True)
     for checked in reader.rows(policies):
         user = checked.user
-        errors = [(i.code, i.message) for i in checked.issues if i.severity == "error"]
-        warnings = [i for i in checked.issues if i.severity != "error"]
-        refusal = tally.add(checked)  # a row the instance's settings would refuse is never sent
-        if refusal is not None:
-            errors.append(refusal)
-        if not errors:
-            # the run marker goes into every create's private_metadata: it must fit there
-            try:
-                check_metadata({"public_metadata": user.public_metadata, "private_metadata": user.private_metadata,
-                                "unsafe_metadata": user.unsafe_metadata}, run_id)
-            except MarkerError as exc:
-                errors.append((exc.code, str(exc)))
+        # the checks, the instance's settings (a row they would refuse is never sent), the run
+        # marker's room in the metadata: the feed's rule, as the sync's plan applies it
+        ok, codes, warnings, message = verdict(checked, run_id, tally.add(checked))
         batch.append(
             NewRow(
                 row_no=user.row,
                 external_id=user.external_id,
                 email=user.email,
-                status="refused" if errors else "pending",
-                refusal_codes=tuple(dict.fromkeys(code for code, _ in errors)),
-                warning_codes=tuple(dict.fromkeys(i.code for i in warnings)),
-                refusal_message=errors[0][1] if errors else None,
+                status="pending" if ok else "refused",
+                refusal_codes=codes,
+                warning_codes=warnings,
+                refusal_message=message,
                 fingerprint=row_fingerprint(key, user),
             )
         )
@@ -520,14 +563,14 @@ def _load_rows(journal: RunJournal, reader: Any, policies: Policies, on_load_pro
             now = time.monotonic()
             if now - last_report >= 0.1:
                 last_report = now
-                on_load_progress(rows, int(getattr(reader, "bytes_read", 0) or 0), size)
+                on_load_progress(rows, reader.bytes_read, size)
     journal.add_rows(batch)
-    file_issues = [i.as_dict() for i in getattr(reader, "file_issues", [])]
+    file_issues = [i.as_dict() for i in reader.file_issues]
     journal.finish_load(
         sha256=reader.sha256,
         size=size or None,
-        fmt=getattr(reader, "format", None),
-        shape=getattr(reader, "shape", None),
+        fmt=reader.format,
+        shape=reader.shape,
         file_issues=file_issues,
     )
     if on_load_progress is not None:
@@ -543,6 +586,7 @@ __all__ = [
     "JournalError",
     "RunRefused",
     "check_key_guards",
+    "check_same_accounts",
     "check_same_export",
     "check_same_instance",
     "file_sha256",

@@ -352,12 +352,11 @@ def adopt(journal: RunJournal, plan: Any, *, removed: str) -> int:
 
 
 def run_accounts(journal: RunJournal) -> str | None:
-    """The accounts file the run reads its export with (None: none). The import does not
-    record one yet; the engine is to keep it in the run's settings as "accounts"."""
-    value = (journal.info.settings or {}).get("accounts")
-    if isinstance(value, dict):
-        value = value.get("path")
-    return str(value) if value else None
+    """The accounts file the run reads its export with (None: none): `import --accounts`
+    records it in the run's settings, a sync's adoption replaces it (feed.run_accounts)."""
+    from console.migration.feed import run_accounts as recorded
+
+    return recorded(journal.info)[0]
 
 
 def check_accounts(journal: RunJournal, accounts: str | None) -> None:
@@ -367,8 +366,9 @@ def check_accounts(journal: RunJournal, accounts: str | None) -> None:
     recorded = run_accounts(journal)
     if accounts and not recorded:
         raise SyncRefused(
-            f"{journal.run_dir}: this run reads its export without an accounts file (the import had none), so its "
-            "rows are created and fingerprinted without one: run the sync without --accounts", "accounts_unsupported")
+            f"{journal.run_dir}: this run reads its export without an accounts file (its import had no --accounts), "
+            "so its rows are created and fingerprinted without one: run the sync without --accounts",
+            "accounts_not_in_run")
     if recorded and not accounts:
         raise SyncRefused(
             f"{journal.run_dir}: this run reads its export with an accounts file ({recorded}): pass --accounts with "
