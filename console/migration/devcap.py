@@ -9,6 +9,11 @@ Clerk documents that a Development instance holds at most 100 users
    (meta `dev_cap`) and wins from then on;
 2. the operator's `import --dev-cap N` (kept in the run's settings);
 3. DEV_USER_CAP.
+
+`dev_room(client, to_send, cap)` is the one rule every face asks (the importer before its
+first create, `--detach` before a worker starts, the preflight of an export, the
+console's plan): users there + rows to send <= cap, else `dev_instance_cap` saying how
+many fit and where the cap comes from.
 """
 
 from __future__ import annotations
@@ -61,6 +66,75 @@ def effective_cap(journal: Any, override: int | None = None) -> DevCap:
     return DevCap(DEV_USER_CAP, "default")
 
 
+@dataclass(frozen=True)
+class DevRoom:
+    """What a Development instance can still take: `existing` users there now, `cap`, and the
+    rows `to_send`."""
+
+    existing: int
+    cap: DevCap
+    to_send: int
+
+    @property
+    def fit(self) -> int:
+        return max(0, self.cap.limit - self.existing)
+
+    @property
+    def fits(self) -> bool:
+        return self.existing + self.to_send <= self.cap.limit
+
+    def message(self, rows: str | None = None) -> str:
+        """The one sentence: `rows` says what is to send ("this run has N to import" by default)."""
+        rows = rows or f"this run has {self.to_send} to import"
+        return (f"the Development instance holds {self.existing} user(s) and at most {self.cap.limit} "
+                f"({self.cap.said}): {self.fit} more fit, {rows}; import a subset of at most {self.fit} rows "
+                "or use a Production instance")
+
+    def refusal(self, rows: str | None = None) -> Any:
+        """RunRefused (code dev_instance_cap) with the sentence, or None when the rows fit."""
+        if self.fits:
+            return None
+        from console.migration.run import RunRefused
+
+        return RunRefused(self.message(rows), code="dev_instance_cap")
+
+
+async def dev_room(client: Any, to_send: int, cap: DevCap) -> DevRoom:
+    """Count the instance's users (one request, paced by the client's budget). RunRefused
+    "unauthorized" (Clerk refused the key) or "count_failed" (no answer)."""
+    from console.clerk.errors import AuthenticationError, ClerkError
+    from console.migration.run import RunRefused
+
+    try:
+        existing = await client.count_users()
+    except AuthenticationError as exc:
+        raise RunRefused(f"Clerk refused the key: {exc}", code="unauthorized") from None
+    except ClerkError as exc:
+        raise RunRefused(f"cannot count the Development instance's users: {exc}", code="count_failed") from None
+    return DevRoom(existing, cap, to_send)
+
+
+async def check_dev_room(settings: Any, to_send: int, cap: DevCap, *, client: Any = None) -> DevRoom:
+    """dev_room with a client of its own when none is given (`--detach`, the console's plan):
+    raises RunRefused dev_instance_cap when the rows do not fit."""
+    from console.clerk.client import ClerkClient
+    from console.clerk.limiter import RequestBudget
+
+    own = client is None
+    if own:
+        key = settings.secret_key
+        client = ClerkClient(key, settings.base_url, RequestBudget.for_instance(key.instance_kind), timeout=15.0)
+    try:
+        room = await dev_room(client, to_send, cap)
+    finally:
+        if own:
+            await client.aclose()
+    refusal = room.refusal()
+    if refusal is not None:
+        raise refusal
+    return room
+
+
 def learn_from_quota(journal: Any, exc: Any) -> int | None:
     """Keep the limit a user_quota_exceeded answer names (meta `dev_cap`); returns it."""
     limit = limit_from_message(getattr(exc, "long_message", None), getattr(exc, "message", None))
@@ -69,4 +143,5 @@ def learn_from_quota(journal: Any, exc: Any) -> int | None:
     return limit
 
 
-__all__ = ["DEV_USER_CAP", "DevCap", "effective_cap", "learn_from_quota", "limit_from_message"]
+__all__ = ["DEV_USER_CAP", "DevCap", "DevRoom", "check_dev_room", "dev_room", "effective_cap", "learn_from_quota",
+           "limit_from_message"]

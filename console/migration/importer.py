@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import math
 import random
 import sqlite3
 import threading
@@ -63,7 +62,7 @@ from console.clerk.errors import (
 )
 from console.clerk.limiter import RequestBudget
 from console.migration.journal import JournalError, RunJournal
-from console.migration.devcap import effective_cap, learn_from_quota
+from console.migration.devcap import dev_room, effective_cap, learn_from_quota
 from console.migration.feed import ExportFeed, FeedChanged, RunSource
 from console.migration.marker import carries_marker
 from console.migration.preflight import BodyRules, UnknownFieldExplainer
@@ -260,6 +259,12 @@ class Importer:
         self._journal_error: JournalError | None = None
         self._changed_rows: list[int] = []  # rows found changed in the export (export_changed)
         self._source: RunSource | None = None
+        # made by _run for its session (a control before that only records the wish)
+        self._slots: _Slots | None = None
+        self._lookup_event: asyncio.Event | None = None
+        self._done_event: asyncio.Event | None = None
+        self._session_id: int | None = None
+        self._latency: tuple[float | None, float | None] = (None, None)
 
     # ------------------------------------------------------------ controls
     def _on_loop(self, fn: Callable[[], None]) -> None:
@@ -412,22 +417,11 @@ class Importer:
         to_send = self._to_send()
         if to_send == 0:
             return
-        try:
-            existing = await client.count_users()
-        except AuthenticationError as exc:
-            raise RunRefused(f"Clerk refused the key: {exc}", code="unauthorized") from None
-        except ClerkError as exc:
-            raise RunRefused(f"cannot count the Development instance's users: {exc}", code="count_failed") from None
-        cap = effective_cap(self.journal, self.dev_user_cap)
-        if existing + to_send > cap.limit:
-            fit = max(0, cap.limit - existing)
-            message = (
-                f"the Development instance holds {existing} user(s) and at most {cap.limit} ({cap.said}): "
-                f"{fit} more fit, this run has {to_send} to import; import a subset of at most {fit} rows "
-                "or use a Production instance"
-            )
-            self.journal.add_event("refused", message)
-            raise RunRefused(message, code="dev_instance_cap")
+        room = await dev_room(client, to_send, effective_cap(self.journal, self.dev_user_cap))  # devcap.py: the one rule
+        refusal = room.refusal()
+        if refusal is not None:
+            self.journal.add_event("refused", refusal.message)
+            raise refusal
 
     # ------------------------------------------------------------ rows an earlier session may have created
     async def _reconcile(self, client: ClerkClient) -> None:
@@ -529,16 +523,14 @@ class Importer:
             self._done_event.set()
 
     def _wake(self) -> None:
-        slots = getattr(self, "_slots", None)
-        if slots is not None:
-            slots.set_paused(self._paused)
+        if self._slots is not None:
+            self._slots.set_paused(self._paused)
             if self._stopping:
-                slots.close()
+                self._slots.close()
         if self._stopping:
-            le = getattr(self, "_lookup_event", None)
-            if le is not None:
-                le.set()
-            if getattr(self, "_done_event", None) is not None:
+            if self._lookup_event is not None:
+                self._lookup_event.set()
+            if self._done_event is not None:
                 self._check_done()
 
     def _begin_stop(self, reason: str, message: str) -> None:
@@ -929,7 +921,7 @@ class Importer:
             if now - last_limit >= 0.5:
                 self._update_limit()
                 last_limit = now
-            if now - last_flush >= 1.0 and getattr(self, "_session_id", None) is not None:
+            if now - last_flush >= 1.0 and self._session_id is not None:
                 self._flush_session()
                 last_flush = now
             self._publish()
@@ -940,17 +932,13 @@ class Importer:
         if client is None or budget is None:
             self._limit = self.max_concurrency
             return
-        p50, p95 = client.latency_quantiles()
-        latency = p95 if p95 is not None else None
-        if hasattr(budget, "recommended_concurrency"):
-            wanted = budget.recommended_concurrency(latency, self.max_concurrency)
-        else:  # pragma: no cover - an older budget
-            lat = 0.5 if latency is None else latency
-            wanted = max(1, min(self.max_concurrency, math.ceil(budget.current_rate * lat * 1.5)))
+        _p50, p95 = client.latency_quantiles()
+        wanted = budget.recommended_concurrency(p95, self.max_concurrency)
         wanted = max(1, min(self.max_concurrency, wanted + 1))
         if wanted != self._limit:
             self._limit = wanted
-            self._slots.set_limit(wanted)
+            if self._slots is not None:
+                self._slots.set_limit(wanted)
 
     def _snapshot(self) -> Progress:
         now = time.monotonic()
@@ -970,7 +958,7 @@ class Importer:
         eta = left / rate_now if rate_now > 0 else None
         if self._client is not None:
             self._latency = self._client.latency_quantiles()
-        q50, q95 = getattr(self, "_latency", (None, None))
+        q50, q95 = self._latency
         p50 = q50 * 1000.0 if q50 is not None else None
         p95 = q95 * 1000.0 if q95 is not None else None
         budget = self._budget
@@ -1001,8 +989,8 @@ class Importer:
             reconciling=len(self._lookups),
             stop_reason=self._stop_reason,
             message=self._stop_message or "",
-            cap=getattr(budget, "cap_reason", None),
-            capped_to=getattr(budget, "capped_to", None),
+            cap=budget.cap_reason if budget is not None else None,
+            capped_to=budget.capped_to if budget is not None else None,
             adopted=self._adopted,
         )
 
