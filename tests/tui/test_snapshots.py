@@ -92,7 +92,10 @@ def test_review_policies(snap_compare, relative_demo, size):
         await _choose(pilot, 0)
         await _load(pilot)
         await _review(pilot)
-        await pilot.press("p", "down", "down", "enter")
+        from console.tui.screens.review import UNVERIFIED_CHOICES
+
+        # "Refuse these rows", by its place among the choices (the default, oauth, is chosen first)
+        await pilot.press("p", *["down"] * [v for v, _ in UNVERIFIED_CHOICES].index("refuse"), "enter")
         await wait_until(
             pilot, lambda: pilot.app.state.load.status == "loaded" and pilot.app.state.previous_counts, what="the re-check"
         )

@@ -25,6 +25,7 @@ from textual.widgets import (
     TabPane,
 )
 
+from console.source import VERIFIED_POLICY_RISK
 from console.source.model import Issue, Policies
 from console.tui.screens.base import StepPane
 from console.tui.widgets.choice import ChoiceButton
@@ -35,10 +36,11 @@ from console.tui.widgets.scroll_area import ScrollArea
 
 PAGE_SIZE = 200
 
-UNVERIFIED_CHOICES: tuple[tuple[str, str], ...] = (
-    ("verified", "Import as verified (the guide's default)"),
+UNVERIFIED_CHOICES: tuple[tuple[str, str], ...] = (  # the engine's UNVERIFIED_POLICIES, default first
+    ("oauth", "Verified if dated or OAuth, else reserved"),
     ("reserved", "Import unverified (the user verifies it)"),
     ("refuse", "Refuse these rows"),
+    ("verified", "Import all as verified (the older default)"),  # last: its risk is said right under it
 )
 PLAINTEXT_CHOICES: tuple[tuple[str, str], ...] = (
     ("refuse", "Refuse them (the users reset it)"),
@@ -54,6 +56,9 @@ def _delta(before: dict | None, after: dict | None, key: str) -> str:
 
 class ReviewPane(StepPane):
     step = "review"
+    DEFAULT_CSS = """
+    ReviewPane #verified-risk { padding: 0 0 0 5; }
+    """
     FOCUS_LAST = ("#export-csv",)  # codes -> filter -> rows, then Save CSV, the tabs, the rail
 
     BINDINGS = [
@@ -99,6 +104,7 @@ class ReviewPane(StepPane):
                     with RadioSet(id="policy-unverified"):
                         for value, words in UNVERIFIED_CHOICES:
                             yield ChoiceButton(words, value=value == self.state.policies.unverified_email)
+                    yield Static(Content("⚠ " + VERIFIED_POLICY_RISK).stylize("$text-warning"), id="verified-risk")
                     yield Label("Plaintext passwords", classes="section")
                     yield Static("", id="plaintext-words")
                     with RadioSet(id="policy-plaintext"):
@@ -194,11 +200,17 @@ class ReviewPane(StepPane):
     def _sync_policies(self, state: ConsoleState) -> None:
         report = state.report
         assert report is not None
+        counts = getattr(report, "email_verification", None) or {}
         self.query_one("#unverified-words", Static).update(
-            Content(
+            Content.assemble(
                 f"{report.unverified:,} rows have no emailVerified date; {report.unverified_with_oauth:,} of them "
                 "signed in with an OAuth provider (Auth.js leaves those unverified although the provider "
-                "verified the address)."
+                "verified the address).\nWith this policy: ",
+                (f"{counts.get('verified_by_date', 0):,}", "bold"), " verified by date, ",
+                (f"{counts.get('verified_by_oauth', 0):,}", "bold"), " by an OAuth account, ",
+                (f"{counts.get('reserved', 0):,}", "bold"), " reserved (verified on first sign-in), ",
+                (f"{counts.get('verified_by_policy', 0):,}", "bold"), " verified by policy, ",
+                (f"{counts.get('refused', 0):,}", "bold"), " refused.",
             )
         )
         plaintext = sum(n for (code, _), n in report.by_code.items() if code in PLAINTEXT_CODES)
