@@ -77,7 +77,10 @@ async def shoot(url: str, area: DemoArea, out: Path, size: tuple[int, int], kind
         save("row")
         await pilot.press("escape", "p")
         await settle(pilot)
-        await pilot.press("down", "down", "enter")  # refuse unverified emails: see the effect
+        from console.tui.screens.review import UNVERIFIED_CHOICES
+
+        # refuse unverified emails (chosen by its place among the choices): see the effect
+        await pilot.press(*["down"] * [v for v, _ in UNVERIFIED_CHOICES].index("refuse"), "enter")
         await settle(pilot, lambda: app.state.load.status == "loaded" and bool(app.state.previous_counts))
         save("policies")
         await pilot.press("r")  # the export against the instance's own settings (issue 13)
