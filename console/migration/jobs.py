@@ -420,57 +420,27 @@ class ImportJob(BaseJob):
     async def _send(self, importer: Any) -> Any:
         return await importer.run()
 
+    @staticmethod
+    def selection(options: Any) -> tuple[list[str] | None, list[int] | None]:
+        """The failed rows a retry resets (codes, row numbers); an import resets none."""
+        return None, None
+
     @classmethod
     async def preflight(cls, run_dir: Path, settings: Any, options: Any) -> None:
-        """Before a worker starts: the key's guards, the same instance and export, and the
-        Development instance's room (one request)."""
-        from console.migration.run import check_key_guards, check_same_export, check_same_instance, open_run
+        """Before a worker starts: blockers.run_blockers (the key's guards, the same instance,
+        the export and its accounts file, the Development instance's room: one count)."""
+        from console.migration.blockers import run_blockers
+        from console.migration.run import open_run
 
-        check_key_guards(settings, confirmed_production=options.confirmed_production or cls.kind == "retry")
         journal = open_run(run_dir, readonly=True)
         try:
-            check_same_instance(journal, settings)
-            await asyncio.to_thread(check_same_export, journal)
-            counts = journal.counts()
-            to_send = counts["pending"] + counts["creating"]
-            if cls.kind == "retry":
-                codes = getattr(options, "codes", None)
-                row_nos = getattr(options, "row_nos", None)
-                to_send += journal.count_retryable(codes=codes, row_nos=row_nos)
+            dev_cap = int((options.tuning or {}).get("dev_user_cap", 0)) or None
+            codes, row_nos = cls.selection(options)
+            pre = await run_blockers(journal, settings, kind=cls.kind, confirmed_production=options.confirmed_production,
+                                     codes=codes, row_nos=row_nos, check_settings=False, dev_cap=dev_cap)
         finally:
             journal.close()
-        if settings.secret_key is not None and settings.secret_key.instance_kind == "development" and to_send:
-            await check_dev_room(settings, to_send, cap=int((options.tuning or {}).get("dev_user_cap", 0)) or None)
-
-
-async def check_dev_room(settings: Any, to_send: int, *, cap: int | None = None) -> None:
-    """A Development instance holds at most DEV_USER_CAP users: refuse (dev_instance_cap)
-    when the rows to send do not fit. The importer checks the same before its first create;
-    this is the same rule asked early, before a worker is started."""
-    from console.clerk.client import ClerkClient
-    from console.clerk.errors import AuthenticationError, ClerkError
-    from console.clerk.limiter import RequestBudget
-    from console.migration.run import RunRefused
-    from console.settings import DEV_USER_CAP
-
-    cap = cap or DEV_USER_CAP
-    key = settings.secret_key
-    client = ClerkClient(key, settings.base_url, RequestBudget.for_instance(key.instance_kind), timeout=15.0)
-    try:
-        existing = await client.count_users()
-    except AuthenticationError as exc:
-        raise RunRefused(f"Clerk refused the key: {exc}", code="unauthorized") from None
-    except ClerkError as exc:
-        raise RunRefused(f"cannot count the Development instance's users: {exc}", code="count_failed") from None
-    finally:
-        await client.aclose()
-    if existing + to_send > cap:
-        fit = max(0, cap - existing)
-        raise RunRefused(
-            f"the Development instance holds {existing} user(s) and at most {cap}: {fit} more fit, this run has "
-            f"{to_send} to import; import a subset of at most {fit} rows or use a Production instance",
-            code="dev_instance_cap",
-        )
+        pre.raise_first()
 
 
 @register_job
@@ -489,6 +459,10 @@ class RetryJob(ImportJob):
     async def _send(self, importer: Any) -> Any:
         o = self.options
         return await importer.retry(codes=o.codes, row_nos=o.row_nos)
+
+    @staticmethod
+    def selection(options: Any) -> tuple[list[str] | None, list[int] | None]:
+        return options.codes, options.row_nos
 
 
 # ----------------------------------------------------------------------------- verify
@@ -611,7 +585,6 @@ __all__ = [
     "UndoOptions",
     "VerifyJob",
     "VerifyOptions",
-    "check_dev_room",
     "job_class",
     "make_job",
     "register_job",

@@ -627,8 +627,8 @@ async def read_instance_settings(app_settings: Any, *, transport: Any = None, ti
     from console.clerk.errors import ClerkError
     from console.clerk.frontend import fetch_environment, frontend_api_url_for, publishable_key_kind
 
-    pk = getattr(app_settings, "publishable_key", None)
-    fapi = getattr(app_settings, "frontend_api_url", None)
+    pk = app_settings.publishable_key
+    fapi = app_settings.frontend_api_url
     if not pk and not fapi:
         return SettingsRead(note=NO_PUBLISHABLE_KEY)
     try:
@@ -698,9 +698,10 @@ async def check_instance(app_settings: Any, readiness: Readiness, *, client: Any
     from console.clerk.client import ClerkClient
     from console.clerk.errors import AuthenticationError, ClerkError
     from console.clerk.limiter import RequestBudget
+    from console.migration.devcap import DevCap, DevRoom
     from console.settings import DEV_USER_CAP
 
-    key = getattr(app_settings, "secret_key", None)
+    key = app_settings.secret_key
     if key is None:
         readiness.instance = {"checked": False}
         readiness.not_checked.append("no secret key (CLERK_SECRET_KEY): the instance behind it, the Development "
@@ -738,15 +739,13 @@ async def check_instance(app_settings: Any, readiness: Readiness, *, client: Any
                         "message": f"{key.masked} is a Development instance key: the import needs "
                                    "IMPORT_TO_DEV_INSTANCE=true (it holds few users, and users cannot be moved to "
                                    "Production later)"})
-                cap = dev_user_cap or DEV_USER_CAP
-                existing = await client.count_users()
-                readiness.instance.update(users=existing, cap=cap)
-                if existing + readiness.importable > cap:
-                    fit = max(0, cap - existing)
+                cap = DevCap(dev_user_cap, "dev-cap") if dev_user_cap else DevCap(DEV_USER_CAP, "default")
+                room = DevRoom(await client.count_users(), cap, readiness.importable)  # devcap.py's rule
+                readiness.instance.update(users=room.existing, cap=cap.limit)
+                if not room.fits:
                     readiness.blockers.append({
                         "code": "dev_instance_cap",
-                        "message": f"the Development instance holds {existing} user(s) and at most {cap}: {fit} "
-                                   f"more fit, the export has {readiness.importable} importable rows"})
+                        "message": room.message(f"the export has {readiness.importable} importable rows")})
         except AuthenticationError as exc:
             raise PreflightError(f"Clerk refused the key {key.masked}: {exc}", code="unauthorized") from None
         except ClerkError as exc:
@@ -798,7 +797,8 @@ def plan_rules(read: SettingsRead, legal: str | None) -> BodyRules:
     return rules
 
 
-def settle_run_rules(journal: Any, read: SettingsRead, legal: str | None) -> tuple[BodyRules, list[str]]:
+def settle_run_rules(journal: Any, read: SettingsRead, legal: str | None, *,
+                     store: bool = True) -> tuple[BodyRules, list[str]]:
     """Before a session of an existing run sends: the run's stored rules against the
     instance now. Returns (the rules to use, lines to say once).
 
@@ -808,7 +808,8 @@ def settle_run_rules(journal: Any, read: SettingsRead, legal: str | None) -> tup
     consent and no policy is known (`legal_policy_missing`). A new digest with the same effect
     is recorded with an event. A run made without the settings adopts them (the feed then
     refuses what they refuse, before sending). Without a publishable key now, the run's
-    stored rules apply."""
+    stored rules apply. store=False: the same verdict and lines, nothing written (the
+    blockers before any write, blockers.py)."""
     stored = BodyRules.of_run(journal.info)
     if stored is not None and legal is not None and legal != stored.legal:
         raise PreflightError(f"{journal.run_dir}: the legal policy is {legal}, the run was made with "
@@ -841,7 +842,7 @@ def settle_run_rules(journal: Any, read: SettingsRead, legal: str | None) -> tup
             lines.append("the run was started without the instance's settings; from now on: " + describe(current))
     if current.legal_consent and current.legal is None:
         raise PreflightError(LEGAL_CHOICE, code="legal_policy_missing")
-    if current != stored:
+    if current != stored and store:
         _store_rules(journal, current, event)
     return current, lines
 

@@ -1182,27 +1182,22 @@ class SyncJob(BaseJob):
 
     @classmethod
     async def preflight(cls, run_dir: Path, settings: Any, options: Any) -> None:
-        """Before a worker starts: the key's guards, the same instance, --yes for ban/delete,
-        and no unfinished sync of another export (the rest is checked when it runs)."""
-        from console.migration.run import check_key_guards, check_same_instance, file_sha256, open_run
+        """Before a worker starts: blockers.run_blockers for a sync (the key's guards, the same
+        instance, --yes for ban/delete, the accounts file as the run reads its export, no
+        unfinished sync of another export); the rest is checked when it runs."""
+        from console.migration.blockers import run_blockers
+        from console.migration.run import open_run
 
-        check_key_guards(settings, confirmed_production=options.confirmed)
         if options.removed not in REMOVED_POLICIES:
             raise SyncRefused(f"--removed must be one of {', '.join(REMOVED_POLICIES)}", "bad_option")
-        if options.removed in ("ban", "delete") and not options.confirmed:
-            raise SyncRefused(f"--removed {options.removed} changes users in Clerk: it needs --yes",
-                              "removed_unconfirmed")
-        if not Path(options.export).is_file():
-            raise SyncRefused(f"{options.export}: no such file", "export_missing")
         journal = open_run(run_dir, readonly=True)
         try:
-            check_same_instance(journal, settings)
-            current = unfinished_sync(journal)
-            if current is not None and await asyncio.to_thread(file_sha256, options.export) != current.export_sha256:
-                raise SyncRefused(f"{run_dir}: sync {current.id} of {current.export_path} is not finished: finish it "
-                                  "first (the same command with that export)", "sync_unfinished")
+            pre = await run_blockers(journal, settings, kind="sync", confirmed_production=options.confirmed,
+                                     check_settings=False, sync_export=options.export, sync_accounts=options.accounts,
+                                     removed=options.removed)
         finally:
             journal.close()
+        pre.raise_first()
 
 
 __all__ = [
