@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         same_instance_or_exit,
     )
     from console.migration.run import confirm_instance_now, key_is_the_runs
-    from console.migration.undo import Undoer, undone_count
+    from console.migration.undo import Undoer, undo_left
 
     journal = open_run_or_exit(args.run)
     try:
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.yes and not interactive:
             raise CommandError("undo deletes users: pass --yes (there is no terminal to ask on)", 2)
         counts = journal.counts()
-        left = max(0, counts["created"] - undone_count(journal))
+        left = undo_left(journal)  # created rows not undone, and users a sync removed from the export
         if left == 0 and not key_is_the_runs(journal, settings):
             try:  # nothing to delete, but a key that is not the run's: say whose instance it is first
                 confirm_instance_now(journal, settings)

@@ -18,6 +18,14 @@ How the state is decided (docs/jobs.md):
 The lock is probed without taking it (/proc/locks names the pid holding an flock),
 so a status read can never make a starting import fail as "busy"; where
 /proc/locks is missing, a shared non-blocking flock is tried and dropped at once.
+
+Beside the state, `RunStatus.figures` (RunFigures) holds what every face shows of the run:
+the counts and what they mean (to send, in Clerk, finished), the last verification, the
+last sync (journal meta `sync_last`), the undo (users deleted, users it would still
+delete, among them those a sync removed from the export) and the unmark. `step_marks`
+turns them into the marks of the last four steps (import, failures, verify, finish): the
+console's step rail, the plan, and `status`'s text read the same rule. `planned_pace`
+is the pace a session aims at.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import json
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +46,8 @@ HEARTBEAT_EVERY_S = 1.0
 STALE_AFTER_S = 5.0  # a heartbeat older than this, its lock free: the worker is gone
 
 STATES = ("new", "running", "paused", "stopped", "finished", "dead")
+MAP_NAME = "id-map.csv"  # the id map's default file name in the run folder (the Finish step's)
+STEPS = ("import", "failures", "verify", "finish")
 
 
 # ----------------------------------------------------------------------------- heartbeat file
@@ -150,6 +160,183 @@ def pid_alive(pid: int | None) -> bool:
     return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
+# ----------------------------------------------------------------------------- the run's figures
+@dataclass(frozen=True)
+class RunFigures:
+    """The run as its journal tells it: counts, and what the later steps left behind."""
+
+    counts: dict[str, int]
+    rows_loaded: bool = True
+    sessions: int = 0  # import/retry/sync sessions
+    last_outcome: str | None = None  # the last session's: done, stopped, unauthorized, ...
+    retryable: int = 0  # failed rows `retry` resends without --code/--row
+    undone: int = 0  # users of the journal's rows an undo deleted (or found gone)
+    undo_left: int = 0  # users an undo would still read back and delete (if they carry the marker)
+    removed_created: int = 0  # of those, users this run created that a sync removed from the export
+    unmarked: int = 0  # users whose run marker an unmark removed
+    verify_last: dict[str, Any] | None = None
+    sync_last: dict[str, Any] | None = None
+    undo_last: dict[str, Any] | None = None
+    unmark_last: dict[str, Any] | None = None
+    map_written: bool = False  # DIR/id-map.csv exists
+
+    @property
+    def rows(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def importable(self) -> int:
+        return self.rows - self.counts.get("refused", 0)
+
+    @property
+    def to_send(self) -> int:
+        """Rows still needing a session: pending, and creating (looked up first)."""
+        return self.counts.get("pending", 0) + self.counts.get("creating", 0)
+
+    @property
+    def in_clerk(self) -> int:
+        return self.counts.get("created", 0) + self.counts.get("existed", 0)
+
+    @property
+    def failed(self) -> int:
+        return self.counts.get("failed", 0)
+
+    @property
+    def import_finished(self) -> bool:
+        """Every importable row settled (created, existed or failed) by at least one session."""
+        return self.rows_loaded and self.to_send == 0 and self.sessions > 0
+
+    def later_steps_json(self) -> dict[str, Any]:
+        """What status --json adds: the last sync, the undo and the unmark."""
+        return {
+            "sync_last": self.sync_last,
+            "undo": {"undone": self.undone, "left": self.undo_left, "removed_by_sync": self.removed_created,
+                     "last": self.undo_last},
+            "unmark": {"unmarked": self.unmarked, "last": self.unmark_last},
+        }
+
+
+def read_figures(journal: Any, sessions: list[dict[str, Any]] | None = None) -> RunFigures:
+    """RunFigures from an open journal (read-only is fine): a few small queries."""
+    from console.migration.undo import removed_left, removed_undone_count, undone_count
+    from console.migration.unmark import unmarked_count
+
+    sessions = journal.sessions() if sessions is None else sessions
+    counts = journal.counts()
+    removed = removed_left(journal)
+    undone = undone_count(journal)
+    return RunFigures(
+        counts=counts,
+        rows_loaded=bool(journal.info.rows_loaded),
+        sessions=len(sessions),
+        last_outcome=sessions[-1].get("outcome") if sessions else None,
+        retryable=journal.count_retryable(),
+        undone=undone + removed_undone_count(journal),
+        undo_left=max(0, counts.get("created", 0) - undone) + len(removed),
+        removed_created=len(removed),
+        unmarked=unmarked_count(journal),
+        verify_last=journal.get_meta("verify_last"),
+        sync_last=journal.get_meta("sync_last"),
+        undo_last=journal.get_meta("undo_last"),
+        unmark_last=journal.get_meta("unmark_last"),
+        map_written=(Path(journal.run_dir) / MAP_NAME).is_file(),
+    )
+
+
+# ----------------------------------------------------------------------------- the steps' marks
+@dataclass(frozen=True)
+class StepMark:
+    mark: str  # done | open | blocked
+    reason: str = ""  # what is left, or why it is blocked; a few words (the console's rail is narrow)
+
+
+def step_mark(step: str, figures: RunFigures | None, *, state: str | None = None, live: Any = None,
+              import_blockers: Any = (), map_written: bool = False) -> StepMark:
+    """The mark of one of the last four steps. `figures` None: no run yet. `state`: the
+    RunStatus state (a dead session says so). `live`: the job a face is running or watching,
+    anything with `kind`, `phase` ("preparing" while the journal is written), `snapshot` (its
+    latest typed snapshot: Progress for import/retry), `preparing_rows` and `active`; None when
+    none. `import_blockers`: (few words, sentence) pairs of what keeps a new import from
+    starting (the face's own: no key, no export loaded, ...)."""
+    running = live is not None and live.active
+    if step == "import":
+        if running and live.kind in ("import", "retry"):
+            if live.phase == "preparing":
+                return StepMark("open", "writing the journal…" if live.preparing_rows else "checking…")
+            p = live.snapshot
+            total = p.total if p is not None else 0
+            # in steps of 10%: a rail re-renders when its words change
+            done = f"{100 * p.done // total // 10 * 10}%" if total else "starting"
+            return StepMark("open", f"{live.kind} {done}")
+        if figures is not None:
+            if not figures.rows_loaded:
+                return StepMark("open", "journal not loaded")
+            if state == "dead":
+                return StepMark("open", "resume: a session died")
+            if figures.to_send:
+                return StepMark("open", f"{figures.to_send:,} to send")
+            if figures.sessions:
+                if figures.undone:
+                    return StepMark("done", f"{figures.undone:,} undone")
+                return StepMark("done", f"{figures.in_clerk:,} in Clerk")
+        blockers = list(import_blockers)
+        if blockers:
+            return StepMark("blocked", blockers[0][0])
+        return StepMark("open", "ready")
+    if running and live.kind in ("import", "retry"):
+        p = live.snapshot
+        failed = p.failed if p is not None else (figures.failed if figures is not None else 0)
+        if step == "failures" and failed:
+            return StepMark("open", f"{failed:,} so far")
+        return StepMark("blocked", "after the import")
+    if figures is None or not figures.sessions:
+        return StepMark("blocked", "after an import")
+    if step == "failures":
+        if figures.failed:
+            return StepMark("open", f"{figures.failed:,} failed")
+        if figures.to_send:
+            return StepMark("open", "none yet")
+        return StepMark("done", "none")
+    if not figures.import_finished:
+        return StepMark("blocked", "after the import")
+    if step == "verify":
+        if running and live.kind == "verify":
+            return StepMark("open", "verifying…")
+        if figures.undone:
+            # the users this run created are (partly) gone: an earlier verification says nothing now
+            return StepMark("blocked", f"{figures.undone:,} undone")
+        last = figures.verify_last
+        if last is not None:
+            if not last.get("complete", True):
+                return StepMark("open", "stopped early")
+            if last.get("ok"):
+                return StepMark("done", f"{last.get('checked', 0):,} match")
+            return StepMark("open", "differences found")
+        return StepMark("open", "read users back")
+    if step == "finish":
+        if running and live.kind == "undo":
+            return StepMark("open", "undoing…")
+        if figures.undone:
+            return StepMark("done", f"{figures.undone:,} undone")
+        if figures.map_written or map_written:
+            return StepMark("done", "map written")
+        return StepMark("open", "id map, SQL, app")
+    raise ValueError(f"step must be one of {', '.join(STEPS)}")
+
+
+def step_marks(figures: RunFigures | None, **kw: Any) -> dict[str, StepMark]:
+    """step_mark for each of STEPS."""
+    return {step: step_mark(step, figures, **kw) for step in STEPS}
+
+
+def planned_pace(instance_kind: str | None, rate: float | None = None) -> float:
+    """Requests per second a session's budget aims at (docs/clerk-client.md): 90% of the
+    instance's limit, or `rate`, capped by the limit."""
+    from console.clerk.limiter import RequestBudget
+
+    return RequestBudget.for_instance(instance_kind, rate=rate).target_rate
+
+
 # ----------------------------------------------------------------------------- RunStatus
 @dataclass(frozen=True)
 class RunStatus:
@@ -169,18 +356,23 @@ class RunStatus:
     message: str | None = None
     snapshot: dict[str, Any] | None = None  # the worker's latest snapshot (JSON form), while it runs
     summary: dict[str, Any] = field(default_factory=dict)  # run_summary(journal): the counts
+    figures: RunFigures | None = None  # the run's figures and what the later steps left (read_figures)
 
     @property
     def active(self) -> bool:
         return self.state in ("running", "paused")
 
+    def marks(self, **kw: Any) -> dict[str, StepMark]:
+        """The last four steps' marks (step_marks) with this run's state."""
+        return step_marks(self.figures, state=self.state, **kw)
+
     def as_json(self) -> dict[str, Any]:
-        """The `status --json` object: the summary's fields, then the live ones."""
-        live = asdict(self)
-        live.pop("summary")
-        live.pop("run")
-        live.pop("snapshot")
-        return {**self.summary, **live}
+        """The `status --json` object: the summary's fields, the live ones, then the last sync,
+        the undo and the unmark."""
+        live = {f.name: getattr(self, f.name) for f in fields(self)
+                if f.name not in ("summary", "run", "snapshot", "figures")}
+        later = self.figures.later_steps_json() if self.figures is not None else {}
+        return {**self.summary, **live, **later}
 
 
 def read_status(run_dir: str | os.PathLike[str], *, details: bool = True, journal: Any = None) -> RunStatus:
@@ -195,6 +387,7 @@ def read_status(run_dir: str | os.PathLike[str], *, details: bool = True, journa
     try:
         summary = run_summary(journal, details=details)
         sessions = journal.sessions()
+        figures = read_figures(journal, sessions)
     finally:
         if own:
             journal.close()
@@ -204,7 +397,7 @@ def read_status(run_dir: str | os.PathLike[str], *, details: bool = True, journa
     age = now - float(beat.get("updated_at") or 0) if beat else None
     last = sessions[-1] if sessions else None
     session_rate, session_eta = _session_rate(last, summary)
-    base: dict[str, Any] = {"run": str(run_dir), "summary": summary}
+    base: dict[str, Any] = {"run": str(run_dir), "summary": summary, "figures": figures}
 
     if holder is not None:
         if beat and beat.get("pid") == holder and not beat.get("ended_at"):
@@ -286,7 +479,15 @@ __all__ = [
     "HEARTBEAT_NAME",
     "LOCK_NAME",
     "LOG_NAME",
+    "MAP_NAME",
+    "RunFigures",
     "RunStatus",
+    "STEPS",
+    "StepMark",
+    "planned_pace",
+    "read_figures",
+    "step_mark",
+    "step_marks",
     "SOCKET_NAME",
     "STALE_AFTER_S",
     "STATES",

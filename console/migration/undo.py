@@ -13,6 +13,11 @@ markers existed, `unmarked`) are kept too unless `include_unmarked=True`.
     result = await undoer.run()                            # undoer.stop() from any thread
     # or: result = await undo_run(journal, settings, on_progress=cb)
 
+Users a sync removed from the export (its `--removed keep` or `ban`) left the journal's
+`rows` for `sync_items` (kind removed): those this run created are undo's too. They are
+read back and deleted on the same rule (this run's marker in Clerk), their outcomes kept in
+`undo_removed` (keyed by Clerk user id: they have no row number any more).
+
 Resumable: each outcome is committed to the journal's `undo_rows` table
 (row_no, clerk_user_id, outcome deleted | gone | failed, code, message) before
 it is counted; a second run skips rows already `deleted`/`gone` and tries the
@@ -27,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -36,6 +41,7 @@ from console.migration.journal import RowRecord, RunJournal
 from console.migration.marker import carries_marker
 
 UNDO_TABLE = "undo_rows"
+REMOVED_TABLE = "undo_removed"  # users a sync took out of `rows`: no row number (the sync's renumbering skips it)
 DONE_OUTCOMES = ("deleted", "gone")
 LOOKUP_PAGE = 100
 DEFAULT_CONCURRENCY = 16
@@ -54,16 +60,52 @@ CREATE TABLE IF NOT EXISTS {UNDO_TABLE} (
 """
 
 
+_REMOVED_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {REMOVED_TABLE} (
+    clerk_user_id TEXT PRIMARY KEY,
+    sync_id       INTEGER,
+    external_id   TEXT,
+    outcome       TEXT NOT NULL CHECK (outcome IN ('deleted', 'gone', 'failed')),
+    code          TEXT,
+    message       TEXT,
+    signed_in     INTEGER NOT NULL DEFAULT 0,
+    at            REAL NOT NULL
+)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class UndoTarget:
+    """A user undo may delete: a journal row `created` (row_no), or a user this run created
+    that a sync removed from `rows` (row_no None, sync_id: the sync that removed it)."""
+
+    row_no: int | None
+    clerk_user_id: str
+    external_id: str | None
+    email: str | None
+    unmarked: bool = False  # created before run markers existed (a schema-1 journal)
+    sync_id: int | None = None
+
+    @classmethod
+    def of_row(cls, rec: RowRecord) -> "UndoTarget":
+        return cls(rec.row_no, rec.clerk_user_id or "", rec.external_id, rec.email, rec.unmarked)
+
+    def entry(self) -> dict[str, Any]:
+        return {"row": self.row_no, "external_id": self.external_id, "clerk_user_id": self.clerk_user_id,
+                **({"removed_by_sync": self.sync_id} if self.row_no is None else {})}
+
+
 # ----------------------------------------------------------------------------- the table
-def _has_table(journal: RunJournal) -> bool:
+def _has_table(journal: RunJournal, name: str = UNDO_TABLE) -> bool:
     return journal.connection.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (UNDO_TABLE,)
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
     ).fetchone() is not None
 
 
 def _ensure_table(journal: RunJournal) -> None:
     with journal.transaction() as conn:
         conn.execute(_SCHEMA)
+        conn.execute(_REMOVED_SCHEMA)
 
 
 def undone_filter(journal: RunJournal) -> Callable[[Sequence[int]], set[int]]:
@@ -94,33 +136,95 @@ def undone_count(journal: RunJournal) -> int:
     ).fetchone()[0]
 
 
-def _record(journal: RunJournal, items: Sequence[tuple[int, str, str, str | None, str | None, bool]]) -> None:
+def _record(journal: RunJournal,
+            items: Sequence[tuple[UndoTarget, str, str | None, str | None, bool]]) -> None:
+    """Outcomes (target, deleted | gone | failed, code, message, signed in), one transaction."""
     if not items:
         return
     now = time.time()
+    rows = [(t.row_no, t.clerk_user_id, outcome, code, msg, 1 if signed else 0, now)
+            for t, outcome, code, msg, signed in items if t.row_no is not None]
+    removed = [(t.clerk_user_id, t.sync_id, t.external_id, outcome, code, msg, 1 if signed else 0, now)
+               for t, outcome, code, msg, signed in items if t.row_no is None]
     with journal.transaction() as conn:
-        conn.executemany(
-            f"INSERT INTO {UNDO_TABLE} (row_no, clerk_user_id, outcome, code, message, signed_in, at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(row_no) DO UPDATE SET clerk_user_id = excluded.clerk_user_id,"
-            " outcome = excluded.outcome, code = excluded.code, message = excluded.message,"
-            " signed_in = MAX(signed_in, excluded.signed_in), at = excluded.at",
-            [(r, uid, outcome, code, msg, 1 if signed else 0, now) for r, uid, outcome, code, msg, signed in items],
-        )
+        if rows:
+            conn.executemany(
+                f"INSERT INTO {UNDO_TABLE} (row_no, clerk_user_id, outcome, code, message, signed_in, at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(row_no) DO UPDATE SET clerk_user_id = excluded.clerk_user_id,"
+                " outcome = excluded.outcome, code = excluded.code, message = excluded.message,"
+                " signed_in = MAX(signed_in, excluded.signed_in), at = excluded.at",
+                rows,
+            )
+        if removed:
+            conn.executemany(
+                f"INSERT INTO {REMOVED_TABLE} (clerk_user_id, sync_id, external_id, outcome, code, message, signed_in,"
+                " at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(clerk_user_id) DO UPDATE SET"
+                " outcome = excluded.outcome, code = excluded.code, message = excluded.message,"
+                " signed_in = MAX(signed_in, excluded.signed_in), at = excluded.at",
+                removed,
+            )
 
 
-def _pages_to_undo(journal: RunJournal, page: int = LOOKUP_PAGE):
-    """Pages of `created` rows whose user is not deleted yet, row order, constant memory."""
+def _pages_to_undo(journal: RunJournal, page: int = LOOKUP_PAGE) -> Iterator[list[UndoTarget]]:
+    """Pages of users to delete, constant memory: `created` rows whose user is not deleted
+    yet (row order), then the users a sync removed from `rows` (removed_left)."""
     undone = undone_filter(journal)
     last: int | None = None
     while True:
         rows = journal.rows(status="created", limit=page, after_row=last)
         if not rows:
-            return
+            break
         last = rows[-1].row_no
         gone = undone([r.row_no for r in rows])
-        todo = [r for r in rows if r.row_no not in gone and r.clerk_user_id]
+        todo = [UndoTarget.of_row(r) for r in rows if r.row_no not in gone and r.clerk_user_id]
         if todo:
             yield todo
+    removed = removed_left(journal)
+    for i in range(0, len(removed), page):
+        yield removed[i:i + page]
+
+
+_REMOVED_CREATED = (
+    # a user this run created that a sync took out of `rows` (kept, banned, or a ban/delete not done),
+    # whose Clerk id no journal row holds again (a row that came back is undone as that row)
+    "SELECT i.clerk_user_id, MAX(i.sync_id), i.external_id, i.email FROM sync_items i"
+    " WHERE i.kind = 'removed' AND i.status = 'created' AND i.clerk_user_id IS NOT NULL"
+    " AND i.state NOT IN ('deleted', 'gone')"
+    " AND NOT EXISTS (SELECT 1 FROM rows r WHERE r.clerk_user_id = i.clerk_user_id)"
+    " GROUP BY i.clerk_user_id ORDER BY MAX(i.sync_id), MIN(i.pos)"
+)
+
+
+def removed_created(journal: RunJournal) -> list[UndoTarget]:
+    """Every user this run created that a sync removed from `rows` and did not delete."""
+    if not _has_table(journal, "sync_items"):
+        return []
+    return [UndoTarget(None, uid, ext, email, False, sync_id)
+            for uid, sync_id, ext, email in journal.connection.execute(_REMOVED_CREATED)]
+
+
+def removed_left(journal: RunJournal) -> list[UndoTarget]:
+    """removed_created less those an undo deleted (or found gone) already."""
+    found = removed_created(journal)
+    if not found or not _has_table(journal, REMOVED_TABLE):
+        return found
+    done = {uid for (uid,) in journal.connection.execute(
+        f"SELECT clerk_user_id FROM {REMOVED_TABLE} WHERE outcome IN ('deleted', 'gone')")}
+    return [t for t in found if t.clerk_user_id not in done]
+
+
+def undo_left(journal: RunJournal) -> int:
+    """Users an undo of this run would still read back and delete (if they carry its marker):
+    created rows not undone, and the users a sync removed from `rows` (removed_left)."""
+    return max(0, journal.counts()["created"] - undone_count(journal)) + len(removed_left(journal))
+
+
+def removed_undone_count(journal: RunJournal) -> int:
+    """Users a sync had removed from `rows` that an undo deleted (or found gone)."""
+    if not _has_table(journal, REMOVED_TABLE):
+        return 0
+    return journal.connection.execute(
+        f"SELECT COUNT(*) FROM {REMOVED_TABLE} WHERE outcome IN ('deleted', 'gone')").fetchone()[0]
 
 
 def _iso_ms(ms: int | None) -> str | None:
@@ -153,6 +257,7 @@ class UndoPreview:
     kept_examples: list[dict[str, Any]] = field(default_factory=list)  # up to 10: row, external_id, clerk_user_id, marker_run
     unmarked: int = 0  # of the kept, rows created before run markers existed (deleted only with include_unmarked)
     run_id: str | None = None
+    removed: int = 0  # of to_delete, users a sync removed from the export (kept or banned there)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -282,7 +387,7 @@ class Undoer:
             except Exception:  # a display bug never stops an undo
                 pass
 
-    def _ours(self, rec: RowRecord, user: Any) -> bool:
+    def _ours(self, rec: UndoTarget, user: Any) -> bool:
         """Delete this user? Only when Clerk's copy carries this run's marker (or, asked for,
         a row created before markers existed)."""
         if carries_marker(user, self.journal.info.run_id):
@@ -290,11 +395,10 @@ class Undoer:
         return bool(rec.unmarked and self.include_unmarked)
 
     @staticmethod
-    def _kept_entry(rec: RowRecord, user: Any) -> dict[str, Any]:
+    def _kept_entry(rec: UndoTarget, user: Any) -> dict[str, Any]:
         from console.migration.marker import run_of
 
-        return {"row": rec.row_no, "external_id": rec.external_id, "clerk_user_id": rec.clerk_user_id,
-                "marker_run": run_of(user), "unmarked": rec.unmarked}
+        return {**rec.entry(), "marker_run": run_of(user), "unmarked": rec.unmarked}
 
     # --------------------------------------------------------------- preview
     async def preview(self) -> UndoPreview:
@@ -305,8 +409,9 @@ class Undoer:
         self._check()
         client, own = self._make_client()
         counts = self.journal.counts()
+        reading = undo_left(self.journal)
         start_requests = client.budget.requests
-        present = gone = signed = to_delete = kept = unmarked = 0
+        present = gone = signed = to_delete = kept = unmarked = removed = 0
         examples: list[dict[str, Any]] = []
         kept_examples: list[dict[str, Any]] = []
         try:
@@ -314,6 +419,7 @@ class Undoer:
             # 1,000 rows per call: the client sends their 10 reads concurrently (paced by the budget)
             for page in _pages_to_undo(self.journal, page=1000):
                 to_delete += len(page)
+                removed += sum(1 for t in page if t.row_no is None)
                 found = await client.users_by_ids([r.clerk_user_id for r in page])
                 for rec in page:
                     user = found.get(rec.clerk_user_id)
@@ -334,8 +440,8 @@ class Undoer:
                                 "row": rec.row_no, "external_id": rec.external_id, "clerk_user_id": rec.clerk_user_id,
                                 "email": rec.email, "last_sign_in_at": _iso_ms(user.last_sign_in_at),
                             })
-                self._emit(UndoProgress(total=counts["created"], deleted=0, gone=0, state="reading",
-                                        message=f"read {present + gone} of {counts['created']}"))
+                self._emit(UndoProgress(total=reading, deleted=0, gone=0, state="reading",
+                                        message=f"read {present + gone + kept} of {reading}"))
         finally:
             requests = client.budget.requests - start_requests
             if own:
@@ -343,9 +449,10 @@ class Undoer:
         info = self.journal.info
         return UndoPreview(
             to_delete=to_delete, present=present, gone=gone, signed_in=signed, signed_in_examples=examples,
-            already_undone=undone_count(self.journal), existed_kept=counts["existed"], unsettled=counts["creating"],
+            already_undone=undone_count(self.journal) + removed_undone_count(self.journal),
+            existed_kept=counts["existed"], unsettled=counts["creating"],
             requests=requests, instance=info.instance_kind, key_masked=info.key_masked, base_url=info.base_url,
-            kept=kept, kept_examples=kept_examples, unmarked=unmarked, run_id=info.run_id,
+            kept=kept, kept_examples=kept_examples, unmarked=unmarked, run_id=info.run_id, removed=removed,
         )
 
     # --------------------------------------------------------------- run
@@ -366,8 +473,8 @@ class Undoer:
         budget = client.budget
         base_requests, base_limited = budget.requests, budget.rate_limited
         counts = self.journal.counts()
-        already = undone_count(self.journal)
-        total = max(0, counts["created"] - already)
+        already = undone_count(self.journal) + removed_undone_count(self.journal)
+        total = undo_left(self.journal)
         started = time.monotonic()
         state = {"deleted": 0, "gone": 0, "failed": 0, "signed": 0, "in_flight": 0, "kept": 0}
         not_deleted: list[dict[str, Any]] = []
@@ -375,7 +482,7 @@ class Undoer:
         stop_reason: list[str] = []
         auth_message: list[str] = []
         errors: list[BaseException] = []
-        queue: asyncio.Queue[tuple[RowRecord, bool] | None] = asyncio.Queue(maxsize=self.concurrency * 2 + LOOKUP_PAGE)
+        queue: asyncio.Queue[tuple[UndoTarget, bool] | None] = asyncio.Queue(maxsize=self.concurrency * 2 + LOOKUP_PAGE)
         self.journal.add_event("undo", f"undo started: {total} user(s) this run created to delete")
 
         def snapshot(st: str = "running", message: str = "") -> UndoProgress:
@@ -387,12 +494,11 @@ class Undoer:
                 state=("stopping" if self._stop.is_set() and st == "running" else st), message=message,
             )
 
-        def fail(rec: RowRecord, code: str, message: str) -> None:
+        def fail(rec: UndoTarget, code: str, message: str) -> None:
             state["failed"] += 1
-            _record(self.journal, [(rec.row_no, rec.clerk_user_id or "", "failed", code, message, False)])
+            _record(self.journal, [(rec, "failed", code, message, False)])
             if len(not_deleted) < LISTED_MAX:
-                not_deleted.append({"row": rec.row_no, "external_id": rec.external_id,
-                                    "clerk_user_id": rec.clerk_user_id, "code": code, "message": message})
+                not_deleted.append({**rec.entry(), "code": code, "message": message})
 
         async def worker() -> None:
             while True:
@@ -408,7 +514,7 @@ class Undoer:
                         await client.delete_user(rec.clerk_user_id)
                     except NotFound:
                         state["gone"] += 1
-                        _record(self.journal, [(rec.row_no, rec.clerk_user_id, "gone", None, None, signed_in)])
+                        _record(self.journal, [(rec, "gone", None, None, signed_in)])
                     except AuthenticationError as exc:
                         if not stop_reason:
                             stop_reason.append("unauthorized")
@@ -421,7 +527,7 @@ class Undoer:
                         state["deleted"] += 1
                         if signed_in:
                             state["signed"] += 1
-                        _record(self.journal, [(rec.row_no, rec.clerk_user_id, "deleted", None, None, signed_in)])
+                        _record(self.journal, [(rec, "deleted", None, None, signed_in)])
                 except Exception as exc:  # noqa: BLE001 - the journal cannot be written: stop
                     errors.append(exc)
                     self._stop.set()
@@ -453,7 +559,7 @@ class Undoer:
                 for rec in page:
                     user = found.get(rec.clerk_user_id)
                     if user is None:
-                        gone_now.append((rec.row_no, rec.clerk_user_id, "gone", None, None, False))
+                        gone_now.append((rec, "gone", None, None, False))
                         continue
                     if not self._ours(rec, user):  # not created by this run (Clerk's copy says so): kept
                         state["kept"] += 1
@@ -534,11 +640,17 @@ async def undo_run(journal: RunJournal, settings: Any, **kw: Any) -> UndoResult:
 
 
 __all__ = [
+    "REMOVED_TABLE",
     "UNDO_TABLE",
     "UndoPreview",
     "UndoProgress",
     "UndoResult",
+    "UndoTarget",
     "Undoer",
+    "removed_created",
+    "removed_left",
+    "removed_undone_count",
+    "undo_left",
     "undo_preview",
     "undo_run",
     "undone_count",

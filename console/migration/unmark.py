@@ -363,6 +363,8 @@ class Unmarker:
             exit_code, reason, message = 0, None, None
         self.journal.add_event("unmark", f"unmark: {st['done']} done, {st['gone']} gone, {st['failed']} failed, "
                                f"{remaining} left")
+        self.journal.set_meta("unmark_last", {"at": time.time(), "done": st["done"], "gone": st["gone"],
+                                              "failed": st["failed"], "remaining": remaining, "exit_code": exit_code})
         self._emit(snapshot("stopped" if reason else "done", message or ""), force=True)
         return UnmarkResult(
             to_unmark=total, done=st["done"], gone=st["gone"], failed=st["failed"], remaining=remaining,
