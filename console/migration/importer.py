@@ -362,7 +362,10 @@ class Importer:
                 key.instance_kind, rate=self.rate, limit=self.instance_limit,
                 **({"headroom": self.headroom} if self.headroom is not None else {}))
             self._budget = budget
-            client = ClerkClient(key, self.settings.base_url, budget, timeout=self.timeout)
+            # a connection per create in flight (--concurrency) and the lookups' own: the client's
+            # default pool of 100 held 1,000/s at 150 ms to 564/s
+            client = ClerkClient(key, self.settings.base_url, budget, timeout=self.timeout,
+                                 max_connections=max(100, self.max_concurrency + 16))
             self._client = client
         budget = client.budget
         self._budget = budget
