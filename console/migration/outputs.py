@@ -62,7 +62,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from console.migration.errors import MigrationError
 from console.migration.journal import RunJournal
@@ -180,6 +180,14 @@ class MapRow:
     status: str
 
 
+class _Pair(NamedTuple):
+    row_no: int
+    external_id: str | None
+    clerk_user_id: str | None
+    email: str | None
+    status: str
+
+
 def iter_id_map(journal: RunJournal, *, skipped: list[int] | None = None) -> Iterator[MapRow]:
     """Rows with a Clerk user (created or existed), row order, less the users undo
     deleted; rows without an external id or a Clerk id go to `skipped`."""
@@ -197,12 +205,21 @@ def iter_id_map(journal: RunJournal, *, skipped: list[int] | None = None) -> Ite
                 continue
             yield MapRow(r.row_no, r.external_id, r.clerk_user_id, r.email, r.status)
 
-    for rec in journal.iter_rows(status=("created", "existed"), batch=1000):
-        page.append(rec)
-        if len(page) >= 1000:
-            yield from flush()
-            page = []
-    yield from flush()
+    # the five columns the map needs, straight from SQL in keyset pages: building a whole
+    # RowRecord per row was 70 % of export-ids' time at 1,000,000 rows (py-spy)
+    conn = journal.connection
+    last = -1
+    while True:
+        rows = conn.execute(
+            "SELECT row_no, external_id, clerk_user_id, email, status FROM rows"
+            " WHERE status IN ('created', 'existed') AND row_no > ? ORDER BY row_no LIMIT 1000",
+            (last,),
+        ).fetchall()
+        if not rows:
+            break
+        last = rows[-1][0]
+        page = [_Pair(*r) for r in rows]
+        yield from flush()
 
 
 @dataclass(frozen=True)
