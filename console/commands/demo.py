@@ -10,6 +10,7 @@ No Clerk account, nothing leaves the machine. Exit 0 when the console closes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import signal
@@ -65,21 +66,23 @@ def demo_key_choices():
     ]
 
 
-def make_demo_app(url: str, area: DemoArea, **kwargs):
-    """The console wired to a running sandbox at `url` and a prepared area."""
+def make_demo_app(url: str, area: DemoArea, **options):
+    """The console wired to a running sandbox at `url` and a prepared area; `options` are
+    more fields of ConsoleOptions (tests: url_label, clock, job_options, ...)."""
     from console.settings import Settings
     from console.tui.app import make_app
+    from console.tui.options import ConsoleOptions
 
     # the sandbox serves the Frontend API too: Review checks the export against its settings (issue 13)
     settings = Settings(secret_key=None, key_source=None, base_url=url, allow_dev_import=False, frontend_api_url=url)
-    return make_app(
-        settings,
+    return make_app(ConsoleOptions(
+        settings=settings,
         run_dir=area.run_dir,
-        key_choices=demo_key_choices(),
+        key_choices=tuple(demo_key_choices()),
         export_path=area.export,
         demo=True,
-        **kwargs,
-    )
+        **options,
+    ))
 
 
 def seed_early_signup(server, area: DemoArea, nth: int = 5) -> str | None:
@@ -117,16 +120,67 @@ def run(args: argparse.Namespace) -> int:
     try:
         url = server.start()
         seed_early_signup(server, area)  # one row for the Failures step to fix
-        app = make_demo_app(url, area)
+        app = make_demo_app(url, area, keep_area=args.keep)
+        hung_up = []
+
         # A closed terminal (SIGHUP) or a kill (SIGTERM) would end the process
         # before `finally`: ask the app to exit instead, so the area is removed.
+        def on_signal(signum, _frame):
+            from console.tui.run_control import QuitNow
+
+            if signum == signal.SIGHUP:  # the connection dropped: a running job goes on (see below)
+                hung_up.append(True)
+                app.exit()
+            else:  # SIGTERM: the demo ends, its job stopped safely first (its sandbox goes)
+                app.post_message(QuitNow(stop=True))
+
         for sig in (signal.SIGHUP, signal.SIGTERM):
-            signal.signal(sig, lambda *_: app.exit())
+            signal.signal(sig, on_signal)
         app.run()
+        if hung_up:
+            serve_until_the_job_ends(area)
+        else:
+            stop_the_job(area)
     finally:
         server.stop()
         if args.keep:
-            note(f"clerk-migrate demo: the run area is kept at {area.root}")
+            with contextlib.suppress(OSError):  # the terminal may be gone
+                note(f"clerk-migrate demo: the run area is kept at {area.root}")
         else:
             shutil.rmtree(area.root, ignore_errors=True)
     return 0
+
+
+def stop_the_job(area: DemoArea) -> None:
+    """The demo closes: a job still working on its run (the console's safe stop did not
+    end it) is stopped before the sandbox it writes to goes."""
+    import asyncio
+
+    from console.migration.control import stop_run
+    from console.migration.errors import MigrationError
+    from console.migration.status import lock_holder
+
+    if lock_holder(area.run_dir) is not None:
+        with contextlib.suppress(MigrationError, OSError, TimeoutError):
+            asyncio.run(stop_run(area.run_dir, force=True, label="clerk-migrate demo", wait_s=60))
+
+
+def serve_until_the_job_ends(area: DemoArea) -> None:
+    """The terminal hung up while a job worked on the demo's run (a dropped SSH
+    connection): the job is in its worker and needs this process's sandbox, so the
+    demo goes on in the background, without a terminal, until the worker lets go of
+    the run (`clerk-migrate --run DIR` watches it meanwhile); then the area is removed
+    as usual (unless --keep)."""
+    import time
+
+    from console.migration.status import lock_holder
+
+    if lock_holder(area.run_dir) is None:
+        return
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a shell that hangs up sends it twice
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        with contextlib.suppress(OSError):
+            os.dup2(devnull, fd)
+    while lock_holder(area.run_dir) is not None:  # a job of hours: a look twice a second costs nothing
+        time.sleep(0.5)

@@ -1,20 +1,21 @@
 """The operator console: app factory, the app (the one owner of state
 changes), and its workers.
 
-`make_app(...)` builds the very app `clerk-migrate` and `clerk-migrate demo`
-run, so tests and the screenshot script drive the real thing. Panes ask the
-app to act (`use_key`, `start_load`, `set_policies`…); the app runs the engine
-in workers and applies what they report to `ConsoleState`, then re-renders.
+`make_app(ConsoleOptions(...))` builds the very app `clerk-migrate` and
+`clerk-migrate demo` run, so tests and the screenshot script drive the real
+thing. Panes ask the app to act (`use_key`, `start_load`, `set_policies`…, and
+intent messages for jobs: `StartJob`, `PauseJob`, `StopJob`…); the app runs
+the engine in workers and applies what they report to `ConsoleState`, then
+re-renders. Jobs that write to Clerk run in worker processes
+(console/tui/jobs.py, run_control.py).
 """
 
 from __future__ import annotations
 
 import gc
 import threading
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,25 +28,25 @@ from textual.widgets import ContentSwitcher, Footer
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from console.settings import KeyringUnavailable, SecretKey, Settings, load_settings, save_to_keyring
+from console.source import ExportError, open_export, validate_export, write_report_csv
 from console.source.model import Policies
 from console.tui.messages import DetailPage, LoadDetected, LoadFailed, LoadFinished, LoadProgress, ReadinessChecked
 from console.tui.screens import PANES, StepPane
 from console.tui.screens.main import MainScreen
+from console.tui.options import ConsoleOptions
+from console.tui.run_control import RunControl
 from console.tui.screens.modals import ErrorModal, HelpScreen, SavePathModal, explain
 from console.tui.state import (
     STEP_ORDER,
     STEP_TITLES,
     ConsoleState,
     IssueIndex,
-    KeyChoice,
     LiveCheck,
     LoadState,
     StepId,
 )
 from console.tui.widgets.instance_bar import InstanceBar
 from console.tui.widgets.step_rail import StepRail
-
-Clock = Callable[[], float]
 
 
 _gc_lock = threading.Lock()
@@ -105,35 +106,7 @@ def first_record_keys(path: Path) -> list[str]:
         return []
 
 
-def default_client_factory(settings: Settings) -> Any:
-    from console.clerk.client import ClerkClient
-
-    assert settings.secret_key is not None
-    return ClerkClient(settings.secret_key, settings.base_url, timeout=10.0)
-
-
-@dataclass
-class Engine:
-    """The engine entry points the console calls, replaceable in tests."""
-
-    open_export: Callable[..., Any]
-    validate_export: Callable[..., Any]
-    write_report_csv: Callable[..., Any] | None
-    export_error: type[BaseException]
-
-    @classmethod
-    def default(cls) -> "Engine":
-        import console.source as source
-
-        return cls(
-            open_export=getattr(source, "open_export", None),  # type: ignore[arg-type]
-            validate_export=getattr(source, "validate_export", None),  # type: ignore[arg-type]
-            write_report_csv=getattr(source, "write_report_csv", None),
-            export_error=getattr(source, "ExportError", ValueError),
-        )
-
-
-class ConsoleApp(App[int]):
+class ConsoleApp(RunControl, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "clerk-migrate"
     SUB_TITLE = "Auth.js → Clerk"
@@ -144,31 +117,16 @@ class ConsoleApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", priority=True, tooltip="Leave the console"),
     ]
 
-    def __init__(
-        self,
-        state: ConsoleState,
-        *,
-        clock: Clock = time.perf_counter,
-        client_factory: Callable[[Settings], Any] = default_client_factory,
-        engine: Engine | None = None,
-        auto_live_check: bool = True,
-    ) -> None:
+    def __init__(self, state: ConsoleState, options: ConsoleOptions) -> None:
         super().__init__()
         self.state = state
-        self.clock = clock
-        self.client_factory = client_factory
-        self._engine = engine
-        self.auto_live_check = auto_live_check
+        self.options = options
+        self.clock = options.clock
         self._load_generation = 0
         self._readiness_generation = 0
         self._detail_query: tuple | None = None
         self.last_report_path: Path | None = None
-
-    @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            self._engine = Engine.default()
-        return self._engine
+        self.init_run_control()
 
     # -- layout ----------------------------------------------------------------
     def get_default_screen(self) -> Screen:
@@ -186,15 +144,19 @@ class ConsoleApp(App[int]):
     def on_mount(self) -> None:
         self.refresh_views()
         self.go_to(self.state.current)
-        if self.auto_live_check and self.state.has_key:
+        if self.options.auto_live_check and self.state.has_key:
             self.start_live_check()
+        self.mount_run_control()
 
     def pane(self, step: StepId) -> StepPane:
         return self.query_one(f"#pane-{step}", StepPane)
 
     def refresh_views(self) -> None:
         """Re-render every view from the state (after each state change)."""
-        self.query_one(InstanceBar).sync(self.state)
+        bars = self.query(InstanceBar)
+        if not bars:
+            return  # the app is closing: a worker's late news has nothing to draw on
+        bars.first().sync(self.state)
         self.query_one(StepRail).sync(self.state)
         for pane in self.query(StepPane):
             pane.sync(self.state)
@@ -266,14 +228,12 @@ class ConsoleApp(App[int]):
 
         result: LiveCheck
         try:
-            client = self.client_factory(settings)
+            client = self.options.client_factory(settings)
             started = self.clock()
             async with client:
-                count = (await client.check()).users if hasattr(client, "check") else await client.count_users()
+                count = await client.count_users()
             latency = (self.clock() - started) * 1000
             result = LiveCheck("ok", count, latency, "")
-        except NotImplementedError:
-            result = LiveCheck("unavailable", message="the Clerk client is not available in this build yet")
         except AuthenticationError:
             result = LiveCheck("failed", message="Clerk refused this key (401): check it, or paste another")
         except UnknownOutcome as exc:
@@ -309,15 +269,24 @@ class ConsoleApp(App[int]):
             self.go_to("load")
             self.start_load(Path(value).expanduser())
 
-    def start_load(self, path: Path, mapping: dict[str, str] | None = None) -> None:
+    def start_load(self, path: Path, mapping: dict[str, str] | None = None, accounts: Path | None = None) -> None:
+        """Read and check an export (and its accounts file, when given) in a thread."""
+        if self._other_export(path):  # a reopened run keeps its own export (issue 15 item 2)
+            run = self.state.run
+            self._check_other_export(path, mapping, accounts, run.info.export_sha256, run.info.export_path)
+            return
+        self._start_load_now(path, mapping, accounts)
+
+    def _start_load_now(self, path: Path, mapping: dict[str, str] | None = None, accounts: Path | None = None) -> None:
         self._load_generation += 1
-        self.state.load = LoadState(status="detecting", path=path, mapping=mapping)
+        self.state.load = LoadState(status="detecting", path=path, mapping=mapping, accounts=accounts)
         self.state.report = None
         self.state.issue_index = None
         self.state.previous_counts = None
         self.state.review_confirmed = False
         self.refresh_views()
-        self._load(self._load_generation, path, mapping, self.state.policies, self.state.instance_kind, detect=True)
+        self._load(self._load_generation, path, mapping, self.state.policies, self.state.instance_kind, detect=True,
+                   accounts=accounts)
 
     def _revalidate(self) -> None:
         """Check the loaded export again (new policies or instance kind)."""
@@ -329,7 +298,8 @@ class ConsoleApp(App[int]):
         load.status = "loading"
         load.rows = load.bytes_read = 0
         self.refresh_views()
-        self._load(self._load_generation, load.path, load.mapping, self.state.policies, self.state.instance_kind, detect=False)
+        self._load(self._load_generation, load.path, load.mapping, self.state.policies, self.state.instance_kind,
+                   detect=False, accounts=load.accounts)
 
     @work(thread=True, exclusive=True, group="load", exit_on_error=False)
     def _load(
@@ -340,20 +310,17 @@ class ConsoleApp(App[int]):
         policies: Policies,
         instance_kind: str | None,
         detect: bool,
+        accounts: Path | None = None,
     ) -> None:
         """Runs in a thread: the reader is CPU-bound. Reports through messages."""
-        engine = self.engine
         worker = get_current_worker()
         clock = self.clock
         if detect:
             try:
-                reader = engine.open_export(path, mapping=mapping)
-            except engine.export_error as exc:
+                reader = open_export(path, mapping=mapping, accounts=accounts)
+            except ExportError as exc:
                 self.post_message(LoadFailed(generation, str(exc), *self._mapping_hint(exc, path)))
                 return
-            close = getattr(reader, "close", None)
-            if callable(close):
-                close()
             self.post_message(
                 LoadDetected(generation, reader.format, reader.shape, list(reader.columns), reader.size_bytes)
             )
@@ -366,13 +333,14 @@ class ConsoleApp(App[int]):
 
         try:
             with gc_paused():
-                report = engine.validate_export(
-                    path, policies=policies, mapping=mapping, instance_kind=instance_kind, on_progress=on_progress
+                report = validate_export(
+                    path, policies=policies, mapping=mapping, instance_kind=instance_kind, on_progress=on_progress,
+                    accounts=accounts,
                 )
                 index = IssueIndex(report.issues)
         except _Cancelled:
             return
-        except engine.export_error as exc:
+        except ExportError as exc:
             self.post_message(LoadFailed(generation, str(exc)))
             return
         self.post_message(LoadFinished(generation, report, index, clock() - started, instance_kind))
@@ -418,7 +386,7 @@ class ConsoleApp(App[int]):
         load.status = "loaded"
         load.error = None
         load.rows = report.rows
-        load.bytes_read = load.size_bytes = load.size_bytes or getattr(report, "size_bytes", 0) or load.bytes_read
+        load.bytes_read = load.size_bytes = load.size_bytes or report.size_bytes or load.bytes_read
         load.format = report.format or load.format
         load.shape = report.shape or load.shape
         load.elapsed_s = message.elapsed_s
@@ -426,6 +394,9 @@ class ConsoleApp(App[int]):
         self.state.report_instance_kind = message.instance_kind
         self.state.issue_index = message.index
         self.start_readiness()
+        holds = self.state.folder_holds
+        if self.state.run_dir is None and holds is not None:
+            self.look_at_folder(holds.path)  # the same folder, against the export now loaded
         self.refresh_views()
 
     def on_load_failed(self, message: LoadFailed) -> None:
@@ -491,34 +462,78 @@ class ConsoleApp(App[int]):
         """`--run DIR`: Load and Review show the run's export again, checked with
         the policies the run was made with (its Review was confirmed when it was
         made). When the export is gone, Load says so in place."""
-        if self.state.report is not None or self.state.load.status != "idle":
-            return  # the operator is loading something already
+        state = self.state
         path = Path(view.info.export_path)
-        suggested = self.state.suggested_export
+        suggested = state.suggested_export
         if suggested is not None and suggested.resolve() == path:
             path = suggested  # the same file, spelled as the operator (or the demo) gave it
-        self.state.run_export = path
-        if view.policies is not None:
-            self.state.policies = view.policies
+        state.run_export = path
+        policies = view.policies if view.policies is not None else state.policies
         from console.migration.preflight import BodyRules
 
         rules = BodyRules.of_run(view.info)  # the run's legal policy (its rules, issue 13)
-        self.state.legal = rules.legal if rules is not None else None
+        state.legal = rules.legal if rules is not None else None
+        loaded = state.load.path
+        same = loaded is not None and _same_file(loaded, path)
+        if same and state.load.status in ("detecting", "loading", "loaded") and state.policies == policies:
+            state.review_confirmed = state.review_confirmed or state.report is not None
+            self.refresh_views()
+            return  # the run's export is (being) loaded with its policies already
+        state.policies = policies
         self.pane("load").show_path(path)  # type: ignore[attr-defined]
         if not path.is_file():
-            self.state.load = LoadState(
+            state.load = LoadState(
                 status="missing",
                 path=path,
                 error=(
                     f"The run's export is not at {path} any more (its journal names that path). What the journal "
                     "holds still shows: the counts, the failed rows, the id map and SQL, undo. Resuming, retrying "
-                    "and Verify read the export: put it back there. To see its issues here, give its path and Load."
+                    "and Verify read the export: put it back there. To see its issues here, give its new path "
+                    "and Load (it must be the same file: its sha256 is checked)."
                 ),
             )
+            state.report = None
             self.refresh_views()
             return
-        self.start_load(path, mapping=view.info.mapping)
-        self.state.review_confirmed = True
+        from console.migration.feed import run_accounts
+
+        accounts = run_accounts(view.info)[0]
+        if accounts is not None:
+            self.pane("load").show_path(path, Path(accounts))  # type: ignore[attr-defined]
+        self.start_load(path, mapping=view.info.mapping, accounts=Path(accounts) if accounts else None)
+        state.review_confirmed = True
+        self.refresh_views()
+
+    def _other_export(self, path: Path) -> bool:
+        """A reopened run keeps its export (issue 15 item 2): is `path` another file?"""
+        run = self.state.run
+        return run is not None and run.info.rows_loaded and not _same_file(path, Path(run.info.export_path))
+
+    @work(thread=True, exclusive=True, group="load", exit_on_error=False)
+    def _check_other_export(self, path: Path, mapping: dict[str, str] | None, accounts: Path | None,
+                            sha256: str | None, own: str) -> None:
+        """The run's export moved: the same bytes elsewhere are still its export."""
+        from console.migration.run import file_sha256
+
+        try:
+            same = bool(sha256) and path.is_file() and file_sha256(path) == sha256
+        except OSError:
+            same = False
+        if same:
+            self.call_from_thread(self._start_load_now, path, mapping, accounts)
+            return
+        self.call_from_thread(self._refuse_other_export, path, own)
+
+    def _refuse_other_export(self, path: Path, own: str) -> None:
+        state = self.state
+        state.load.error = (
+            f"{path} is not this run's export: a run keeps the export its journal names ({own}), and its counts, "
+            "failures and undo are that file's. Load another export into a new run folder: "
+            "clerk-migrate --run NEW_DIR (or plain clerk-migrate, and a new folder in Import)."
+        )
+        shown = state.run_export or (state.load.path if state.load.status != "idle" else None)
+        if shown is not None:
+            self.pane("load").show_path(shown)  # type: ignore[attr-defined]
         self.refresh_views()
 
     # -- Review ----------------------------------------------------------------
@@ -565,66 +580,70 @@ class ConsoleApp(App[int]):
 
     @work(thread=True, exclusive=True, group="report", exit_on_error=False)
     def _write_report_worker(self, report: Any, path: Path) -> None:
-        writer = self.engine.write_report_csv
-        if writer is None:
-            raise RuntimeError("this build has no report writer (console.source.write_report_csv)")
-        writer(report, path)
+        write_report_csv(report, path)
         self.call_from_thread(self.notify, f"Report written: {path}", title="CSV report")
         self.last_report_path = path
 
     # -- errors ----------------------------------------------------------------
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """Every worker is started with exit_on_error=False: its error lands here,
-        as a modal that says what happened and what to do."""
+        """Every worker is started with exit_on_error=False: its error lands here, the
+        one place that explains errors (a MigrationError as the engine words it, through
+        `as_migration_error`; anything else as a bug), in a modal."""
         if event.state != WorkerState.ERROR:
             return
         error = event.worker.error
         if error is None:
             return
-        if event.worker.group == "live-check":
-            self.state.live = LiveCheck("failed", message=str(error) or type(error).__name__)
-        if event.worker.group == "load":
+        from console.migration.errors import explain as engine_explain
+
+        known = engine_explain(error)  # the operator's MigrationError, or one line naming a bug
+        words = known.message
+        if known.code == "internal_error":
+            known = None
+        group = event.worker.group
+        if group == "live-check":
+            self.state.live = LiveCheck("failed", message=words)
+        elif group == "load":
             self.state.load.status = "failed"
-            self.state.load.error = f"{type(error).__name__}: {error}"
+            self.state.load.error = words
+        elif group == "job":
+            self.job_refused(words)
         self.refresh_views()
-        title, what, todo = explain(error, base_url=self.state.settings.base_url)
+        title, what, todo = explain(known or error, base_url=self.state.settings.base_url)
         self.push_screen(ErrorModal(title, what, todo))
 
 
-def make_app(
-    settings: Settings | None = None,
-    *,
-    run_dir: str | Path | None = None,
-    key_choices: Iterable[KeyChoice] = (),
-    export_path: str | Path | None = None,
-    demo: bool = False,
-    url_label: str | None = None,
-    clock: Clock = time.perf_counter,
-    client_factory: Callable[[Settings], Any] = default_client_factory,
-    engine: Engine | None = None,
-    auto_live_check: bool = True,
-) -> ConsoleApp:
-    """Build the console. `clock` times the live check and the load (a fixed
-    clock makes screenshots reproducible); `url_label` replaces the base URL in
-    the header (a sandbox's random port would change every snapshot)."""
-    if settings is None:
-        settings = load_settings()
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.expanduser().resolve() == b.expanduser().resolve()
+    except OSError:
+        return False
+
+
+def make_app(options: ConsoleOptions | None = None) -> ConsoleApp:
+    """Build the console from its options (everything it is tuned with, typed)."""
+    options = options or ConsoleOptions()
+    settings = options.settings if options.settings is not None else load_settings()
     state = ConsoleState(
         settings=settings,
-        key_choices=list(key_choices),
-        run_dir=Path(run_dir) if run_dir else None,
-        suggested_export=Path(export_path) if export_path else None,
-        demo=demo,
-        url_label=url_label,
+        key_choices=list(options.key_choices),
+        run_dir=Path(options.run_dir) if options.run_dir else None,
+        suggested_export=Path(options.export_path) if options.export_path else None,
+        demo=options.demo,
+        url_label=options.url_label,
     )
     if state.run_dir is not None and not state.run_dir.is_dir():
         state.notes.append(f"the run folder {state.run_dir} does not exist yet")
-    return ConsoleApp(
-        state, clock=clock, client_factory=client_factory, engine=engine, auto_live_check=auto_live_check
-    )
+    return ConsoleApp(state, options)
 
 
 def run_console(run_dir: str | None = None) -> int:
-    app = make_app(run_dir=run_dir)
+    """`clerk-migrate [--run DIR]`. A closed terminal (SIGHUP) or SIGTERM closes the
+    console only: a job works on in its worker (`clerk-migrate --run DIR` comes back)."""
+    import signal
+
+    app = make_app(ConsoleOptions(run_dir=Path(run_dir) if run_dir else None))
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, lambda *_: app.exit())
     app.run()
     return 0

@@ -71,15 +71,6 @@ class LoadFailed(Message):
         self.columns = columns or []
 
 
-class LiveChecked(Message):
-    def __init__(self, status: str, user_count: int | None, latency_ms: float | None, message: str) -> None:
-        super().__init__()
-        self.status = status
-        self.user_count = user_count
-        self.latency_ms = latency_ms
-        self.message = message
-
-
 class DetailPage(Message):
     """One page of the Review detail table, computed off the event loop.
     `every_code`: the filter matched nothing under the chosen code, so the page
@@ -102,3 +93,50 @@ class ReadinessChecked(Message):
         self.generation = generation
         self.readiness = readiness
         self.error = error
+
+
+# -- intents: what a pane asks the app to do (the app owns every change) ---------------
+class StartJob(Message):
+    """Start a job on the run in a worker: `kind` (import, retry, verify, undo, ...) and the
+    job's options (JSON values, added to the console's own for that kind). `run_dir`: an
+    import's folder when the console has none yet; `confirmed_production`: the typed word."""
+
+    def __init__(self, kind: str, options: dict[str, Any] | None = None, *, run_dir: Any = None,
+                 confirmed_production: bool = False) -> None:
+        super().__init__()
+        self.kind = kind
+        self.options = dict(options or {})
+        self.run_dir = run_dir
+        self.confirmed_production = confirmed_production
+
+
+class JobCommand(Message):
+    """pause, resume, stop (safely) or take (control of the job, on purpose)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__()
+        self.name = name
+
+
+class PauseJob(JobCommand):
+    def __init__(self) -> None:
+        super().__init__("pause")
+
+
+class ResumeJob(JobCommand):
+    def __init__(self) -> None:
+        super().__init__("resume")
+
+
+class StopJob(JobCommand):
+    def __init__(self) -> None:
+        super().__init__("stop")
+
+
+class TakeControl(JobCommand):
+    def __init__(self) -> None:
+        super().__init__("take")
+
+
+class ReadRun(Message):
+    """Read the run folder again (the journal, the worker's heartbeat, the lock)."""

@@ -1,5 +1,6 @@
-"""What the console shows about a run: a plain snapshot of the journal, the live
-session's figures, and which of the last four steps is done, open or blocked.
+"""What the console shows about a run: a plain read of the journal and of what
+works on it now (RunStatus), and which of the last four steps is done, open or
+blocked.
 
 Nothing here imports Textual (the state module reads it) and nothing here
 decides a rule of the migration: counts and groups come from the journal
@@ -12,29 +13,26 @@ each call opens its own read-only connection, as docs/engine.md asks.
 from __future__ import annotations
 
 import dataclasses
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from console.migration.journal import CodeCount, RowRecord, RunInfo, RunJournal, is_run_folder
-from console.migration.progress import Progress
 from console.source.model import Policies
 
 if TYPE_CHECKING:
     from console.settings import Settings
     from console.tui.state import ConsoleState, StepStatus
 
-SessionState = Literal["idle", "preparing", "running", "stopping"]
 MAP_NAME = "id-map.csv"  # the id map's default file name in the run folder
-RATE_HISTORY = 240  # samples of the created/s sparkline (one a second: four minutes)
 SECRET_FIELDS = frozenset({"password", "password_digest"})
 
 
 @dataclass
 class RunView:
-    """The run as the journal tells it, plus the session the console is running."""
+    """The run as the journal tells it, and what works on it now (RunStatus: the
+    worker's heartbeat and the lock). A plain read: the live job is ConsoleState.job."""
 
     run_dir: Path
     info: RunInfo
@@ -47,17 +45,7 @@ class RunView:
     undone: int = 0  # users of this run that undo deleted
     map_written: bool = False  # DIR/id-map.csv (the Finish step's default name) exists
     policies: Policies | None = None  # the policies the run was made with (run_policies)
-    # the live session (set by the console's session controller)
-    session: SessionState = "idle"
-    kind: str | None = None  # "import" | "retry"
-    progress: Progress | None = None
-    preparing_rows: int = 0  # rows written to a new journal while it is created
-    rate_history: deque[float] = field(default_factory=lambda: deque(maxlen=RATE_HISTORY))
-    last_second: int = -1
-    result_code: int | None = None  # the last session's exit code (cli-contract.md)
-    result_message: str | None = None
-    # later steps keep their own figures here (verify summary, files written)
-    extras: dict[str, Any] = field(default_factory=dict)
+    status: Any = None  # console.migration.status.RunStatus: running / paused / dead / …, pid, controller
 
     # -- figures, all from the journal's counts ---------------------------------
     @property
@@ -82,36 +70,14 @@ class RunView:
         return self.counts.get("failed", 0)
 
     @property
-    def running(self) -> bool:
-        return self.session != "idle"
-
-    @property
     def import_finished(self) -> bool:
         """Every importable row settled (created, existed or failed)."""
         return self.info.rows_loaded and self.to_send == 0 and self.sessions > 0
 
-    def take_progress(self, progress: Progress) -> None:
-        """Keep the latest snapshot, and one created/s sample per second of the session."""
-        self.progress = progress
-        second = int(progress.elapsed_s)
-        if second != self.last_second:
-            self.last_second = second
-            self.rate_history.append(progress.rate_now)
-
-    def refreshed(self, fresh: "RunView") -> "RunView":
-        """The journal's new figures with this view's live session kept."""
-        return dataclasses.replace(
-            fresh,
-            session=self.session,
-            kind=self.kind,
-            progress=self.progress,
-            preparing_rows=self.preparing_rows,
-            rate_history=self.rate_history,
-            last_second=self.last_second,
-            result_code=self.result_code,
-            result_message=self.result_message,
-            extras=self.extras,
-        )
+    @property
+    def busy_elsewhere(self) -> bool:
+        """A session works on the run (a worker, or a foreground `import` in a terminal)."""
+        return self.status is not None and self.status.active
 
 
 def read_run(run_dir: Path) -> RunView | None:
@@ -122,8 +88,11 @@ def read_run(run_dir: Path) -> RunView | None:
     from console.migration.undo import undone_count
     from console.migration.verify import last_report
 
+    from console.migration.status import read_status
+
     with RunJournal.open(run_dir, readonly=True) as journal:
         sessions = journal.sessions()
+        status = read_status(run_dir, details=False, journal=journal)
         return RunView(
             run_dir=Path(run_dir),
             info=journal.info,
@@ -136,6 +105,7 @@ def read_run(run_dir: Path) -> RunView | None:
             undone=undone_count(journal),
             map_written=(Path(run_dir) / MAP_NAME).is_file(),
             policies=run_policies(journal),
+            status=status,
         )
 
 
@@ -170,8 +140,12 @@ def read_rows(run_dir: Path, row_nos: list[int]) -> list[RowRecord]:
 
 
 def set_row_fix(run_dir: Path, row_no: int, fields: dict[str, Any] | None) -> RowRecord:
-    """The operator's overrides for one row (journal.set_fix checks the fields)."""
-    with RunJournal.open(run_dir) as journal:
+    """The operator's overrides for one row (journal.set_fix checks the fields), taken
+    under the run's lock: never while a retry (in this console, another one, or the CLI)
+    sends the rows. RunRefused (code busy) names who holds the run."""
+    from console.migration.run import run_lock
+
+    with run_lock(run_dir, "fix"), RunJournal.open(run_dir) as journal:
         return journal.set_fix(row_no, fields)
 
 
@@ -229,18 +203,23 @@ def duration(seconds: float | None) -> str:
 def part2_step_status(state: "ConsoleState", step: str) -> "StepStatus":
     from console.tui.state import StepStatus
 
-    run: RunView | None = getattr(state, "run", None)
+    run: RunView | None = state.run
+    job = state.job
+    live = job is not None and job.active
     if step == "import":
+        if live and job.kind in ("import", "retry"):
+            if job.phase == "preparing":
+                return StepStatus("open", "writing the journal…" if job.preparing_rows else "checking…")
+            p = job.snapshot
+            total = getattr(p, "total", 0)
+            # in steps of 10%: the rail re-renders when its words change
+            done = f"{100 * p.done // total // 10 * 10}%" if total else "starting"
+            return StepStatus("open", f"{job.kind} {done}")
         if run is not None:
-            if run.running:
-                p = run.progress
-                if run.session == "preparing":
-                    return StepStatus("open", "writing the journal…")
-                # in steps of 10%: the rail re-renders when its words change
-                done = f"{100 * p.done // p.total // 10 * 10}%" if p and p.total else "starting"
-                return StepStatus("open", f"{run.kind or 'import'} {done}")
             if not run.info.rows_loaded:
                 return StepStatus("open", "journal not loaded")
+            if run.status is not None and run.status.state == "dead":
+                return StepStatus("open", "resume: a session died")
             if run.to_send:
                 return StepStatus("open", f"{run.to_send:,} to send")
             if run.sessions:
@@ -251,8 +230,9 @@ def part2_step_status(state: "ConsoleState", step: str) -> "StepStatus":
         if blockers:
             return StepStatus("blocked", blockers[0][0])
         return StepStatus("open", "ready")
-    if run is not None and run.running:
-        failed = run.progress.failed if run.progress is not None else run.failed
+    if live and job.kind in ("import", "retry"):
+        failed = getattr(job.snapshot, "failed", None)
+        failed = run.failed if failed is None and run is not None else failed or 0
         if step == "failures" and failed:
             return StepStatus("open", f"{failed:,} so far")
         return StepStatus("blocked", "after the import")
@@ -267,6 +247,11 @@ def part2_step_status(state: "ConsoleState", step: str) -> "StepStatus":
     if not run.import_finished:
         return StepStatus("blocked", "after the import")
     if step == "verify":
+        if live and job.kind == "verify":
+            return StepStatus("open", "verifying…")
+        if run.undone:
+            # the users this run created are (partly) gone: an earlier verification says nothing now
+            return StepStatus("blocked", f"{run.undone:,} undone")
         last = run.verify_last
         if last is not None:
             if not last.get("complete", True):
@@ -276,10 +261,50 @@ def part2_step_status(state: "ConsoleState", step: str) -> "StepStatus":
             return StepStatus("open", "differences found")
         return StepStatus("open", "read users back")
     if step == "finish":
+        if live and job.kind == "undo":
+            return StepStatus("open", "undoing…")
         if run.undone:
             return StepStatus("done", f"{run.undone:,} undone")
-        written = run.extras.get("finish") or ("map written" if run.map_written else None)
-        if written:
-            return StepStatus("done", str(written))
+        if run.map_written or state.map_written:
+            return StepStatus("done", "map written")
         return StepStatus("open", "id map, SQL, app")
     return StepStatus("blocked", "")
+
+
+# -- a plain console's run folder, before the typed word (issue 15 item 1) -------------
+@dataclass(frozen=True)
+class FolderHoldings:
+    """What the folder named in Import holds: `free` (nothing there yet), `run` (a run of
+    the loaded export: a resume), `other_export` (a run of another export), `not_a_run`
+    (a file, or a folder of other files). `reason`: the engine's words for a refusal."""
+
+    path: Path
+    what: str
+    view: RunView | None = None
+    reason: str = ""
+
+
+def read_folder(path: Path, export: Path | None) -> FolderHoldings:
+    """Look at a folder before anything is written there (reads the export's sha256 for a run)."""
+    from console.migration.run import RunRefused, check_same_export
+
+    path = Path(path)
+    if not path.exists():
+        return FolderHoldings(path, "free")
+    if not path.is_dir():
+        return FolderHoldings(path, "not_a_run", reason=f"{path} is a file, not a folder: choose a new folder")
+    if not is_run_folder(path):
+        if any(path.iterdir()):
+            return FolderHoldings(path, "not_a_run",
+                                  reason=f"{path} holds other files and no run journal: choose a new folder")
+        return FolderHoldings(path, "free")
+    view = read_run(path)
+    if export is not None:
+        with RunJournal.open(path, readonly=True) as journal:
+            try:
+                check_same_export(journal, export)
+            except RunRefused as exc:
+                words = (f"this folder belongs to another export ({journal.info.export_path}): choose a new "
+                         "folder, or open that run" if exc.code == "export_changed" else exc.message)
+                return FolderHoldings(path, "other_export", view, words)
+    return FolderHoldings(path, "run", view)

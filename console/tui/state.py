@@ -66,6 +66,7 @@ class LoadState:
     bytes_read: int = 0
     elapsed_s: float = 0.0
     mapping: dict[str, str] | None = None
+    accounts: Path | None = None  # the Auth.js accounts file read beside the export (OAuth providers)
     error: str | None = None
 
     @property
@@ -145,6 +146,10 @@ class ConsoleState:
     current: StepId = "setup"
     notes: list[str] = field(default_factory=list)
     run: Any = None  # part 2: the run folder's journal view (console/tui/runview.py RunView), None before a run
+    job: Any = None  # the job working on the run, as its worker reports it (console/tui/jobs.py JobView)
+    results: dict[str, Any] = field(default_factory=dict)  # the last JobResult of each kind seen here
+    map_written: bool = False  # the id map was written from this console (to any path)
+    folder_holds: Any = None  # plain console: what the Import step's run folder holds (FolderHoldings)
     run_export: Path | None = None  # a reopened run's export, as its journal names it
     # issue 13: the export against the instance's own settings (console/migration/preflight.py)
     readiness: Any = None  # the preflight's Readiness for the loaded report

@@ -71,22 +71,45 @@ async def start_import(pilot, word: str = "production") -> None:
     await pilot.press("enter")
 
 
-def session(app):
-    return app.query_one("#run-session")
+def fast_jobs(rate: float = 400, **tuning) -> dict:
+    """ConsoleOptions.job_options for tests: a high pace and the importer's timers short
+    (the worker process gets them through its JobSpec)."""
+    timers = {"backoff_base_s": 0.05, "backoff_cap_s": 0.4, "lookup_wait_s": 0.05, **tuning}
+    return {
+        "import": {"rate": rate, "timeout": 5.0, "tuning": timers},
+        "retry": {"rate": rate, "timeout": 5.0, "tuning": timers},
+        "verify": {"rate": rate, "timeout": 5.0},
+        "undo": {"rate": rate, "timeout": 5.0},
+    }
+
+
+def busy(app) -> bool:
+    """A job works on the run (its worker is starting, running or stopping)."""
+    job = app.state.job
+    return job is not None and job.active
+
+
+def job_result(app):
+    job = app.state.job
+    return job.result if job is not None else None
 
 
 async def wait_settled(pilot, timeout: float = 60.0) -> None:
-    """The session ended and the journal's figures are back in the state."""
+    """The job ended, its result reached the console, and the journal's figures are back."""
     app = pilot.app
-    await wait_until(
+    await wait_for(
         pilot,
-        lambda: not session(app).busy and app.state.run is not None and app.state.run.result_code is not None,
+        lambda: not busy(app) and app.state.job is not None and (app.state.job.result is not None
+                                                                 or app.state.job.refused or app.state.job.lost),
         timeout=timeout,
-        what="the end of the session",
+        what="the end of the job",
     )
-    await wait_until(
+    job = app.state.job
+    assert job.result is not None, job.refused or job.note
+    await wait_for(
         pilot,
-        lambda: app.state.run.to_send == 0 or app.state.run.result_code == 130,
+        lambda: app.state.run is not None and (app.state.run.to_send == 0 or job.result.exit_code == 130)
+        and not app.state.run.busy_elsewhere,
         timeout=10,
         what="the journal re-read",
     )

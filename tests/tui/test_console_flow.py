@@ -10,7 +10,8 @@ from textual.widgets import DataTable, Input, Static
 from console.settings import SecretKey, Settings
 from console.source import validate_export
 from console.source.model import Policies
-from console.tui.app import Engine, make_app
+from console.tui.app import make_app
+from console.tui.options import ConsoleOptions
 from console.tui.screens.modals import ErrorModal
 from console.tui.screens.review import PAGE_SIZE
 
@@ -144,7 +145,7 @@ async def test_a_markup_like_value_renders_literally(sandbox_server, tmp_path):
     ]
     export.write_text(json.dumps(rows))
     settings = Settings(SecretKey("sk_live_" + "a" * 40), "env", sandbox_server.url)
-    app = make_app(settings, export_path=export, clock=lambda: 0.0)
+    app = make_app(ConsoleOptions(settings=settings, export_path=export, clock=lambda: 0.0))
     async with app.run_test(size=(120, 36)) as pilot:
         app.go_to("load")
         await pilot.press("enter")
@@ -179,13 +180,14 @@ async def test_unreadable_file_is_explained_in_place(demo_app, tmp_path):
         assert app.state.step_status("review").mark == "blocked"
 
 
-async def test_a_worker_error_lands_in_a_modal(demo_app):
+async def test_a_worker_error_lands_in_a_modal(demo_app, monkeypatch):
+    import console.tui.app as tui_app
+
     def boom(*args, **kwargs):
         raise RuntimeError("simulated failure")
 
-    engine = Engine.default()
-    engine.validate_export = boom
-    app = demo_app(engine=engine)
+    monkeypatch.setattr(tui_app, "validate_export", boom)
+    app = demo_app()
     async with app.run_test(size=(80, 24)) as pilot:
         await load_suggested_export(pilot)
         await wait_until(pilot, lambda: isinstance(app.screen, ErrorModal), what="the modal")
@@ -202,7 +204,7 @@ async def test_review_pages_the_detail_rows(sandbox_server, tmp_path):
     rows = [{"id": f"u{n}", "name": "A B", "email": "bad-email", "emailVerified": None} for n in range(PAGE_SIZE + 50)]
     export.write_text(json.dumps(rows))
     settings = Settings(SecretKey("sk_live_" + "b" * 40), "env", sandbox_server.url)
-    app = make_app(settings, export_path=export, clock=lambda: 0.0)
+    app = make_app(ConsoleOptions(settings=settings, export_path=export, clock=lambda: 0.0))
     async with app.run_test(size=(120, 36)) as pilot:
         app.go_to("load")
         await pilot.press("enter")
@@ -230,7 +232,7 @@ async def test_pasted_key_is_masked_and_keyring_absence_is_said(sandbox_server, 
 
     monkeypatch.setattr(tui_app, "save_to_keyring", no_keyring)
     settings = Settings(None, None, sandbox_server.url)
-    app = make_app(settings, clock=lambda: 0.0)
+    app = make_app(ConsoleOptions(settings=settings, clock=lambda: 0.0))
     secret = "sk_test_" + "Zq9" * 12 + "wxyz"
     async with app.run_test(size=(120, 36)) as pilot:
         box = app.query_one("#key-input", Input)
@@ -248,20 +250,21 @@ async def test_pasted_key_is_masked_and_keyring_absence_is_said(sandbox_server, 
         assert "no OS keyring" in screen_text(app)
 
 
-async def test_live_check_handles_a_missing_client(sandbox_server):
-    def not_built(settings):
-        raise NotImplementedError
+async def test_live_check_refused_url_is_said_in_place(sandbox_server):
+    def refuses(settings):
+        raise ValueError("http:// is only allowed on loopback")  # what the client says of a bad base URL
 
     settings = Settings(SecretKey("sk_live_" + "c" * 40), "env", sandbox_server.url)
-    app = make_app(settings, client_factory=not_built, clock=lambda: 0.0)
+    app = make_app(ConsoleOptions(settings=settings, client_factory=refuses, clock=lambda: 0.0))
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: app.state.live.status == "unavailable", what="the live check")
+        await wait_until(pilot, lambda: app.state.live.status == "failed", what="the live check")
+        assert "only allowed on loopback" in app.state.live.message
         assert not isinstance(app.screen, ErrorModal)
 
 
 async def test_run_dir_is_recorded_and_shown(tmp_path):
     settings = Settings(None, None, "https://api.clerk.com")
-    app = make_app(settings, run_dir=tmp_path, auto_live_check=False)
+    app = make_app(ConsoleOptions(settings=settings, run_dir=tmp_path, auto_live_check=False))
     async with app.run_test(size=(200, 50)) as pilot:
         await pilot.pause()
         assert app.state.run_dir == tmp_path
@@ -341,7 +344,7 @@ async def test_unknown_columns_get_a_mapping_form(sandbox_server, tmp_path):
     export = tmp_path / "custom.csv"
     export.write_text("user_key,mail,full_name\nk1,ada@example.com,Ada Lovelace\nk2,bob@example.com,Bob Stone\n")
     settings = Settings(SecretKey("sk_live_" + "d" * 40), "env", sandbox_server.url)
-    app = make_app(settings, export_path=export, clock=lambda: 0.0)
+    app = make_app(ConsoleOptions(settings=settings, export_path=export, clock=lambda: 0.0))
     async with app.run_test(size=(80, 24)) as pilot:
         app.go_to("load")
         await pilot.press("enter")

@@ -34,9 +34,9 @@ async def open_finish(pilot) -> None:
     assert app.focused is app.query_one("#map-path")
 
 
-def build(sandbox, area):
+def build(sandbox, area, **options):
     synthetic_run(area, sandbox.url)
-    return make_demo_app(sandbox.url, area, url_label=FIXED_URL, clock=lambda: 0.0)
+    return make_demo_app(sandbox.url, area, url_label=FIXED_URL, clock=lambda: 0.0, **options)
 
 
 async def test_sql_file_per_dialect_and_asked_before_writing_over(sandbox, area):
@@ -128,8 +128,7 @@ async def test_app_code_files_and_lines_reachable_by_keys_at_80x24(sandbox, area
 
 
 async def test_undo_confirm_field_is_focused_once_the_preview_shows(sandbox, area):
-    app = build(sandbox, area)
-    app.undo_options = {"rate": 400}
+    app = build(sandbox, area, job_options={"undo": {"rate": 400}})
     async with app.run_test(size=(80, 24)) as pilot:
         await open_finish(pilot)
         await pilot.press("ctrl+t", "ctrl+t", "ctrl+t")

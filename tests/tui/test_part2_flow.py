@@ -1,12 +1,14 @@
 """Pilot tests of the console's part 2 against the sandbox: the whole demo flow
-(import -> a failure fixed and retried -> verify -> finish), closing the app
-mid-import and resuming from the run folder, pause and resume, and a Production
-import refusing to start without the typed word. Assertions are on the engine's
-state (the journal, the sandbox's users), waits are on conditions."""
+(import -> a failure fixed and retried -> verify -> finish), every job in a
+worker process of its own; closing the app mid-import (the job goes on) and
+attaching a new console to it; pause and resume; a Production import refusing
+to start without the typed word. Assertions are on the engine's state (the
+journal, the sandbox's users), waits are on conditions."""
 
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
@@ -17,10 +19,12 @@ from console.sandbox import make_key
 from console.tui.screens.fix_modal import RowFixModal
 
 from part2_support import (
+    busy,
     counts,
     export_rows,
+    fast_jobs,
     fresh_area,
-    session,
+    job_result,
     start_import,
     up_to_import,
     wait_for,
@@ -29,7 +33,6 @@ from part2_support import (
 from tui_support import FIXED_URL, screen_text, wait_until
 
 PROD = make_key("production", "demo")
-FAST = {"rate": 400, "timeout": 5.0, "backoff_base_s": 0.05, "backoff_cap_s": 0.4, "lookup_wait_s": 0.05}
 
 
 @pytest.fixture
@@ -37,10 +40,8 @@ def area(tmp_path):
     return fresh_area(tmp_path / "demo")
 
 
-def build(sandbox, area, **options):
-    app = make_demo_app(sandbox.url, area, url_label=FIXED_URL, clock=lambda: 0.0)
-    app.import_options = {**FAST, **options}
-    return app
+def build(sandbox, area, rate: float = 400):
+    return make_demo_app(sandbox.url, area, url_label=FIXED_URL, clock=lambda: 0.0, job_options=fast_jobs(rate))
 
 
 def assert_no_duplicate(sandbox, run_dir: Path) -> dict[str, int]:
@@ -64,7 +65,7 @@ async def test_demo_flow_import_fix_retry_verify_finish(sandbox, area):
         await wait_settled(pilot)
         run = app.state.run
         assert run.counts["failed"] == 1 and run.counts["created"] == 287
-        assert run.result_code == 1
+        assert job_result(app).exit_code == 1
         assert app.state.step_status("failures").reason == "1 failed"
 
         # Failures: the group, the row, its detail; fix the email and retry that row
@@ -85,10 +86,10 @@ async def test_demo_flow_import_fix_retry_verify_finish(sandbox, area):
         await pilot.press(*"nancy.nguyen@example.org")
         await pilot.press("enter")  # save and retry
         await wait_until(pilot, lambda: not isinstance(app.screen, RowFixModal), what="the modal to close")
-        await wait_until(
-            pilot, lambda: app.state.run.counts["failed"] == 0 and not session(app).busy, timeout=30, what="the retry"
+        await wait_for(
+            pilot, lambda: app.state.run.counts["failed"] == 0 and not busy(app), timeout=30, what="the retry"
         )
-        await wait_until(pilot, lambda: pane.rows and pane.rows[0].status == "created", what="the row to turn created")
+        await wait_for(pilot, lambda: pane.rows and pane.rows[0].status == "created", what="the row to turn created")
         users = {u["external_id"]: u for u in sandbox.users(PROD)}
         fixed = users[victim["id"]]
         assert [e["email_address"] for e in fixed["email_addresses"]] == ["nancy.nguyen@example.org"]
@@ -99,12 +100,12 @@ async def test_demo_flow_import_fix_retry_verify_finish(sandbox, area):
         assert app.state.current == "verify"
         await pilot.press("a")
         verify = app.pane("verify")
-        await wait_until(pilot, lambda: verify.report is not None or verify.refused, timeout=30, what="the verification")
+        await wait_for(pilot, lambda: verify.summary is not None or verify.refused, timeout=30, what="the verification")
         assert verify.refused is None
-        assert verify.report.ok and verify.report.checked == 288
-        assert verify.report.clerk_total == 289 and verify.report.expected_total == 288
-        assert "Clerk holds 289 users" in screen_text(app)
-        assert app.state.step_status("verify").mark == "done"
+        assert verify.summary["ok"] and verify.summary["checked"] == 288
+        assert verify.summary["clerk_total"] == 289 and verify.summary["expected_total"] == 288
+        await wait_for(pilot, lambda: "Clerk holds 289 users" in screen_text(app), what="the totals")
+        await wait_for(pilot, lambda: app.state.step_status("verify").mark == "done", what="the journal re-read")
 
         # Finish: the id map and the foreign-key SQL
         await pilot.press("ctrl+n")
@@ -125,31 +126,56 @@ async def test_demo_flow_import_fix_retry_verify_finish(sandbox, area):
         assert app.state.step_status("finish").mark == "done"
 
 
-async def test_closed_mid_import_then_resumed_without_duplicates(sandbox, area):
-    app = build(sandbox, area, rate=60)
+def real_console(sandbox, area, rate: float = 400):
+    """`clerk-migrate --run DIR` with the key in the environment (not the demo: its sandbox
+    lives in the console, so quitting the demo stops its job)."""
+    from console.settings import SecretKey, Settings
+    from console.tui.app import make_app
+    from console.tui.options import ConsoleOptions
+
+    settings = Settings(SecretKey(PROD), "env", sandbox.url, False, frontend_api_url=sandbox.url)
+    return make_app(ConsoleOptions(settings=settings, run_dir=area.run_dir, export_path=area.export,
+                                   url_label=FIXED_URL, clock=lambda: 0.0, job_options=fast_jobs(rate)))
+
+
+async def real_up_to_import(pilot) -> None:
+    app = pilot.app
+    await wait_until(pilot, lambda: app.state.live.status == "ok", what="the live check")
+    app.go_to("load")
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: app.state.load.status == "loaded", what="the load")
+    app.go_to("import")
+    await pilot.pause()
+
+
+async def test_closed_mid_import_the_job_goes_on_and_a_new_console_attaches(sandbox, area):
+    """The console closes mid-import (ctrl+q, keep it running): the worker goes on
+    creating; a console opened on the run attaches, shows the live panel and the end."""
+    from console.tui.screens.quit_modal import QuitModal
+
+    app = real_console(sandbox, area, rate=60)
     async with app.run_test(size=(80, 24)) as pilot:
-        await up_to_import(pilot)
+        await real_up_to_import(pilot)
         await start_import(pilot)
         await wait_for(pilot, lambda: counts(area.run_dir).get("created", 0) >= 40, what="40 rows created")
-        assert session(app).busy
-    # the app closed mid-run: the importer was stopped, in-flight requests finished
-    left = counts(area.run_dir)
-    assert left["pending"] > 0 and left["creating"] == 0, left
-    before = assert_no_duplicate(sandbox, area.run_dir)
-    assert before["users"] == left["created"] + left["existed"]
+        assert busy(app) and app.state.job.pid != os.getpid()  # a worker process, not this one
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitModal), what="the question")
+        text = " ".join(screen_text(app).split())
+        assert "keeps running" in text and "clerk-migrate --run" in text and "status --run" in text
+        await pilot.press("enter")  # the first answer: quit, keep it running
+        await wait_for(pilot, lambda: not app.is_running, what="the console to close")
+    before = counts(area.run_dir)["created"]
+    await wait_for_created(area, before + 20)  # the worker creates on without any console
 
-    reopened = build(sandbox, area)
+    reopened = real_console(sandbox, area)
     async with reopened.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: reopened.state.run is not None, what="the run to be read")
-        await pilot.pause()
-        # the run's key was offered by the demo: chosen; the Import step says where the run stands
+        await wait_for(pilot, lambda: reopened.state.job is not None and reopened.state.job.phase == "attached",
+                       timeout=10, what="the console to attach")
         assert reopened.state.current == "import"
-        assert reopened.state.settings.secret_key.reveal() == PROD
-        text = screen_text(reopened)
-        assert f"{left['pending']:,} still to send" in text
-        assert "Resume import" in text
-        reopened.query_one("#prod-word").focus()
-        await start_import(pilot)
+        await wait_for(pilot, lambda: reopened.query_one("#import-panel").display, what="the live panel")
+        text = " ".join(screen_text(reopened).split())
+        assert f"pid {reopened.state.job.pid}" in text and "controls it" in text
         await wait_settled(pilot)
         assert reopened.state.run.to_send == 0
     after = assert_no_duplicate(sandbox, area.run_dir)
@@ -158,33 +184,44 @@ async def test_closed_mid_import_then_resumed_without_duplicates(sandbox, area):
     assert sandbox.create_requests(PROD) == 288  # each row sent once
 
 
+async def wait_for_created(area, n: int, timeout: float = 30.0) -> None:
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while counts(area.run_dir).get("created", 0) < n:
+        assert time.monotonic() < deadline, f"the worker did not reach {n} created"
+        await asyncio.sleep(0.05)
+
+
 async def test_pause_and_resume(sandbox, area):
     app = build(sandbox, area, rate=60)
     async with app.run_test(size=(80, 24)) as pilot:
         await up_to_import(pilot)
         await start_import(pilot)
         await wait_for(pilot, lambda: counts(area.run_dir).get("created", 0) >= 20, what="20 created")
-        assert app.focused is app.query_one("#pause")
+        await wait_for(pilot, lambda: app.focused is app.query_one("#pause"), what="the focus on Pause")
+        assert app.state.job.has_control  # the console that started it controls it
         await pilot.press("p")
-        assert str(app.query_one("#pause").label) == "Resume"
+        await wait_for(pilot, lambda: str(app.query_one("#pause").label) == "Resume", what="the Resume button")
         await wait_for(
             pilot,
-            lambda: app.state.run.progress.state == "paused" and app.state.run.progress.in_flight == 0,
+            lambda: app.state.job.snapshot.state == "paused" and app.state.job.snapshot.in_flight == 0,
             what="the pause",
         )
         held = counts(area.run_dir)
         # a paused import sends nothing: several snapshots later the journal has not moved
-        seen = app.state.run.progress
-        for _ in range(5):
-            await wait_for(pilot, lambda: app.state.run.progress is not seen, what="a new snapshot")
-            seen = app.state.run.progress
+        seen = app.state.job.snapshot
+        for _ in range(3):
+            await wait_for(pilot, lambda: app.state.job.snapshot is not seen, what="a new snapshot")
+            seen = app.state.job.snapshot
             assert seen.state == "paused"
         assert counts(area.run_dir) == held
         assert "Paused" in screen_text(app)
         await pilot.press("p")
         await wait_for(pilot, lambda: counts(area.run_dir)["created"] > held["created"], what="sending again")
         await wait_settled(pilot)
-        assert app.state.run.result_code == 0
+        assert job_result(app).exit_code == 0
     assert assert_no_duplicate(sandbox, area.run_dir)["users"] == 288
 
 
@@ -195,12 +232,12 @@ async def test_production_import_refuses_without_the_typed_word(sandbox, area):
         assert "type the word production" in screen_text(app).lower().replace("\n", " ") or "Type the word" in screen_text(app)
         await start_import(pilot, word="yes")
         await pilot.pause()
-        assert not session(app).busy
+        assert not busy(app)
         assert "type the word production" in str(app.query_one("#import-result").render())
         app.query_one("#prod-word").value = ""
         await pilot.press("ctrl+r")  # the Start binding, with nothing typed
         await pilot.pause()
-        assert not session(app).busy
+        assert not busy(app)
         assert not is_run_folder(area.run_dir)  # no journal, nothing sent
         assert sandbox.users(PROD) == [] and sandbox.create_requests(PROD) == 0
 
@@ -241,7 +278,6 @@ async def test_undo_of_a_rehearsal_behind_the_typed_word(sandbox, area):
     sandbox.seed_user(PROD, {"external_id": rows[0]["id"], "email_address": [rows[0]["email"]],
                              "skip_password_requirement": True})  # row 1: there before the run
     app = build(sandbox, area)
-    app.undo_options = {"rate": 400}
     async with app.run_test(size=(120, 36)) as pilot:
         await up_to_import(pilot)
         await start_import(pilot)
@@ -263,8 +299,9 @@ async def test_undo_of_a_rehearsal_behind_the_typed_word(sandbox, area):
         assert len(sandbox.users(PROD)) == 288
         app.query_one("#undo-word").value = ""
         await pilot.press(*"undo", "enter")
-        await wait_for(pilot, lambda: finish.undo.undo_result is not None, what="the undo")
-        assert finish.undo.undo_result.deleted == 287 and finish.undo.undo_result.exit_code == 0
+        await wait_for(pilot, lambda: finish.undo.undo_result is not None, timeout=30, what="the undo")
+        result = finish.undo.undo_result
+        assert result.summary["deleted"] == 287 and result.exit_code == 0
         await wait_for(pilot, lambda: app.state.run.undone == 287, what="the journal re-read")
         assert app.state.step_status("finish").reason == "287 undone"
     assert [u["external_id"] for u in sandbox.users(PROD)] == [rows[0]["id"]]
@@ -275,10 +312,11 @@ async def test_plain_console_asks_for_a_run_folder(sandbox, area):
     export, and the import creates it there."""
     from console.settings import SecretKey, Settings
     from console.tui.app import make_app
+    from console.tui.options import ConsoleOptions
 
     settings = Settings(SecretKey(PROD), "env", sandbox.url, False)
-    app = make_app(settings, export_path=area.export, clock=lambda: 0.0, url_label=FIXED_URL)
-    app.import_options = dict(FAST)
+    app = make_app(ConsoleOptions(settings=settings, export_path=area.export, clock=lambda: 0.0, url_label=FIXED_URL,
+                                  job_options=fast_jobs()))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.state.live.status == "ok", what="the live check")
         app.go_to("load")
@@ -305,6 +343,7 @@ async def test_reopened_run_loads_its_export_with_its_policies(sandbox, area):
     from console.settings import SecretKey, Settings
     from console.source.model import Policies
     from console.tui.app import make_app
+    from console.tui.options import ConsoleOptions
 
     victim = export_rows(area)[4]
     sandbox.seed_user(PROD, {"email_address": [victim["email"]], "external_id": "signed-up-early",
@@ -313,13 +352,13 @@ async def test_reopened_run_loads_its_export_with_its_policies(sandbox, area):
     policies = Policies(unverified_email="refuse")  # not the default: Review must take the run's
     journal = prepare_run(area.run_dir, area.export, settings, policies=policies, confirmed_production=True)
     try:
-        result = await Importer(journal, settings, confirmed_production=True, **FAST).run()
+        result = await Importer(journal, settings, confirmed_production=True, rate=400, timeout=5.0).run()
     finally:
         journal.close()
     assert result.exit_code == 1  # the early sign-up's row failed
     expected = counts(area.run_dir)
 
-    app = make_app(settings, run_dir=area.run_dir, clock=lambda: 0.0, url_label=FIXED_URL)
+    app = make_app(ConsoleOptions(settings=settings, run_dir=area.run_dir, clock=lambda: 0.0, url_label=FIXED_URL))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.state.load.status == "loaded" and app.state.run is not None,
                          what="the run's export to load")

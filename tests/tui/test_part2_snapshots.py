@@ -19,6 +19,9 @@ from console.commands.demo import DemoArea, make_demo_app
 from console.migration.journal import RunInfo
 from console.migration.progress import Progress
 from console.migration.verify import VerifyProgress, VerifyReport
+from console.migration.control import Controller
+from console.migration.jobs import JobResult
+from console.tui.jobs import JobView
 from console.tui.runview import RunView
 
 from part2_support import fresh_area, synthetic_run, up_to_import, wait_for
@@ -85,9 +88,11 @@ def test_import_mid_run(snap_compare, sandbox, area, size):
                        key_masked="sk_live_…jEMH", instance_kind="production", rows_loaded=True)
         run = RunView(Path("demo/run"), info, {"pending": 160, "creating": 3, "created": 120, "existed": 3,
                                                "failed": 2, "refused": 12}, sessions=1)
-        run.session, run.kind = "running", "import"
-        run.rate_history = deque([0, 35, 71, 86, 90, 89, 90, 88, 63, 62, 74, 81, 88, 90, 89, 90])
-        run.progress = Progress(
+        job = JobView("import", Path("demo/run"), phase="attached", mine=True, pid=4242, started_at=None,
+                      state="running", can_pause=True, has_control=True,
+                      controller=Controller(1, 4243, "console (pid 4243)", 0.0))
+        job.rate_history = deque([0, 35, 71, 86, 90, 89, 90, 88, 63, 62, 74, 81, 88, 90, 89, 90])
+        job.snapshot = Progress(
             total=288, created=120, existed=3, failed=2, pending=160, creating=3, refused=12, retries=1,
             rate_limited=1, requests=131, paused_for_s=2.4, pace=63.0, rate_now=81.5, rate_overall=76.9,
             eta_s=2.0, latency_p50_ms=41.0, latency_p95_ms=118.0, elapsed_s=16.2, state="running",
@@ -95,8 +100,7 @@ def test_import_mid_run(snap_compare, sandbox, area, size):
                          "row 17: form_param_format_invalid (first_name): [bold]first_name[/bold] is invalid"),
             in_flight=6, concurrency=9,
         )
-        session = app.query_one("#run-session")
-        session.phase, session.kind = "running", "import"
+        app.state.job = job
         app.state.run = run
         app.refresh_views()
         app.pane("import").on_enter()
@@ -156,11 +160,12 @@ def test_verify_differences(snap_compare, sandbox, area, size):
 
     async def run_before(pilot):
         await reopened(pilot, "verify")
-        pane = pilot.app.pane("verify")
+        app = pilot.app
         base = {"status": "created"}
-        pane.progress = VerifyProgress(total=300, checked=300, matched=297, mismatched=2, missing=1, requests=5,
-                                       elapsed_s=3.1, state="done")
-        pane.report = VerifyReport(
+        job = JobView("verify", Path("demo/run"), phase="ended", pid=4242, state="finished")
+        job.snapshot = VerifyProgress(total=300, checked=300, matched=297, mismatched=2, missing=1, requests=5,
+                                      elapsed_s=3.1, state="done")
+        report = VerifyReport(
             checked=300, matched=297,
             mismatched=[
                 {**base, "row": 12, "external_id": "ckjiqn62400012", "clerk_user_id": "user_fixed00012",
@@ -173,9 +178,10 @@ def test_verify_differences(snap_compare, sandbox, area, size):
             clerk_total=287, expected_total=288, seed=4242, sample=300,
             mismatched_users=2, mismatched_fields=2, missing_count=1,
         )
-        pane._entries = [("missing", e) for e in pane.report.missing] + [("mismatch", e) for e in pane.report.mismatched]
-        pane._fill_table()
-        pane.sync(pilot.app.state)
+        job.result = JobResult(1, None, None, {"run": "demo/run", **report.as_json()}, "verify")
+        app.state.job = job
+        app.state.results["verify"] = job.result
+        app.refresh_views()
         await pilot.pause()
         await steady(pilot)
 

@@ -3,9 +3,11 @@ retry a row, a selection, a code group or every retryable row.
 
 Groups come from `journal.failures_by_code`, the table is one keyset page of
 `journal.rows(status="failed", …)` (never every row in a widget), fixes go
-through `journal.set_fix`, retries through `Importer.retry` in the session
-controller. While a retry runs, the rows on the page are re-read by number, so
-the operator sees them turn created as Clerk accepts them.
+through `journal.set_fix` under the run's lock (never while a retry sends, from
+this console or another), retries through a `retry` job in a worker (`StartJob`).
+Whenever the run is read again (after a retry, or when another console changed
+it), the rows on the page are re-read by number, so the operator sees them turn
+created as Clerk accepts them.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
 from console.migration.journal import RowRecord
-from console.tui.import_run import RunSession
+from console.tui.messages import ReadRun, StartJob, StopJob
 from console.tui.runview import RowPage, RunView, read_failed_page, read_rows, set_row_fix
 from console.tui.screens.base import StepPane
 from console.tui.screens.fix_modal import FixRequest, RowFixModal
@@ -30,6 +32,7 @@ from console.tui.screens.modals import WholeRowModal, table_row_fields
 from console.tui.state import ConsoleState
 from console.tui.widgets.failure_tables import EVERY_CODE, FailedRows, FailureGroups
 from console.tui.widgets.import_panel import ImportPanel
+from console.tui.widgets.job_line import JobLine
 
 PAGE_SIZE = 100
 
@@ -91,6 +94,7 @@ class FailuresPane(StepPane):
         yield Static("", id="fail-head")
         yield Static("", id="fail-empty", classes="note")
         yield ImportPanel(compact=True, id="fail-panel")
+        yield JobLine("", id="fail-job-line")
         yield FailureGroups(id="groups")
         with Horizontal(id="fail-filter-row", classes="row"):
             yield Input(placeholder="filter: external id, email, row", id="fail-filter", compact=True)
@@ -105,8 +109,11 @@ class FailuresPane(StepPane):
         self.sync(self.state)
 
     @property
-    def session(self) -> RunSession:
-        return RunSession.of(self.app)
+    def busy(self) -> bool:
+        """A job works on the run (here or elsewhere): fixes and retries wait."""
+        job = self.state.job
+        run = self.state.run
+        return (job is not None and job.active) or (run is not None and run.busy_elsewhere)
 
     # -- rendering -------------------------------------------------------------------
     def sync(self, state: ConsoleState) -> None:
@@ -142,13 +149,14 @@ class FailuresPane(StepPane):
         self.refresh_bindings()
 
     def show_progress(self, state: ConsoleState) -> None:
-        run = state.run
+        job = state.job
         panel = self.query_one("#fail-panel", ImportPanel)
-        live = run is not None and run.progress is not None and (self.session.busy or run.kind == "retry")
+        snap = job.snapshot if job is not None and job.kind in ("import", "retry") else None
+        live = snap is not None and getattr(snap, "state", "") != "loading" and (job.active or job.kind == "retry")
         panel.display = live
         if live:
-            assert run is not None and run.progress is not None
-            panel.show(run.progress, run.rate_history, kind=run.kind or "retry")
+            panel.show(snap, job.rate_history, kind=job.kind)
+        self.query_one("#fail-job-line", JobLine).show(job if job is not None and job.kind in ("import", "retry") else None)
 
     def _summary(self, run: RunView | None) -> Content:
         if run is None or not run.sessions:
@@ -168,8 +176,11 @@ class FailuresPane(StepPane):
         if run is None or not (run.failed or self.rows):
             note.update("")
             return
-        if self.session.busy:
-            note.update(Content("A session is running: fixes and retries wait until it ends (s stops it safely).").stylize("$text-muted"))
+        if self.busy:
+            job = self.state.job
+            what = f"The {job.kind}" if job is not None and job.active else "A clerk-migrate session"
+            note.update(Content(f"{what} is running: fixes and retries wait until it ends (s stops it safely)."
+                                ).stylize("$text-muted"))
             return
         chosen = f"{len(self.selected)} selected" if self.selected else "the highlighted row"
         every = f" retry the {run.retryable:,} retryable" if run.retryable else " retry all (none retryable as is)"
@@ -276,9 +287,10 @@ class FailuresPane(StepPane):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if not self.is_mounted:
             return True
-        busy = self.session.busy
+        busy = self.busy
         if action == "stop":
-            return busy
+            job = self.state.job
+            return job is not None and job.active and job.kind in ("import", "retry")
         if action in ("retry_rows", "retry_all", "retry_group", "detail", "toggle_select"):
             return None if busy or not self.rows else True
         return True
@@ -288,7 +300,7 @@ class FailuresPane(StepPane):
         run = self.state.run
         if rec is None or run is None:
             return
-        self.app.push_screen(RowFixModal(run.run_dir, rec, editable=not self.session.busy), self._fix_done)
+        self.app.push_screen(RowFixModal(run.run_dir, rec, editable=not self.busy), self._fix_done)
 
     def _fix_done(self, request: FixRequest | None) -> None:
         if request is None:
@@ -297,10 +309,12 @@ class FailuresPane(StepPane):
 
     @work(thread=True, exclusive=True, group="failures-fix", exit_on_error=False)
     def _apply_fix(self, request: FixRequest) -> None:
+        from console.migration.errors import MigrationError
+
         try:
             record = set_row_fix(request.run_dir, request.row_no, request.fields)
-        except ValueError as exc:  # the journal refuses the field or the row's status: say it in place
-            self.app.call_from_thread(self._say, str(exc), "error")
+        except (ValueError, MigrationError) as exc:  # the journal refuses the field or the row, or a session holds
+            self.app.call_from_thread(self._say, str(exc), "error")  # the run: said in place
             return
         self.app.call_from_thread(self._fixed, record, request.retry)
 
@@ -311,7 +325,7 @@ class FailuresPane(StepPane):
             self._retry(row_nos=[record.row_no], what=f"row {record.row_no}")
         else:
             self._say(f"Row {record.row_no}: fix saved ({', '.join(sorted(record.fix or {})) or 'cleared'}); r retries it.")
-            RunSession.of(self.app).read()
+            self.post_message(ReadRun())
 
     def _say(self, words: str, severity: str = "information") -> None:
         self.app.notify(words, severity=severity, markup=False)  # type: ignore[arg-type]
@@ -354,14 +368,16 @@ class FailuresPane(StepPane):
         self._retry(codes=[self.code], what=f"every {self.code} row")
 
     def _retry(self, *, what: str, codes: list[str] | None = None, row_nos: list[int] | None = None) -> None:
-        if self.session.start_retry(codes=codes, row_nos=row_nos):
-            self.selected.clear()
-            self._say(f"Retrying {what}.")
-        else:
+        if self.busy:
             self._say("A session is running already: wait for it, or stop it (s).", "warning")
+            return
+        self.selected.clear()
+        self._say(f"Retrying {what}.")
+        self.post_message(StartJob("retry", {"codes": list(codes) if codes else None,
+                                             "row_nos": list(row_nos) if row_nos else None}))
 
     def action_stop(self) -> None:
-        self.session.stop()
+        self.post_message(StopJob())
 
     def action_page(self, step: int) -> None:
         page = self.page

@@ -158,8 +158,17 @@ class FinishPane(StepPane):
         target = self.query_one(self.TAB_MAIN[tabs.active])
         return target if target.focusable else tabs.query_one("Tabs")
 
-    def on_enter(self) -> None:
+    def show_progress(self, state: ConsoleState) -> None:
+        """The live part of an undo (each snapshot of its worker)."""
         if self.query_one("#finish-tabs").display:
-            self.query_one("#map-path").focus()
-        else:
+            self.undo.show_progress()
+
+    def on_enter(self) -> None:
+        tabs = self.query_one("#finish-tabs", TabbedContent)
+        if not tabs.display:
             super().on_enter()
+        elif tabs.active == "tab-undo":  # an undo started, or ended (its Stop button is gone)
+            stop = self.query_one("#undo-stop")
+            self.screen.set_focus(stop if stop.display else tabs.query_one("Tabs"))
+        else:
+            self.query_one("#map-path").focus()

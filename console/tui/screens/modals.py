@@ -16,6 +16,24 @@ from console.source.model import Issue
 from console.tui.widgets.scroll_area import ScrollArea
 
 
+MIGRATION_WORDS: dict[str, tuple[str, str]] = {
+    "busy": ("The run is busy", "Another clerk-migrate session works on this run: wait for it, watch it with "
+             "clerk-migrate status --run DIR, or stop it (clerk-migrate stop --run DIR)."),
+    "export_changed": ("The export changed", "A run keeps the export it started from: put that file back, or "
+                       "start a new run folder for the new export."),
+    "export_missing": ("The export is gone", "Put the run's export back where its journal says (Load shows the path)."),
+    "export_unreadable": ("The export cannot be read", "Fix the file or choose another one in Load."),
+    "unauthorized": ("The key was refused", "Clerk answered 401 for this key. Paste the right secret key in Setup."),
+    "quota": ("The instance is full", "A Development instance holds 100 users: import fewer, or into Production."),
+    "dev_instance_cap": ("Over the Development cap", "Import a subset, or use a Production instance."),
+    "clerk_error": ("Clerk answered with an error", "Nothing more was sent. Check the key and the instance in Setup."),
+    "worker_failed": ("The worker did not start", "Its log (worker.log in the run folder) says why; fix it and "
+                      "start again."),
+    "not_running": ("Nothing runs on this run", "The job ended meanwhile: what it did is in the journal."),
+    "io_error": ("The file system refused", "Check the path, the permissions and the free space, then try again."),
+}
+
+
 def explain(error: BaseException, *, base_url: str = "") -> tuple[str, str, str]:
     """(title, what happened, what to do) for an error a worker raised.
     The texts never include the secret key: Clerk errors and settings errors
@@ -23,8 +41,14 @@ def explain(error: BaseException, *, base_url: str = "") -> tuple[str, str, str]
     from console.clerk.errors import AuthenticationError, ClerkError, UnknownOutcome
     from console.settings import KeyringUnavailable
 
+    from console.migration.errors import MigrationError
+
     name = type(error).__name__
     text = str(error) or name
+    if isinstance(error, MigrationError):  # the engine's words (as_migration_error mapped the rest)
+        title, todo = MIGRATION_WORDS.get(error.code, ("Refused", "Nothing was sent. Fix what the line says, "
+                                                       "then try again."))
+        return (title, error.message, todo)
     if isinstance(error, AuthenticationError):
         return ("The key was refused", text, "Clerk answered 401 for this key. Paste the right secret key in Setup.")
     if isinstance(error, UnknownOutcome):
@@ -109,7 +133,8 @@ grey line under it says why). **▶** is where you are.
   under the cursor in the rail, presses a button, or shows a table's whole
   row · `escape` leaves a field, so the step's keys work again
 - `ctrl+p` command palette: every step and action by name · `f1` this help
-- `ctrl+q` quit (nothing is lost: a run folder is resumed with `--run DIR`)
+- `ctrl+q` quit: a job keeps running in its worker process (the console
+  asks first, and offers to stop it); `clerk-migrate --run DIR` comes back to it
 
 ## Keys of each step
 - **Setup**: `↑` `↓` `enter` choose one of the demo's instances ·
@@ -120,7 +145,8 @@ grey line under it says why). **▶** is where you are.
   `ctrl+s` save every issue as a CSV
 - **Import**: `ctrl+r` start or resume (Production: type `production` in
   the field, then `enter`) · `p` pause / resume · `s` safe stop (in-flight
-  requests finish, the rest stays pending)
+  requests finish, the rest stays pending) · `t` take control from another
+  console · `o` open the run found in the folder named there
 - **Failures**: `enter` / `e` a row's detail and its fix · `space` select a
   row · `r` retry the selected rows (or the highlighted one) · `a` retry every
   retryable row · `g` retry the highlighted code · `[` `]` pages · `ctrl+f`

@@ -1,16 +1,18 @@
 """Verify: read the run's users back from Clerk and compare them with the export.
 
-The engine's `verify_run` does the work in a thread worker (its own loop, its
-own journal connection); its `VerifyProgress` snapshots replace each other on
-the way to the screen. The report's mismatches and missing users are shown a
-page at a time; Clerk's total user count stands beside what the journal
-expects. Re-run on demand, with a sample (the engine's default size) or all.
+The engine's verify job runs in a worker process, as every job the console
+starts does (console/tui/jobs.py): one way to run a job, a verification of a
+million users that outlives a dropped connection, a second console that sees
+it and its result, and the run's lock keeping an import or an undo of the same
+run from starting meanwhile. Its `VerifyProgress` snapshots replace each other
+on the way to the screen; its result is the `verify --json` object. The
+mismatches and missing users are shown a page at a time; Clerk's total user
+count stands beside what the journal expects. Re-run on demand, with a sample
+(the engine's default size) or all.
 """
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from typing import Any
 
 from textual import on
@@ -18,14 +20,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
-from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static
 
-from console.tui.import_run import RunSession
+from console.tui.messages import StartJob, StopJob
 from console.tui.runview import RunView, duration
 from console.tui.screens.base import StepPane
 from console.tui.state import ConsoleState
-from console.tui.messages import ProgressMessage
+from console.tui.widgets.job_line import JobLine
 from console.tui.widgets.verify_table import VerifyDifferences
 
 PAGE_SIZE = 100
@@ -39,17 +40,6 @@ def default_sample() -> int:
     from console.migration.verify import DEFAULT_SAMPLE
 
     return DEFAULT_SAMPLE
-
-
-class VerifyProgressed(ProgressMessage):
-    """A snapshot from the verify worker."""
-
-
-class VerifyEnded(Message):
-    def __init__(self, report: Any = None, refused: str | None = None) -> None:
-        super().__init__()
-        self.report = report
-        self.refused = refused
 
 
 class VerifyPane(StepPane):
@@ -82,15 +72,10 @@ class VerifyPane(StepPane):
 
     def __init__(self) -> None:
         super().__init__()
-        self.report: Any = None
-        self.progress: Any = None
-        self.refused: str | None = None
-        self.running = False
+        self.refusal: str | None = None  # this pane's own (a bad sample size)
         self.page = 0
-        self._stop = threading.Event()
-        self._finished = threading.Event()
-        self._finished.set()
         self._entries: list[tuple[str, dict[str, Any]]] = []
+        self._filled_from: Any = None  # the result the table shows
 
     def compose(self) -> ComposeResult:
         yield Label("Verify: read the users back from Clerk", classes="pane-title")
@@ -102,6 +87,7 @@ class VerifyPane(StepPane):
             yield Button("Verify all", id="verify-all-btn", compact=True)
         yield ProgressBar(total=1, show_eta=False, id="verify-bar")
         yield Static("", id="verify-figures")
+        yield JobLine("", id="verify-job-line")
         yield Static("", id="verify-totals")
         yield Static("", id="verify-result")
         yield Static("", id="verify-page")
@@ -112,9 +98,45 @@ class VerifyPane(StepPane):
         self._ready = True
         self.sync(self.state)
 
+    # -- what the worker reported (ConsoleState.job, .results) ----------------------------
     @property
-    def session(self) -> RunSession:
-        return RunSession.of(self.app)
+    def job(self) -> Any:
+        job = self.state.job
+        return job if job is not None and job.kind == "verify" else None
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None and self.job.active
+
+    @property
+    def progress(self) -> Any:
+        job = self.job
+        return job.snapshot if job is not None else None
+
+    @property
+    def result(self) -> Any:
+        """The last verification's JobResult seen by this console (its summary: verify --json)."""
+        result = self.state.results.get("verify")
+        return result if result is not None and result.exit_code in (0, 1, 130) and "checked" in result.summary else None
+
+    @property
+    def summary(self) -> dict[str, Any] | None:
+        result = self.result
+        return result.summary if result is not None else None
+
+    @property
+    def refused(self) -> str | None:
+        if self.refusal:
+            return self.refusal
+        job = self.job
+        if job is None or job.active:
+            return None
+        if job.refused:
+            return job.refused
+        if job.lost:
+            return job.note or "the verify worker went away without a result"
+        r = job.result
+        return r.message or "refused" if r is not None and r.exit_code == 2 else None
 
     # -- rendering -------------------------------------------------------------------
     def sync(self, state: ConsoleState) -> None:
@@ -126,6 +148,13 @@ class VerifyPane(StepPane):
             self.query_one(widget_id).display = ready
         self.query_one("#verify-sample-btn", Button).disabled = self.running
         self.query_one("#verify-all-btn", Button).disabled = self.running
+        if self.result is not None and self._filled_from is not self.result:
+            self._filled_from = self.result
+            summary = self.result.summary
+            self._entries = [("missing", e) for e in summary.get("missing") or []] + [
+                ("mismatch", e) for e in summary.get("mismatched") or []]
+            self.page = 0
+            self._fill_table()
         what = self.query_one("#verify-what", Static)
         if ready:
             what.update(WHAT)
@@ -137,7 +166,12 @@ class VerifyPane(StepPane):
         self._show(run)
         self.refresh_bindings()
 
+    def show_progress(self, state: ConsoleState) -> None:
+        """The live part (called for each snapshot of the verify worker)."""
+        self._show(state.run)
+
     def _show(self, run: RunView | None) -> None:
+        self.query_one("#verify-job-line", JobLine).show(self.job)
         bar = self.query_one("#verify-bar", ProgressBar)
         figures = self.query_one("#verify-figures", Static)
         p = self.progress
@@ -181,8 +215,8 @@ class VerifyPane(StepPane):
         )
 
     def _summary(self, run: RunView | None) -> dict[str, Any] | None:
-        if self.report is not None:
-            return self.report.as_json()
+        if self.summary is not None:
+            return self.summary
         return run.verify_last if run is not None else None
 
     def _result(self, run: RunView | None) -> Content:
@@ -214,14 +248,14 @@ class VerifyPane(StepPane):
             f"{summary.get('mismatched_users', 0):,} differ ({summary.get('mismatched_fields', 0):,} fields), "
             f"{summary.get('missing_count', 0):,} missing."
         )
-        if self.report is None and run is not None and run.verify_last is not None:
+        if self.summary is None and run is not None and run.verify_last is not None:
             body = body.append(Content(" (last verification of this run; v runs it again)").stylize("$text-muted"))
         return head.append(body)
 
     def _fill_table(self) -> None:
         self.query_one(VerifyDifferences).show_page(self._entries, self.page * PAGE_SIZE, PAGE_SIZE)
         pages = max(1, -(-len(self._entries) // PAGE_SIZE))
-        more = " (the report lists the first 10,000; all are in the journal)" if self.report and self.report.truncated else ""
+        more = " (the report lists the first 10,000; all are in the journal)" if (self.summary or {}).get("truncated") else ""
         self.query_one("#verify-page", Static).update(
             f"{len(self._entries):,} differences and missing users · page {self.page + 1}/{pages}{more}"
         )
@@ -251,97 +285,11 @@ class VerifyPane(StepPane):
             except ValueError:
                 sample = -1
             if sample < 1:
-                self.refused = "the sample size must be a whole number, 1 or more"
+                self.refusal = "the sample size must be a whole number, 1 or more"
                 self.sync(self.state)
                 return
-        why = self.session.claim("verify")
-        if why:
-            self.refused = why
-            self.sync(self.state)
-            return
-        self.refused = None
-        self.report = None
-        self.progress = None
-        self._entries = []
-        self.page = 0
-        self.running = True
-        self._stop.clear()
-        self._finished.clear()
-        settings = self.state.settings
-        options = {k: v for k, v in (getattr(self.app, "verify_options", None) or {}).items()}
-        self.run_worker(
-            lambda: self._verify(run.run_dir, settings, sample, options),
-            thread=True,
-            group="verify",
-            exit_on_error=False,
-            name="verify",
-        )
-        self.sync(self.state)
-
-    def _verify(self, run_dir: Any, settings: Any, sample: int | None, options: dict[str, Any]) -> None:
-        from console.clerk.errors import ClerkError
-        from console.migration.journal import JournalError
-        from console.migration.run import RunRefused, open_run
-        from console.migration.verify import verify_run
-
-        try:
-            try:
-                journal = open_run(run_dir)
-            except JournalError as exc:
-                self.post_message(VerifyEnded(refused=str(exc)))
-                return
-            try:
-                report = asyncio.run(
-                    verify_run(
-                        journal,
-                        settings,
-                        sample=sample,
-                        on_progress=lambda p: self.post_message(VerifyProgressed(p)),
-                        stop=self._stop,
-                        **options,
-                    )
-                )
-            except RunRefused as exc:
-                self.post_message(VerifyEnded(refused=exc.message))
-                return
-            except ClerkError as exc:
-                self.post_message(VerifyEnded(refused=f"Clerk answered {exc.status or 'nothing'}: {exc}"))
-                return
-            finally:
-                journal.close()
-            self.post_message(VerifyEnded(report=report))
-        finally:
-            self._finished.set()
-
-    def on_verify_progressed(self, message: VerifyProgressed) -> None:
-        message.stop()
-        self.progress = message.progress
-        self._show(self.state.run)
-
-    def on_verify_ended(self, message: VerifyEnded) -> None:
-        message.stop()
-        self.running = False
-        self.session.release("verify")
-        self.refused = message.refused
-        self.report = message.report
-        if self.report is not None:
-            self._entries = [("missing", e) for e in self.report.missing] + [
-                ("mismatch", e) for e in self.report.mismatched
-            ]
-            self.page = 0
-            self._fill_table()
-        self.session.read()
-        self.sync(self.state)
-        if self._entries:
-            self.query_one("#verify-table").focus()
-        elif self.state.current == "verify":
-            self.query_one("#verify-sample-btn").focus()
-
-    def on_worker_state_changed(self, event: Any) -> None:
-        from textual.worker import WorkerState
-
-        if event.worker.group == "verify" and event.state in (WorkerState.ERROR, WorkerState.CANCELLED) and self.running:
-            self.post_message(VerifyEnded(refused="the verification ended with an error"))
+        self.refusal = None
+        self.post_message(StartJob("verify", {"all": True} if all_users else {"sample": sample}))
 
     def action_sign_in(self) -> None:  # "Sign in as…": Clerk checks a password (issue 13 §5)
         from console.tui.widgets.sign_in import SignInModal
@@ -350,7 +298,7 @@ class VerifyPane(StepPane):
 
     def action_stop(self) -> None:
         if self.running:
-            self._stop.set()
+            self.post_message(StopJob())
 
     def action_page(self, step: int) -> None:
         pages = max(1, -(-len(self._entries) // PAGE_SIZE))
@@ -358,11 +306,6 @@ class VerifyPane(StepPane):
         if page != self.page:
             self.page = page
             self._fill_table()
-
-    def on_unmount(self) -> None:
-        if not self._finished.is_set():
-            self._stop.set()
-            self._finished.wait(10.0)
 
     @on(DataTable.RowSelected, "#verify-table")
     def _entry_selected(self, event: DataTable.RowSelected) -> None:
@@ -390,7 +333,9 @@ class VerifyPane(StepPane):
 
     def on_enter(self) -> None:
         run = self.state.run
-        if run is not None and run.import_finished:
+        if self._entries and not self.running:
+            self.query_one("#verify-table").focus()
+        elif run is not None and run.import_finished and not self.running:
             self.query_one("#verify-sample-btn").focus()
         else:
             super().on_enter()

@@ -19,6 +19,7 @@ from textual.content import Content
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
+from console.tui.messages import ReadRun
 from console.tui.runview import MAP_NAME, RunView
 from console.tui.widgets.outcome import show_outcome
 from console.tui.widgets.scroll_area import ScrollArea
@@ -192,10 +193,8 @@ class IdMapForm(ScrollArea):
                 + (f", {len(r.skipped):,} rows without an id left out" if r.skipped else "")
                 + ").",
             )
-            run = self._run
-            if run is not None:
-                run.extras["finish"] = "map written"
-                self.app.refresh_views()  # type: ignore[attr-defined]
+            self.app.state.map_written = True  # type: ignore[attr-defined]
+            self.post_message(ReadRun())
         else:
             self.sql_result = r
             words = Content.assemble(
