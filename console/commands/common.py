@@ -141,6 +141,23 @@ def run_stoppable(
         raise CommandError(interrupted, EXIT_INTERRUPTED) from None
 
 
+def drive_job(spec: Any, settings: Any, *, journal: Any = None, on_snapshot: Callable[[Any], None] | None = None,
+              stopping: str = "stopping: waiting for the requests in flight",
+              interrupted: str = "interrupted: the journal is consistent; run the same command to resume") -> Any:
+    """Run one job in the foreground the way the worker and the console do (make_job, its
+    snapshots to `on_snapshot`, its JobResult): Ctrl-C / SIGTERM / SIGHUP are its safe stop
+    (run_stoppable). Returns (JobResult, the job's last snapshot). A refusal (the JobResult of
+    a MigrationError) is raised again as that error, for cli.main's one line."""
+    from console.migration.jobs import make_job
+
+    job = make_job(spec, settings, on_snapshot=on_snapshot, journal=journal)
+    result = run_stoppable(job.run, job.stop, stopping=stopping, interrupted=interrupted)
+    if result.stop_reason == "refused":
+        raise MigrationError(result.message or f"{spec.kind} refused", result.exit_code,
+                             str(result.summary.get("error") or "refused"))
+    return result, job.snapshot()
+
+
 def _isatty(fd: int) -> bool:
     try:
         return os.isatty(fd)

@@ -14,29 +14,25 @@ import argparse
 import asyncio
 from typing import Any
 
-from console.commands.common import CommandError, emit_json, note
+from console.commands.common import emit_json, note
 
 
 def detach(journal: Any, settings: Any, args: argparse.Namespace, *, kind: str, **options: Any) -> int:
     """Start the worker for this prepared run; print where it runs; exit 0."""
     from console.migration.control import start_worker
-    from console.migration.errors import MigrationError
     from console.migration.jobs import JobSpec, job_class
 
     run_dir = journal.run_dir.resolve()
     journal.close()
     cls = job_class(kind)
     if kind in ("import", "retry"):  # the run options they share (add_run_options)
-        options = {"rate": args.rate, "concurrency": args.concurrency, "max_attempts": args.max_attempts,
-                   "timeout": args.timeout, "headroom": getattr(args, "headroom", None),
-                   "instance_limit": getattr(args, "instance_limit", None), **options}
+        from console.commands.import_ import job_options
+
+        options = job_options(args, **options)
     spec = JobSpec(kind, str(run_dir), options)
-    try:
-        opts = cls.options_from_json(spec.options)
-        asyncio.run(cls.preflight(run_dir, settings, opts))
-        pid = start_worker(run_dir, spec, settings)
-    except MigrationError as exc:
-        raise CommandError(exc.message, exc.exit_code) from None
+    opts = cls.options_from_json(spec.options)
+    asyncio.run(cls.preflight(run_dir, settings, opts))  # blockers.run_blockers: a refusal is one line, exit 2
+    pid = start_worker(run_dir, spec, settings)
     if args.json:
         emit_json({"run": str(run_dir), "pid": pid})
     else:

@@ -56,10 +56,7 @@ def _refuse_clobbering(journal, out: str, sql: str | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.commands.import_ import engine_errors, error_line
     from console.migration.outputs import (
-        FkError,
-        OutputError,
         app_code_steps,
         left_out,
         parse_fk,
@@ -68,27 +65,16 @@ def run(args: argparse.Namespace) -> int:
     )
     from console.migration.run import open_run
 
-    fks = []
-    for text in args.fk:
-        try:
-            fks.append(parse_fk(text, args.dialect))
-        except FkError as exc:
-            raise CommandError(str(exc), 2) from None
+    fks = [parse_fk(text, args.dialect) for text in args.fk]  # FkError: one line, exit 2 (cli.main)
     if fks and not args.sql:
         raise CommandError("--fk needs --sql FILE.sql (where to write the rewrite script)", 2)
     if args.sql and not fks:
         raise CommandError("--sql needs at least one --fk TABLE.COLUMN (the columns that hold Auth.js user ids)", 2)
-    try:  # read only: export-ids writes nothing into the run folder
-        journal = open_run(args.run, readonly=True)
-    except engine_errors() as exc:
-        raise CommandError(error_line(exc), 2) from None
+    journal = open_run(args.run, readonly=True)  # read only: export-ids writes nothing into the run folder
     try:
         _refuse_clobbering(journal, args.out, args.sql)
         counts = journal.counts()
-        try:
-            ids, sql, finished = write_outputs(journal, args.out, args.sql, fks, args.dialect, raw=args.raw)
-        except (OutputError, FkError) as exc:
-            raise CommandError(str(exc), 2) from None
+        ids, sql, finished = write_outputs(journal, args.out, args.sql, fks, args.dialect, raw=args.raw)
         if finished:
             note(f"clerk-migrate: finished an export-ids that was interrupted: {', '.join(finished)} renamed into place")
         missing = left_out(journal)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from console.commands.common import (
@@ -23,7 +23,6 @@ from console.commands.common import (
     note,
     positive_float,
     positive_int,
-    run_stoppable,
 )
 from console.migration.progress import Progress
 
@@ -82,16 +81,17 @@ def _share(text: str) -> float:
     return value
 
 
-def policies_from_args(args: argparse.Namespace):
-    from console.source.model import Policies
-
-    if args.unverified is None and args.plaintext is None:
-        return None
-    defaults = Policies()
-    return Policies(
-        unverified_email=args.unverified or defaults.unverified_email,
-        plaintext_password=args.plaintext or defaults.plaintext_password,
-    )
+def policies_from_args(args: argparse.Namespace) -> dict[str, str] | None:
+    """The policy choices given on the command line (None: none). Only those: a new run takes
+    the defaults for the rest, a resume its own (run.choose_policies), so `--plaintext send`
+    on the resume of a run made with another --unverified default is compared on --plaintext
+    alone."""
+    choices = {}
+    if args.unverified is not None:
+        choices["unverified_email"] = args.unverified
+    if args.plaintext is not None:
+        choices["plaintext_password"] = args.plaintext
+    return choices or None
 
 
 def mapping_from_args(args: argparse.Namespace) -> dict[str, str] | None:
@@ -200,16 +200,6 @@ def load_progress(rows: int, read: int, size: int) -> None:
     note(f"reading the export: {rows} rows{pct}")
 
 
-def drive(importer: Any, make: Callable[[], Awaitable[Any]]) -> Any:
-    """Run the importer on a fresh loop with Ctrl-C / SIGTERM = stop, a second Ctrl-C = quit now."""
-    return run_stoppable(
-        make,
-        importer.stop,
-        stopping="stopping: waiting for the requests in flight",
-        interrupted="interrupted: the journal is consistent; run the same command to resume",
-    )
-
-
 def report(result: Any, *, as_json: bool) -> int:
     summary = result.summary
     if as_json:
@@ -250,21 +240,6 @@ def human_summary(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def engine_errors() -> tuple[type[BaseException], ...]:
-    from console.migration.journal import JournalError
-    from console.migration.run import RunRefused
-
-    try:
-        from console.source import ExportError
-    except ImportError:  # pragma: no cover - the reader is not there
-        return (RunRefused, JournalError)
-    return (RunRefused, JournalError, ExportError)
-
-
-def error_line(exc: BaseException) -> str:
-    return getattr(exc, "message", None) or str(exc)
-
-
 # ----------------------------------------------------------------- the command
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
@@ -302,38 +277,38 @@ def run(args: argparse.Namespace) -> int:
     settings = load_key_settings()
     policies = policies_from_args(args)
     mapping = mapping_from_args(args)
-    errors = engine_errors()
     new_run = not is_run_folder(args.run)
     rules_setting: dict[str, Any] = {}
+    read = None
     if new_run:  # the instance's settings decide what is sent and refused (issue 13, console/migration/preflight.py)
-        mapping, rules_setting, _ = pf.rules_for_new_run(settings, args.legal, mapping, confirmed_production=args.yes)
+        mapping, rules_setting, read = pf.rules_for_new_run(settings, args.legal, mapping, confirmed_production=args.yes)
     elif mapping is not None and args.legal:
         mapping = pf.resume_mapping(mapping, args.legal)
+    # a refusal of the load (guards, busy, changed export or accounts, unreadable input) reaches
+    # cli.main as a MigrationError (or an ExportError it maps): one line, exit 2
+    journal = prepare_run(
+        args.run,
+        args.export,
+        settings,
+        policies=policies,
+        fmt=args.format,
+        mapping=mapping,
+        confirmed_production=args.yes,
+        on_load_progress=_throttled(load_progress),
+        run_settings={"rate": args.rate, "concurrency": args.concurrency, "max_attempts": args.max_attempts,
+                      **({"dev_cap": args.dev_cap} if args.dev_cap else {}), **rules_setting},
+        reconcile=args.reconcile,
+        accounts=args.accounts,
+    )
     try:
-        journal = prepare_run(
-            args.run,
-            args.export,
-            settings,
-            policies=policies,
-            fmt=args.format,
-            mapping=mapping,
-            confirmed_production=args.yes,
-            on_load_progress=_throttled(load_progress),
-            run_settings={"rate": args.rate, "concurrency": args.concurrency, "max_attempts": args.max_attempts,
-                          **({"dev_cap": args.dev_cap} if args.dev_cap else {}), **rules_setting},
-            reconcile=args.reconcile,
-            accounts=args.accounts,
-        )
         if args.dev_cap and journal.info.settings.get("dev_cap") != args.dev_cap:  # a resume with another --dev-cap
             journal.update_run(settings={**journal.info.settings, "dev_cap": args.dev_cap})
-    except errors as exc:
-        raise CommandError(error_line(exc), 2) from None
-    if journal.lost_commits:
-        note(f"clerk-migrate: the journal had lost commits ({journal.lost_commits}); every row not created is "
-             "looked up in Clerk first, and the users that carry this run's marker are adopted back")
-    try:
-        if not new_run:
-            pf.settle_run(journal, settings, args.legal)
+        if journal.lost_commits:
+            note(f"clerk-migrate: the journal had lost commits ({journal.lost_commits}); every row not created is "
+                 "looked up in Clerk first, and the users that carry this run's marker are adopted back")
+        # every blocker before any write (blockers.py); the Development room is counted by the
+        # session itself (foreground) or by --detach's check before its worker starts
+        pf.settle_run(journal, settings, args.legal, read, kind="import", confirmed_production=args.yes)
         pf.say_plan(journal)
         if args.detach:  # the worker takes it from here (commands/detach.py)
             from console.commands.detach import detach
@@ -344,33 +319,25 @@ def run(args: argparse.Namespace) -> int:
         journal.close()
 
 
+def job_options(args: argparse.Namespace, **extra: Any) -> dict[str, Any]:
+    """The import/retry job options of add_run_options' flags (JSON values)."""
+    return {"rate": args.rate, "concurrency": args.concurrency, "max_attempts": args.max_attempts,
+            "timeout": args.timeout, "headroom": args.headroom, "instance_limit": args.instance_limit, **extra}
+
+
 def run_importer(journal: Any, settings: Any, args: argparse.Namespace, *, confirmed_production: bool, kind: str,
                  codes: list[str] | None = None, row_nos: list[int] | None = None) -> int:
-    from console.migration.importer import Importer
+    """The import (or retry) job on this checked run, in the foreground, its progress on stderr."""
+    from console.commands.common import drive_job
+    from console.migration.jobs import JobSpec
 
-    errors = engine_errors()
+    extra: dict[str, Any] = {"confirmed_production": confirmed_production}
+    if kind == "retry":
+        extra.update(codes=codes, row_nos=row_nos)
+    spec = JobSpec(kind, str(journal.run_dir), job_options(args, **extra))
     with StderrProgress() as progress:
-        importer = Importer(
-            journal,
-            settings,
-            rate=args.rate,
-            concurrency=args.concurrency,
-            max_attempts=args.max_attempts,
-            timeout=args.timeout,
-            headroom=getattr(args, "headroom", None),
-            instance_limit=getattr(args, "instance_limit", None),
-            confirmed_production=confirmed_production,
-            on_progress=progress,
-            kind=kind,
-        )
-        try:
-            if kind == "retry":
-                result = drive(importer, lambda: importer.retry(codes=codes, row_nos=row_nos))
-            else:
-                result = drive(importer, importer.run)
-        except errors as exc:
-            raise CommandError(error_line(exc), 2) from None
-        progress.final(importer.progress)
+        result, last = drive_job(spec, settings, journal=journal, on_snapshot=progress)
+        progress.final(last)
     return report(result, as_json=args.json)
 
 

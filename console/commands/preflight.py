@@ -45,25 +45,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from console.commands.import_ import load_key_settings, mapping_from_args, policies_from_args
-    from console.migration.preflight import PreflightError, parse_legal, preflight
-    from console.source import ExportError
+    from console.migration.preflight import parse_legal, preflight
     from console.source.model import Policies
 
-    try:
-        legal = parse_legal(args.legal)
-    except PreflightError as exc:
-        raise CommandError(exc.message, 2) from None
+    legal = parse_legal(args.legal)  # PreflightError: one line, exit 2 (cli.main)
     settings = load_key_settings()
-    policies = policies_from_args(args) or Policies()
+    policies = Policies(**(policies_from_args(args) or {}))
     mapping = mapping_from_args(args)
     try:
         readiness = asyncio.run(preflight(args.export, settings, legal=legal, accounts=args.accounts,
                                           fmt=args.format, mapping=mapping, policies=policies))
-    except PreflightError as exc:
-        raise CommandError(exc.message, exc.exit_code) from None
-    except ExportError as exc:
-        raise CommandError(str(exc), 2) from None
-    except ValueError as exc:  # a bad --map
+    except ValueError as exc:  # a bad --map (PreflightError and ExportError reach cli.main as they are)
         raise CommandError(str(exc), 2) from None
     except OSError as exc:
         raise CommandError(f"{args.export}: cannot read: {exc.strerror or exc}", 2) from None
@@ -119,50 +111,50 @@ def human_report(r: Any) -> str:
 # ----------------------------------------------------------------------------- import and retry (issue 13 §1)
 def read_settings_or_exit(settings: Any):
     """The instance's settings for an import/retry session (SettingsRead; its settings None without a
-    publishable key). CommandError (exit 2, one line) when they cannot be read."""
-    from console.migration.preflight import PreflightError, read_instance_settings
+    publishable key). PreflightError (exit 2, one line) when they cannot be read."""
+    from console.migration.preflight import read_instance_settings
 
-    try:
-        return asyncio.run(read_instance_settings(settings))
-    except PreflightError as exc:
-        raise CommandError(exc.message, exc.exit_code) from None
+    return asyncio.run(read_instance_settings(settings))
 
 
 def rules_for_new_run(settings: Any, legal_text: str | None, mapping: dict[str, str] | None, *,
                       confirmed_production: bool) -> tuple[dict[str, str] | None, dict[str, Any], Any]:
     """A new run: (mapping with the --legal column, run settings holding the BodyRules, the read).
     The key's guards first (their one line, as before); refuses (exit 2) an instance that requires
-    legal consent when no --legal policy is given. What could not be checked is said by say_plan."""
-    from console.migration.preflight import SETTINGS_KEY, PreflightError, mapping_with_legal, parse_legal, plan_rules
-    from console.migration.run import RunRefused, check_key_guards
+    legal consent when no --legal policy is given. What could not be checked is said by say_plan.
+    Refusals are MigrationErrors (one line, exit 2, by cli.main)."""
+    from console.migration.blockers import local_blockers
+    from console.migration.preflight import SETTINGS_KEY, mapping_with_legal, parse_legal, plan_rules
 
-    try:
-        check_key_guards(settings, confirmed_production=confirmed_production)
-    except RunRefused as exc:
-        raise CommandError(exc.message, 2) from None
+    for blocker in local_blockers(None, settings, kind="import", confirmed_production=confirmed_production):
+        raise blocker.error()
     read = read_settings_or_exit(settings)
-    try:
-        legal = parse_legal(legal_text)
-        rules = plan_rules(read, legal)
-        mapping = mapping_with_legal(mapping, legal)
-    except PreflightError as exc:
-        raise CommandError(exc.message, exc.exit_code) from None
+    legal = parse_legal(legal_text)
+    rules = plan_rules(read, legal)
+    mapping = mapping_with_legal(mapping, legal)
     return mapping, {SETTINGS_KEY: rules.as_dict()}, read
 
 
-def settle_run(journal: Any, settings: Any, legal_text: str | None = None, read: Any = None) -> None:
-    """An existing run (resume, retry): its rules against the instance now; refuses (exit 2)
-    settings changed in a way that matters. Then says the plan's lines about the settings."""
-    from console.migration.preflight import PreflightError, parse_legal, settle_run_rules
+def settle_run(journal: Any, settings: Any, legal_text: str | None = None, read: Any = None, *,
+               kind: str = "import", confirmed_production: bool = False, codes: Any = None,
+               row_nos: Any = None) -> Any:
+    """Before a session sends: every blocker (blockers.run_blockers: the key's guards, the run's
+    instance, another session, the export and its accounts file, the instance's settings and
+    the legal policy) refused with the first one's line (exit 2); then the run's rules settled
+    (stored when the settings changed in a way that does not matter) and the plan's lines about
+    them said. The Development room is left to the session (or to --detach's check). Returns
+    the Preflight."""
+    from console.migration.blockers import run_blockers
+    from console.migration.preflight import parse_legal, settle_run_rules
 
-    if read is None:
-        read = read_settings_or_exit(settings)
-    try:
-        _, lines = settle_run_rules(journal, read, parse_legal(legal_text))
-    except PreflightError as exc:
-        raise CommandError(exc.message, exc.exit_code) from None
+    legal = parse_legal(legal_text)
+    pre = asyncio.run(run_blockers(journal, settings, kind=kind, confirmed_production=confirmed_production,
+                                   codes=codes, row_nos=row_nos, legal=legal, read=read, check_room=False))
+    pre.raise_first()
+    _, lines = settle_run_rules(journal, pre.read, legal)
     for line in lines:
         note(f"clerk-migrate: {line}")
+    return pre
 
 
 def say_plan(journal: Any) -> None:
@@ -178,9 +170,6 @@ def say_plan(journal: Any) -> None:
 
 def resume_mapping(mapping: dict[str, str] | None, legal_text: str | None) -> dict[str, str] | None:
     """A resume given --map and --legal column:NAME: the mapping as the run stored it."""
-    from console.migration.preflight import PreflightError, mapping_with_legal, parse_legal
+    from console.migration.preflight import mapping_with_legal, parse_legal
 
-    try:
-        return mapping_with_legal(mapping, parse_legal(legal_text))
-    except PreflightError as exc:
-        raise CommandError(exc.message, exc.exit_code) from None
+    return mapping_with_legal(mapping, parse_legal(legal_text))

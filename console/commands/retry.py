@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from console.commands.common import CommandError, note
-from console.commands.import_ import add_run_options, engine_errors, error_line, load_key_settings, run_importer
+from console.commands.common import note
+from console.commands.import_ import add_run_options, load_key_settings, run_importer
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -27,24 +27,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.migration.run import check_key_guards, check_same_instance, open_run
+    from console.commands.preflight import settle_run
+    from console.migration.run import open_run
 
     settings = load_key_settings()
-    errors = engine_errors()
+    journal = open_run(args.run)  # a refusal reaches cli.main: one line, exit 2
     try:
-        journal = open_run(args.run)
-    except errors as exc:
-        raise CommandError(error_line(exc), 2) from None
-    try:
-        try:
-            # the run was confirmed for Production when it was created (import --yes)
-            check_key_guards(settings, confirmed_production=True)
-            check_same_instance(journal, settings)
-        except errors as exc:
-            raise CommandError(error_line(exc), 2) from None
-        from console.commands.preflight import settle_run
-
-        settle_run(journal, settings)  # the run's rules against the instance's settings now (issue 13)
+        # every blocker first (the run was confirmed for Production when import created it):
+        # the key, the run's instance, another session, the export and its accounts file, the
+        # instance's settings against the run's rules (issue 13)
+        settle_run(journal, settings, kind="retry", codes=args.code, row_nos=args.row)
         n = journal.count_retryable(codes=args.code, row_nos=args.row)
         what = "row(s) " + ", ".join(map(str, args.row)) if args.row else (
             "code(s) " + ", ".join(args.code) if args.code else "every retryable failed row"
@@ -54,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
             from console.commands.detach import detach
 
             return detach(journal, settings, args, kind="retry", codes=args.code, row_nos=args.row)
-        return run_importer(journal, settings, args, confirmed_production=True, kind="retry", codes=args.code, row_nos=args.row)
+        return run_importer(journal, settings, args, confirmed_production=True, kind="retry", codes=args.code,
+                            row_nos=args.row)
     finally:
         journal.close()

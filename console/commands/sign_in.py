@@ -47,21 +47,10 @@ def run_sign_in(args: argparse.Namespace) -> int:
     from console.migration.signin import find_run_user, sign_in
 
     email = args.sign_in.strip()
+    # refusals (not a run, no such user) are MigrationErrors: one line, exit 2, by cli.main
+    journal = open_run(args.run)  # read-write: confirm_instance records a rotated key, as verify does
     try:
-        journal = open_run(args.run)  # read-write: confirm_instance records a rotated key, as verify does
-    except Exception as exc:  # noqa: BLE001 - mapped to one line below
-        err = as_migration_error(exc)
-        if err is None:
-            raise
-        raise CommandError(err.message, 2) from None
-    try:
-        try:
-            find_run_user(journal, email)  # before asking for a password
-        except Exception as exc:  # noqa: BLE001
-            err = as_migration_error(exc)
-            if err is None:
-                raise
-            raise CommandError(err.message, 2) from None
+        find_run_user(journal, email)  # before asking for a password
         settings = load_key_settings()
         password = read_password(email)
         try:

@@ -144,42 +144,52 @@ def _render(p: Any) -> str:
 
 # ----------------------------------------------------------------- the command
 def run(args: argparse.Namespace) -> int:
-    from console.commands.import_ import engine_errors, error_line, load_key_settings
-    from console.commands.verify import LineProgress
-
+    from console.commands.import_ import load_key_settings
+    from console.migration.run import open_run
     from console.source import FORMATS
 
     if args.format is not None and args.format not in FORMATS:
         raise CommandError(f"--format {args.format!r}: expected one of {', '.join(FORMATS)}", 2)
     settings = load_key_settings()
-    errors = engine_errors()
-    try:
-        from console.migration.run import open_run
-
-        journal = open_run(args.run, readonly=args.dry_run)
-    except errors as exc:
-        raise CommandError(error_line(exc), 2) from None
+    journal = open_run(args.run, readonly=args.dry_run)  # a refusal: one line, exit 2 (cli.main)
     try:
         if args.dry_run:
             return dry_run(journal, settings, args)
         if args.removed in ("ban", "delete") and not args.yes:
             raise CommandError(f"--removed {args.removed} changes users in Clerk: pass --yes to confirm "
                                "(see the plan first with --dry-run)", 2)
-        if args.detach:
+        if args.detach:  # SyncJob.preflight (blockers.run_blockers) before the worker starts
             from console.commands.detach import detach
 
             return detach(journal, settings, args, kind="sync", export=str(args.export), accounts=args.accounts,
                           fmt=args.format, removed=args.removed, confirmed=args.yes)
-        return _sync(journal, settings, args, LineProgress)
+        _refuse_blocked(journal, settings, args)
+        return _sync(journal, settings, args)
     finally:
         journal.close()
 
 
-def _sync(journal: Any, settings: Any, args: argparse.Namespace, line_progress: Any) -> int:
-    from console.commands.import_ import engine_errors, error_line
-    from console.migration.sync import SyncRefused, Syncer
+def _refuse_blocked(journal: Any, settings: Any, args: argparse.Namespace) -> None:
+    """blockers.run_blockers for a sync (no request): the key, the run's instance, another
+    session, --yes for ban/delete, the accounts file as the run reads its export, no unfinished
+    sync of another export."""
+    import asyncio
 
-    progress = line_progress(_render)
+    from console.migration.blockers import run_blockers
+
+    pre = asyncio.run(run_blockers(journal, settings, kind="sync", confirmed_production=args.yes,
+                                   check_settings=False, sync_export=str(args.export), sync_accounts=args.accounts,
+                                   removed=args.removed))
+    pre.raise_first()
+
+
+def _sync(journal: Any, settings: Any, args: argparse.Namespace) -> int:
+    """The sync job on this run in the foreground (common.drive_job), its progress on stderr."""
+    from console.commands.common import drive_job
+    from console.commands.verify import LineProgress
+    from console.migration.jobs import JobSpec
+
+    progress = LineProgress(_render)
     planned = [False]
 
     def on_progress(p: Any) -> None:
@@ -191,16 +201,12 @@ def _sync(journal: Any, settings: Any, args: argparse.Namespace, line_progress: 
                  f"unchanged {p.unchanged} · removed {p.planned_removed} ({args.removed}) · refused {p.refused}")
         progress(p)
 
-    syncer = Syncer(journal, settings, args.export, accounts=args.accounts, fmt=args.format, removed=args.removed,
-                    confirmed=args.yes, rate=args.rate, concurrency=args.concurrency,
-                    max_attempts=args.max_attempts, timeout=args.timeout, on_progress=on_progress)
-    try:
-        result = run_stoppable(syncer.run, syncer.stop,
-                               stopping="stopping: waiting for the requests in flight",
-                               interrupted="interrupted: the journal is consistent; run the same command to resume")
-    except (SyncRefused, *engine_errors()) as exc:
-        raise CommandError(error_line(exc), getattr(exc, "exit_code", 2) or 2) from None
-    progress.final(syncer.progress)
+    spec = JobSpec("sync", str(journal.run_dir), {
+        "export": str(args.export), "accounts": args.accounts, "fmt": args.format, "removed": args.removed,
+        "confirmed": args.yes, "rate": args.rate, "concurrency": args.concurrency,
+        "max_attempts": args.max_attempts, "timeout": args.timeout})
+    result, last = drive_job(spec, settings, journal=journal, on_snapshot=on_progress)
+    progress.final(last)
     if args.json:
         emit_json(result.summary)
     else:
@@ -217,16 +223,10 @@ def dry_run(journal: Any, settings: Any, args: argparse.Namespace) -> int:
     the run folder holds the plan while it is printed, then goes)."""
     import asyncio
 
-    from console.commands.import_ import engine_errors, error_line
-    from console.migration.sync import unfinished_sync
-    from console.migration.sync_plan import PlanStopped, SyncPlanError, plan_sync
+    from console.migration.sync import check_accounts, unfinished_sync
+    from console.migration.sync_plan import PlanStopped, plan_sync
 
-    from console.migration.sync import SyncRefused, check_accounts
-
-    try:
-        check_accounts(journal, args.accounts)
-    except SyncRefused as exc:
-        raise CommandError(exc.message, 2) from None
+    check_accounts(journal, args.accounts)  # SyncRefused: one line, exit 2 (cli.main)
     current = unfinished_sync(journal)
     if current is not None:
         note(f"clerk-migrate: note: sync {current.id} of {current.export_path} is not finished; a sync of "
@@ -238,10 +238,6 @@ def dry_run(journal: Any, settings: Any, args: argparse.Namespace) -> int:
                              stop.set, stopping="stopping", interrupted="interrupted: nothing was written")
     except PlanStopped:
         raise CommandError("interrupted: nothing was written", 130) from None
-    except SyncPlanError as exc:
-        raise CommandError(exc.message, 2) from None
-    except engine_errors() as exc:
-        raise CommandError(error_line(exc), 2) from None
     with plan:
         reads = 0
         why_not = _read_back(journal, settings, plan)

@@ -62,11 +62,14 @@ def preview_text(pv: Any) -> str:
         f"This run's journal has {pv.to_delete} created user(s) still to delete in the {pv.instance or '?'} instance "
         f"({pv.key_masked}, {pv.base_url}):",
         f"  {pv.present} in Clerk with this run's marker (run {pv.run_id}): these are deleted; {pv.gone} already gone",
+        *([f"  {pv.removed} of them were removed from the export by a sync (kept or banned there): they are this "
+           "run's users too"] if pv.removed else []),
         f"  {pv.signed_in} of them have signed in since the import"
         + (": deleting them signs them out and loses what they did since" if pv.signed_in else ""),
     ]
     for ex in pv.signed_in_examples[:5]:
-        lines.append(f"    row {ex['row']} {ex['email'] or ex['external_id']} ({ex['clerk_user_id']}), "
+        where = f"row {ex['row']}" if ex.get("row") is not None else "removed by a sync:"
+        lines.append(f"    {where} {ex['email'] or ex['external_id']} ({ex['clerk_user_id']}), "
                      f"last sign-in {ex['last_sign_in_at']}")
     if pv.kept:
         legacy = (f"; {pv.unmarked} of them were created before run markers existed (an older clerk-migrate): "
@@ -75,7 +78,8 @@ def preview_text(pv: Any) -> str:
                      f"did not create them (or the marker was removed){legacy}")
         for ex in pv.kept_examples[:5]:
             other = f"marker of run {ex['marker_run']}" if ex.get("marker_run") else "no marker"
-            lines.append(f"    row {ex['row']} {ex['external_id']} ({ex['clerk_user_id']}): {other}")
+            where = f"row {ex['row']}" if ex.get("row") is not None else "removed by a sync"
+            lines.append(f"    {where} {ex['external_id']} ({ex['clerk_user_id']}): {other}")
     lines.append(f"  {pv.existed_kept} user(s) that were already there are kept (never deleted)")
     if pv.already_undone:
         lines.append(f"  {pv.already_undone} user(s) were deleted by an earlier undo of this run")
@@ -87,32 +91,24 @@ def preview_text(pv: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from console.clerk.errors import ClerkError
-    from console.commands.import_ import engine_errors, error_line
-    from console.commands.verify import (
-        LineProgress,
-        clerk_error_line,
-        key_settings,
-        open_run_or_exit,
-        run_stoppable,
-        same_instance_or_exit,
-    )
+    from console.commands.common import run_stoppable
+    from console.commands.verify import LineProgress, drive, key_settings, open_run_or_exit, refuse_blocked
+    from console.migration.errors import as_migration_error
+    from console.migration.jobs import JobSpec
     from console.migration.run import confirm_instance_now, key_is_the_runs
-    from console.migration.undo import Undoer, undo_left
+    from console.migration.undo import undo_left, undo_preview
 
     journal = open_run_or_exit(args.run)
     try:
         settings = key_settings()
-        same_instance_or_exit(journal, settings)
+        refuse_blocked(journal, settings, "undo")  # a key, the run's instance
         interactive = sys.stdin.isatty()
         if not args.yes and not interactive:
             raise CommandError("undo deletes users: pass --yes (there is no terminal to ask on)", 2)
         counts = journal.counts()
         left = undo_left(journal)  # created rows not undone, and users a sync removed from the export
         if left == 0 and not key_is_the_runs(journal, settings):
-            try:  # nothing to delete, but a key that is not the run's: say whose instance it is first
-                confirm_instance_now(journal, settings)
-            except engine_errors() as exc:
-                raise CommandError(error_line(exc), 2) from None
+            confirm_instance_now(journal, settings)  # nothing to delete, but another key: whose instance is it?
         if left == 0:
             message = "nothing to undo: this run has no created user left to delete"
             if args.json:
@@ -129,13 +125,14 @@ def run(args: argparse.Namespace) -> int:
             last[:] = [p]
             progress(p)
 
-        undoer = Undoer(journal, settings, rate=args.rate, on_progress=on_progress, include_unmarked=args.unmarked)
-        try:
-            preview = run_stoppable(undoer.preview, stop.set, "undo")
-        except engine_errors() as exc:
-            raise CommandError(error_line(exc), 2) from None
+        try:  # reads only: the users back, who signed in since (the engine's undo_preview)
+            preview = run_stoppable(
+                lambda: undo_preview(journal, settings, rate=args.rate, on_progress=on_progress,
+                                     include_unmarked=args.unmarked),
+                stop.set, stopping="stopping undo: finishing the requests in flight",
+                interrupted="interrupted before anything was deleted")
         except ClerkError as exc:
-            raise CommandError(f"undo could not read the users back: {clerk_error_line(exc)}", 2) from None
+            raise CommandError(f"undo could not read the users back: {as_migration_error(exc).message}", 2) from None
         if stop.is_set():
             raise CommandError("interrupted before anything was deleted", 130)
         if progress.tty and last:
@@ -157,27 +154,23 @@ def run(args: argparse.Namespace) -> int:
             answer = sys.stdin.readline().strip()
             if answer != "yes":
                 raise CommandError("not confirmed: nothing was deleted", 2)
-        last.clear()
         if args.detach:  # the worker deletes (commands/detach.py)
             from console.commands.detach import detach
 
-            return detach(journal, settings, args, kind="undo", rate=args.rate)
-        try:
-            result = run_stoppable(undoer.run, undoer.stop, "undo")
-        except engine_errors() as exc:
-            raise CommandError(error_line(exc), 2) from None
-        except ClerkError as exc:
-            raise CommandError(f"undo stopped: {clerk_error_line(exc)}", 2) from None
-        if last:
-            progress.final(last[0])
+            return detach(journal, settings, args, kind="undo", rate=args.rate, unmarked=args.unmarked)
+        spec = JobSpec("undo", str(journal.run_dir), {"rate": args.rate, "unmarked": args.unmarked})
+        result, final = drive(spec, settings, journal, progress, "undo", "undo stopped")
+        progress.final(final)
+        r = result.summary
         if args.json:
-            emit_json({"run": str(journal.run_dir), **result.as_dict(), "signed_in_before": preview.signed_in})
+            emit_json({**r, "signed_in_before": preview.signed_in})
         else:
-            print(f"undo: {result.deleted} deleted, {result.gone} already gone, {result.failed} failed, "
-                  f"{result.remaining} left; {result.existed_kept} pre-existing user(s) kept, {result.kept} kept "
-                  f"without this run's marker; {result.requests} requests, {result.duration_s} s")
-            for item in result.not_deleted[:20]:
-                print(f"  not deleted: row {item['row']} ({item['external_id']}, {item['clerk_user_id']}): "
+            print(f"undo: {r['deleted']} deleted, {r['gone']} already gone, {r['failed']} failed, "
+                  f"{r['remaining']} left; {r['existed_kept']} pre-existing user(s) kept, {r['kept']} kept "
+                  f"without this run's marker; {r['requests']} requests, {r['duration_s']} s")
+            for item in r["not_deleted"][:20]:
+                where = f"row {item['row']}" if item.get("row") is not None else "removed by a sync"
+                print(f"  not deleted: {where} ({item['external_id']}, {item['clerk_user_id']}): "
                       f"{item['code']}: {item['message']}")
         if result.message:
             note(f"clerk-migrate: {result.message}")

@@ -66,39 +66,20 @@ def _render(p: Any) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.clerk.errors import ClerkError
-    from console.commands.import_ import engine_errors, error_line
-    from console.commands.verify import (
-        LineProgress,
-        clerk_error_line,
-        key_settings,
-        open_run_or_exit,
-        run_stoppable,
-        same_instance_or_exit,
-    )
+    from console.commands.verify import LineProgress, drive, key_settings, open_run_or_exit, refuse_blocked
+    from console.migration.jobs import JobSpec
     from console.migration.run import confirm_instance_now, key_is_the_runs
-    from console.migration.unmark import Unmarker
+    from console.migration.unmark import unmark_plan
 
     journal = open_run_or_exit(args.run)
     try:
         settings = key_settings()
-        same_instance_or_exit(journal, settings)
+        refuse_blocked(journal, settings, "unmark")  # a key, the run's instance
         if not args.yes and not sys.stdin.isatty():
             raise CommandError("unmark changes every user of the run: pass --yes (there is no terminal to ask on)", 2)
-        last: list[Any] = []
-        progress = LineProgress(_render)
-
-        def on_progress(p: Any) -> None:
-            last[:] = [p]
-            progress(p)
-
-        unmarker = Unmarker(journal, settings, rate=args.rate, on_progress=on_progress)
-        plan = unmarker.plan()
+        plan = unmark_plan(journal, settings, rate=args.rate)
         if plan.to_unmark == 0 and not key_is_the_runs(journal, settings):
-            try:  # nothing to change, but a key that is not the run's: say whose instance it is first
-                confirm_instance_now(journal, settings)
-            except engine_errors() as exc:
-                raise CommandError(error_line(exc), 2) from None
+            confirm_instance_now(journal, settings)  # nothing to change, but another key: whose instance is it?
         if plan.to_unmark == 0:
             message = "nothing to unmark: no user of this run still carries its marker"
             if args.json:
@@ -113,20 +94,17 @@ def run(args: argparse.Namespace) -> int:
             sys.stderr.flush()
             if sys.stdin.readline().strip() != "yes":
                 raise CommandError("not confirmed: nothing was changed", 2)
-        try:
-            result = run_stoppable(unmarker.run, unmarker.stop, "unmark")
-        except engine_errors() as exc:
-            raise CommandError(error_line(exc), 2) from None
-        except ClerkError as exc:
-            raise CommandError(f"unmark stopped: {clerk_error_line(exc)}", 2) from None
-        if last:
-            progress.final(last[0])
+        progress = LineProgress(_render)
+        spec = JobSpec("unmark", str(journal.run_dir), {"rate": args.rate})
+        result, last = drive(spec, settings, journal, progress, "unmark", "unmark stopped")
+        progress.final(last)
+        r = result.summary
         if args.json:
-            emit_json({"run": str(journal.run_dir), **result.as_dict(), "plan": plan.as_dict()})
+            emit_json({**r, "plan": plan.as_dict()})
         else:
-            print(f"unmark: {result.done} done, {result.gone} already gone, {result.failed} failed, "
-                  f"{result.remaining} left; {result.requests} requests, {result.duration_s} s")
-            for item in result.not_unmarked[:20]:
+            print(f"unmark: {r['done']} done, {r['gone']} already gone, {r['failed']} failed, "
+                  f"{r['remaining']} left; {r['requests']} requests, {r['duration_s']} s")
+            for item in r["not_unmarked"][:20]:
                 print(f"  not done: row {item['row']} ({item['external_id']}, {item['clerk_user_id']}): "
                       f"{item['code']}: {item['message']}")
         if result.message:

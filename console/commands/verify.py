@@ -12,27 +12,22 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-from console.commands import common
 from console.commands.common import CommandError, duration, emit_json, note, positive_float, whole_number
 
 SHOWN = 20  # mismatches / missing users printed in the human output
 PLAIN_EVERY_S = 5.0
 
 
-# ----------------------------------------------------------------- shared by verify / undo
+# ----------------------------------------------------------------- shared by verify / undo / unmark
 def open_run_or_exit(run_dir: str):
-    from console.commands.import_ import engine_errors, error_line
+    """The run, checked in full (a refusal is a MigrationError: one line, exit 2, cli.main)."""
     from console.migration.run import open_run
 
-    try:
-        return open_run(run_dir)
-    except engine_errors() as exc:
-        raise CommandError(error_line(exc), 2) from None
+    return open_run(run_dir)
 
 
 def key_settings():
@@ -41,31 +36,29 @@ def key_settings():
     return load_key_settings()
 
 
-def same_instance_or_exit(journal: Any, settings: Any) -> None:
-    from console.migration.run import RunRefused, check_same_instance
+def refuse_blocked(journal: Any, settings: Any, kind: str) -> None:
+    """blockers.local_blockers for a session of `kind` (no request): the first one's line, exit 2."""
+    from console.migration.blockers import local_blockers
+
+    for blocker in local_blockers(journal, settings, kind=kind):
+        raise blocker.error()
+
+
+def drive(spec: Any, settings: Any, journal: Any, on_snapshot: Any, what: str, failing: str) -> Any:
+    """The job in the foreground (common.drive_job): Ctrl-C / SIGTERM once = its safe stop
+    (in-flight requests finish), twice = quit now. A refusal by Clerk's answer is said as
+    `failing: …`, any other refusal as it is."""
+    from console.commands.common import drive_job
+    from console.migration.errors import MigrationError
 
     try:
-        check_same_instance(journal, settings)
-    except RunRefused as exc:
-        raise CommandError(exc.message, 2) from None
-
-
-def clerk_error_line(exc: BaseException) -> str:
-    code = getattr(exc, "code", None)
-    msg = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    status = getattr(exc, "status", None)
-    where = f"Clerk answered {status}" if status else "Clerk could not be reached"
-    return f"{where} ({code}): {msg}" if code else f"{where}: {msg}"
-
-
-def run_stoppable(make: Callable[[], Awaitable[Any]], stop: Callable[[], None], what: str) -> Any:
-    """Ctrl-C / SIGTERM once = `stop` (in-flight requests finish), twice = quit now."""
-    return common.run_stoppable(
-        make,
-        stop,
-        stopping=f"stopping {what}: finishing the requests in flight",
-        interrupted=f"interrupted: run the same command again to {what} again",
-    )
+        return drive_job(spec, settings, journal=journal, on_snapshot=on_snapshot,
+                         stopping=f"stopping {what}: finishing the requests in flight",
+                         interrupted=f"interrupted: run the same command again to {what} again")
+    except MigrationError as exc:
+        if exc.code in ("clerk_error", "unauthorized", "quota"):
+            raise CommandError(f"{failing}: {exc.message}", exc.exit_code, exc.code) from None
+        raise
 
 
 class LineProgress:
@@ -150,10 +143,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from console.clerk.errors import ClerkError
-    from console.commands.import_ import engine_errors, error_line
-    from console.migration.run import check_same_export
-    from console.migration.verify import DEFAULT_SAMPLE, verify_run
+    from console.migration.jobs import JobSpec
+    from console.migration.verify import DEFAULT_SAMPLE
 
     if args.sign_in is not None:  # sign-in proof (issue 13 §5): console/commands/sign_in.py
         from console.commands.sign_in import run_sign_in
@@ -164,11 +155,8 @@ def run(args: argparse.Namespace) -> int:
     journal = open_run_or_exit(args.run)
     try:
         settings = key_settings()
-        same_instance_or_exit(journal, settings)
-        try:
-            check_same_export(journal)  # before anything is printed: one line when it changed
-        except engine_errors() as exc:
-            raise CommandError(error_line(exc), 2) from None
+        # before anything is printed: the key, the run's instance, the export and its accounts file
+        refuse_blocked(journal, settings, "verify")
         sample = None if args.all else (DEFAULT_SAMPLE if args.sample is None else args.sample)
         seed = args.seed
         if sample is not None and seed is None:
@@ -180,59 +168,49 @@ def run(args: argparse.Namespace) -> int:
         else:
             note(f"clerk-migrate: verifying a sample of {min(sample, counts['created'])} created rows "
                  f"(seed {seed}) and the {counts['existed']} existed row(s)")
-        stop = threading.Event()
+        spec = JobSpec("verify", str(journal.run_dir), {"sample": sample, "all": sample is None, "seed": seed,
+                                                       "rate": args.rate})
         progress = LineProgress(_render)
-        last: list[Any] = []
-
-        def on_progress(p: Any) -> None:
-            last[:] = [p]
-            progress(p)
-
-        try:
-            report = run_stoppable(
-                lambda: verify_run(journal, settings, sample=sample, seed=seed, on_progress=on_progress,
-                                   rate=args.rate, stop=stop),
-                stop.set, "verify",
-            )
-        except engine_errors() as exc:
-            raise CommandError(error_line(exc), 2) from None
-        except ClerkError as exc:
-            raise CommandError(f"verify could not finish: {clerk_error_line(exc)}", 2) from None
-        if last:
-            progress.final(last[0])
+        result, last = drive(spec, settings, journal, progress, "verify", "verify could not finish")
+        progress.final(last)
+        report = result.summary
         if args.json:
-            emit_json({"run": str(journal.run_dir), **report.as_json()})
+            emit_json(report)
         else:
             print(human_report(report))
-        if report.message:
-            note(f"clerk-migrate: {report.message}")
-        return report.exit_code
+        if result.message:
+            note(f"clerk-migrate: {result.message}")
+        return result.exit_code
     finally:
         journal.close()
 
 
-def human_report(r: Any) -> str:
-    what = "every row" if r.sample is None else f"sample of {r.sample} created rows (seed {r.seed}) + existed rows"
+def human_report(r: dict[str, Any]) -> str:
+    """The verify --json object for a terminal."""
+    what = "every row" if r["sample"] is None else f"sample of {r['sample']} created rows (seed {r['seed']}) + existed rows"
+    short = r["clerk_total"] is not None and r["clerk_total"] < r["expected_total"]
+    report_path = r.get("report")
     lines = [
-        f"verify ({what}): checked {r.checked}, matched {r.matched}, "
-        f"mismatched {r.mismatched_users} user(s) / {r.mismatched_fields} field(s), missing {r.missing_count}",
-        f"  Clerk holds {r.clerk_total if r.clerk_total is not None else '?'} users; this run expects at least "
-        f"{r.expected_total} (created + existed{', less undone' if r.undone else ''})"
-        + ("  <- fewer than expected" if r.total_short else ""),
-        f"  {r.requests} requests, {r.duration_s} s" + (f", {r.rate_limited} rate-limited" if r.rate_limited else ""),
+        f"verify ({what}): checked {r['checked']}, matched {r['matched']}, "
+        f"mismatched {r['mismatched_users']} user(s) / {r['mismatched_fields']} field(s), missing {r['missing_count']}",
+        f"  Clerk holds {r['clerk_total'] if r['clerk_total'] is not None else '?'} users; this run expects at least "
+        f"{r['expected_total']} (created + existed{', less undone' if r['undone'] else ''})"
+        + ("  <- fewer than expected" if short else ""),
+        f"  {r['requests']} requests, {r['duration_s']} s" + (f", {r['rate_limited']} rate-limited"
+                                                             if r["rate_limited"] else ""),
     ]
-    for m in r.mismatched[:SHOWN]:
+    for m in r["mismatched"][:SHOWN]:
         lines.append(f"  mismatch  row {m['row']} ({m['external_id']}, {m['clerk_user_id']}): {m['field']}: "
                      f"expected {m['expected']!r}, Clerk has {m['found']!r}")
-    if r.mismatched_fields > SHOWN:
-        lines.append(f"  … {r.mismatched_fields - SHOWN} more mismatched field(s): see --json or {r.report_path}")
-    for m in r.missing[:SHOWN]:
+    if r["mismatched_fields"] > SHOWN:
+        lines.append(f"  … {r['mismatched_fields'] - SHOWN} more mismatched field(s): see --json or {report_path}")
+    for m in r["missing"][:SHOWN]:
         held = f"; external id now held by {m['held_by']}" if m.get("held_by") else ""
         lines.append(f"  missing   row {m['row']} ({m['external_id']}): no Clerk user {m['clerk_user_id']}{held}")
-    if r.missing_count > SHOWN:
-        lines.append(f"  … {r.missing_count - SHOWN} more missing user(s): see --json or {r.report_path}")
-    if r.report_path:
-        lines.append(f"  results: {r.report_path}")
-    if r.ok:
+    if r["missing_count"] > SHOWN:
+        lines.append(f"  … {r['missing_count'] - SHOWN} more missing user(s): see --json or {report_path}")
+    if report_path:
+        lines.append(f"  results: {report_path}")
+    if r["ok"]:
         lines.append("  all checked users match")
     return "\n".join(lines)

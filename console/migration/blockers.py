@@ -38,7 +38,7 @@ from typing import Any
 from console.migration.errors import MigrationError
 
 KINDS = ("import", "retry", "sync", "verify", "undo", "unmark", "link")
-WRITES_USERS = frozenset({"import", "retry", "sync", "undo", "unmark", "link"})
+CREATES_USERS = frozenset({"import", "retry", "sync", "link"})  # the key's import guards apply
 
 # a few words per code, for the console's step rail (the sentence is in `message`)
 SHORT: dict[str, str] = {
@@ -139,8 +139,8 @@ def local_blockers(journal: Any, settings: Any, *, kind: str = "import", confirm
     from console.migration.run import check_key_guards, check_same_export, check_same_instance
 
     out: list[Blocker] = []
-    confirmed = confirmed_production or kind not in ("import", "sync")  # retry, undo, …: confirmed at creation
-    if kind in WRITES_USERS:
+    confirmed = confirmed_production or kind not in ("import", "sync")  # retry, link: confirmed at creation
+    if kind in CREATES_USERS:
         _guard(out, check_key_guards, settings, confirmed_production=confirmed)
     elif settings.secret_key is None:
         out.append(Blocker("no_key", "no secret key: set CLERK_SECRET_KEY (environment or .env) or store it in the "
@@ -255,7 +255,9 @@ def _sync_blockers(out: list[Blocker], journal: Any, export: str | None, account
     current = unfinished_sync(journal)
     if current is not None and file_sha256(export) != current.export_sha256:
         out.append(Blocker("sync_unfinished", f"{journal.run_dir}: sync {current.id} of {current.export_path} is not "
-                                              "finished: finish it first (the same command with that export)"))
+                                              f"finished: run `clerk-migrate sync --run {journal.run_dir} "
+                                              f"{current.export_path}` again to finish it before a sync of another "
+                                              "export"))
     elif current is None:
         _guard(out, check_accounts, journal, accounts)
 

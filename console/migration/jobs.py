@@ -25,10 +25,11 @@ snapshots cross the process boundary (`snapshot_to_json` / `snapshot_from_json`)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -178,8 +179,10 @@ class BaseJob:
         *,
         on_snapshot: SnapshotCallback | None = None,
         engine: dict[str, Any] | None = None,
+        journal: Any = None,
     ) -> None:
         self.run_dir = Path(run_dir)
+        self.given_journal = journal  # an open RunJournal of run_dir to use (the caller closes it)
         self.settings = settings
         if options is None:
             options = self.Options()
@@ -257,6 +260,26 @@ class BaseJob:
             except Exception:  # noqa: BLE001 - a display never breaks a job
                 pass
 
+    # -- the journal ---------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def opened(self, opener: Callable[[], Any] | None = None) -> AsyncIterator[Any]:
+        """The job's journal: the one given to make_job (left open for its owner), else its own,
+        opened in a thread (`opener`, default open_run: checked in full) and closed at the end."""
+        if self.given_journal is not None:
+            yield self.given_journal
+            return
+        if opener is None:
+            from console.migration.run import open_run
+
+            def opener() -> Any:
+                return open_run(self.run_dir)
+
+        journal = await asyncio.to_thread(opener)
+        try:
+            yield journal
+        finally:
+            journal.close()
+
     # -- running -----------------------------------------------------------------
     async def run(self) -> JobResult:
         """The whole job; a refusal comes back as a JobResult (exit 2), never raised."""
@@ -303,9 +326,12 @@ def job_class(kind: str) -> type[BaseJob]:
 
 
 def make_job(spec: JobSpec, settings: Any, *, on_snapshot: SnapshotCallback | None = None,
-             engine: dict[str, Any] | None = None) -> BaseJob:
+             engine: dict[str, Any] | None = None, journal: Any = None) -> BaseJob:
+    """The job of `spec`. `journal`: an open RunJournal of the run that the job uses instead of
+    opening its own (a face that checked the run first: the CLI); the caller closes it."""
     cls = job_class(spec.kind)
-    return cls(spec.run_dir, settings, cls.options_from_json(spec.options), on_snapshot=on_snapshot, engine=engine)
+    return cls(spec.run_dir, settings, cls.options_from_json(spec.options), on_snapshot=on_snapshot, engine=engine,
+               journal=journal)
 
 
 # ----------------------------------------------------------------------------- import / retry
@@ -368,7 +394,6 @@ class ImportJob(BaseJob):
     def _open(self) -> Any:
         """The journal (in a thread: a new run's load reads the whole export)."""
         from console.migration.run import prepare_run
-        from console.source.model import Policies
 
         o = self.options
         last = [0.0]
@@ -381,7 +406,8 @@ class ImportJob(BaseJob):
                 last[0] = now
                 self._publish(Progress(total=0, state="loading", message=f"reading the export: {rows} rows"))
 
-        policies = Policies(**o.policies) if o.policies else None
+        # the choices given (a new run fills the rest from the defaults, a resume from its own)
+        policies = dict(o.policies) if o.policies else None
         return prepare_run(
             self.run_dir, o.export, self.settings, policies=policies, fmt=o.fmt, mapping=o.mapping,
             confirmed_production=o.confirmed_production, on_load_progress=on_load,
@@ -392,8 +418,7 @@ class ImportJob(BaseJob):
     async def _run(self) -> JobResult:
         from console.migration.importer import Importer
 
-        journal = await asyncio.to_thread(self._open)
-        try:
+        async with self.opened(self._open) as journal:
             o = self.options
             tuning = {k: v for k, v in (o.tuning or {}).items() if k in TUNING}
             tuning.setdefault("progress_interval_s", PANEL_INTERVAL_S)
@@ -414,8 +439,6 @@ class ImportJob(BaseJob):
             finally:
                 self._snapshot = importer.progress
             return JobResult(result.exit_code, result.message, result.stop_reason, result.summary, self.kind)
-        finally:
-            journal.close()
 
     async def _send(self, importer: Any) -> Any:
         return await importer.run()
@@ -505,18 +528,14 @@ class VerifyJob(BaseJob):
         self._stop_event.set()
 
     async def _run(self) -> JobResult:
-        from console.migration.run import open_run
         from console.migration.verify import DEFAULT_SAMPLE, verify_run
 
         o = self.options
-        journal = await asyncio.to_thread(open_run, self.run_dir)
-        try:
+        async with self.opened() as journal:
             sample = None if o.all else (DEFAULT_SAMPLE if o.sample is None else o.sample)
             report = await verify_run(journal, self.settings, sample=sample, seed=o.seed, rate=o.rate,
                                       timeout=o.timeout, on_progress=self._publish, stop=self._stop_event,
                                       progress_interval_s=PANEL_INTERVAL_S, **self.engine)
-        finally:
-            journal.close()
         return JobResult(report.exit_code, report.message, None if report.complete else "stopped",
                          {"run": str(self.run_dir), **report.as_json()}, self.kind)
 
@@ -526,6 +545,7 @@ class VerifyJob(BaseJob):
 class UndoOptions:
     rate: float | None = None
     timeout: float = 30.0
+    unmarked: bool = False  # also rows an older clerk-migrate created before run markers existed
 
 
 @register_job
@@ -549,22 +569,19 @@ class UndoJob(BaseJob):
             undoer.stop()
 
     async def _run(self) -> JobResult:
-        from console.migration.run import open_run, run_lock
+        from console.migration.run import run_lock
         from console.migration.undo import Undoer
 
-        journal = await asyncio.to_thread(open_run, self.run_dir)
-        try:
+        async with self.opened() as journal:
             o = self.options
             undoer = Undoer(journal, self.settings, rate=o.rate, timeout=o.timeout, on_progress=self._publish,
-                            progress_interval_s=PANEL_INTERVAL_S, **self.engine)
+                            progress_interval_s=PANEL_INTERVAL_S, include_unmarked=o.unmarked, **self.engine)
             with self._lock:
                 self._undoer = undoer
                 if self._want_stop:
                     undoer.stop()
             with run_lock(self.run_dir, "undo"):
                 result = await undoer.run()
-        finally:
-            journal.close()
         return JobResult(result.exit_code, result.message, result.stop_reason,
                          {"run": str(self.run_dir), **result.as_dict()}, self.kind)
 
@@ -593,5 +610,7 @@ __all__ = [
     "snapshot_to_json",
 ]
 
-# sync (issue 14) registers SyncJob itself; importing it here makes it startable by kind everywhere
+# sync (issue 14) and unmark register their jobs themselves; importing them here makes them
+# startable by kind everywhere (the worker, the CLI, the console)
 from console.migration import sync as _sync  # noqa: E402,F401
+from console.migration import unmark as _unmark  # noqa: E402,F401

@@ -188,6 +188,20 @@ def policies_dict(policies: Policies) -> dict[str, Any]:
     return dataclasses.asdict(policies)
 
 
+def choose_policies(choices: Policies | dict[str, Any] | None, base: Policies) -> Policies:
+    """The policies of a session: a Policies as given, else `base` with the choices the
+    operator made (a dict of Policies fields; unknown names refused)."""
+    if isinstance(choices, Policies):
+        return choices
+    if not choices:
+        return base
+    known = {f.name for f in dataclasses.fields(Policies)}
+    unknown = sorted(set(choices) - known)
+    if unknown:
+        raise RunRefused(f"unknown policy {', '.join(unknown)}", code="bad_option")
+    return dataclasses.replace(base, **choices)
+
+
 def run_policies(journal: RunJournal) -> Policies:
     known = {f.name for f in dataclasses.fields(Policies)}
     return Policies(**{k: v for k, v in (journal.info.policies or {}).items() if k in known})
@@ -308,7 +322,7 @@ def prepare_run(
     export_path: str | os.PathLike[str] | None,
     settings: Settings,
     *,
-    policies: Policies | None = None,
+    policies: Policies | dict[str, Any] | None = None,
     fmt: str | None = None,
     mapping: dict[str, str] | None = None,
     confirmed_production: bool = False,
@@ -323,7 +337,9 @@ def prepare_run(
     --reconcile) accepts one that lost commits (see RunJournal.open). `accounts`: the Auth.js
     accounts export read with the export (OAuth providers, import --accounts); a new run
     records its path and sha256 (RunInfo.settings["accounts"]), a resume checks it like the
-    export (None: the run's own).
+    export (None: the run's own). `policies`: a Policies, or a dict of the choices the operator
+    made (`--unverified`, `--plaintext`): a new run takes the defaults for the rest, a resume
+    the run's own (so a resume given one flag is compared on that flag alone).
 
     Raises RunRefused (guards, other instance, changed export or policies, busy),
     console.source.ExportError (unreadable export) or JournalError."""
@@ -353,7 +369,7 @@ def prepare_run(
             raise RunRefused(f"{run_dir}: exists and is not a run folder (no {JOURNAL_NAME}); pick a new folder",
                              code="not_a_run")
         assert export_path is not None and reader is not None
-        return _create(run_dir, Path(export_path), reader, settings, policies or Policies(), mapping,
+        return _create(run_dir, Path(export_path), reader, settings, choose_policies(policies, Policies()), mapping,
                        on_load_progress, run_settings, existed_before)
 
 
@@ -433,6 +449,8 @@ def _reopen(
             journal.set_meta("reconcile_needed", {"reason": "asked with --reconcile"})
         check_same_instance(journal, settings)
         info = journal.info
+        if isinstance(policies, dict):  # the choices given, over the run's own
+            policies = choose_policies(policies, run_policies(journal))
         differences = []
         if policies is not None and policies_dict(policies) != info.policies:
             was = ", ".join(f"{k}={v}" for k, v in sorted(info.policies.items()))

@@ -1153,11 +1153,8 @@ class SyncJob(BaseJob):
             syncer.stop()
 
     async def _run(self) -> JobResult:
-        from console.migration.run import open_run
-
         o = self.options
-        journal = await asyncio.to_thread(open_run, self.run_dir)
-        try:
+        async with self.opened() as journal:
             tuning = dict(o.tuning or {})
             own = {k: v for k, v in tuning.items() if k in SYNC_TUNING}
             importer = {k: v for k, v in tuning.items() if k in TUNING}
@@ -1177,8 +1174,6 @@ class SyncJob(BaseJob):
             finally:
                 self._snapshot = syncer.progress
             return JobResult(result.exit_code, result.message, result.stop_reason, result.summary, self.kind)
-        finally:
-            journal.close()
 
     @classmethod
     async def preflight(cls, run_dir: Path, settings: Any, options: Any) -> None:

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from console.migration.jobs import PANEL_INTERVAL_S, BaseJob, JobResult, register_job
 from console.migration.journal import RowRecord, RunJournal
 from console.migration.marker import strip_body
 from console.migration.undo import undone_filter
@@ -382,5 +383,46 @@ async def unmark_run(journal: RunJournal, settings: Any, **kw: Any) -> UnmarkRes
     return await Unmarker(journal, settings, **kw).run()
 
 
-__all__ = ["UNMARK_TABLE", "UnmarkPlan", "UnmarkProgress", "UnmarkResult", "Unmarker", "unmark_plan", "unmark_run",
-           "unmarked_count"]
+# ----------------------------------------------------------------------------- the job
+@dataclass
+class UnmarkOptions:
+    rate: float | None = None
+    timeout: float = 30.0
+
+
+@register_job
+class UnmarkJob(BaseJob):
+    """Remove the run markers (Unmarker.run). The plan and the operator's confirmation come
+    before the job (the faces ask); the job changes the users."""
+
+    kind = "unmark"
+    Options = UnmarkOptions
+    snapshot_type = UnmarkProgress
+    snapshot_tag = "unmark_progress"
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self._unmarker: Unmarker | None = None
+
+    def _stop_target(self) -> None:
+        with self._lock:
+            unmarker = self._unmarker
+        if unmarker is not None:
+            unmarker.stop()
+
+    async def _run(self) -> JobResult:
+        async with self.opened() as journal:
+            o = self.options
+            unmarker = Unmarker(journal, self.settings, rate=o.rate, timeout=o.timeout, on_progress=self._publish,
+                                progress_interval_s=PANEL_INTERVAL_S, **self.engine)
+            with self._lock:
+                self._unmarker = unmarker
+                if self._want_stop:
+                    unmarker.stop()
+            result = await unmarker.run()
+        return JobResult(result.exit_code, result.message, result.stop_reason,
+                         {"run": str(self.run_dir), **result.as_dict()}, self.kind)
+
+
+__all__ = ["UNMARK_TABLE", "UnmarkJob", "UnmarkOptions", "UnmarkPlan", "UnmarkProgress", "UnmarkResult", "Unmarker",
+           "unmark_plan", "unmark_run", "unmarked_count"]
