@@ -151,3 +151,29 @@ def test_a_rate_above_the_instance_limit_is_said(tmp_path: Path, sandbox, prod_k
     cap = [line for line in err.splitlines() if "is above the production instance's limit" in line]
     assert len(cap) == 1 and cap[0].startswith("clerk-migrate: note: --rate 450/s") and "97.56/s sustained" in cap[0]
     assert "pace 97.6/s (capped)" in err and "pace 450" not in err  # 1000 per 10 s + the 0.25 s guard
+
+
+def test_a_resume_given_one_policy_flag_keeps_the_runs_others(tmp_path: Path, sandbox, prod_key, env, capsys):
+    """A run made when the default for undated emails was `verified` (before `oauth`): resuming
+    it with only --plaintext compares --plaintext alone (the rest is the run's own, not today's
+    defaults); another --plaintext is still refused."""
+    from console.migration.run import prepare_run
+    from console.settings import SecretKey, Settings
+    from console.source.model import Policies
+
+    env(prod_key)
+    export = write_export(tmp_path / "users.json", 4)
+    run = tmp_path / "run"
+    old = Policies(unverified_email="verified", plaintext_password="refuse")  # what an older version stored
+    prepare_run(run, export, Settings(SecretKey(prod_key), "env", sandbox.url, False), policies=old,
+                confirmed_production=True).close()
+    assert main(["import", str(export), "--run", str(run), "--yes", "--json", "--plaintext", "refuse"]) == 0
+    summary, err = _json(capsys)
+    assert summary["created"] == 4, err
+    with RunJournal.open(run) as j:
+        assert j.info.policies == {"unverified_email": "verified", "plaintext_password": "refuse"}
+    assert main(["import", str(export), "--run", str(run), "--yes", "--plaintext", "send"]) == 2
+    err = capsys.readouterr().err
+    assert "plaintext_password=send" in err and len(err.strip().splitlines()) == 1
+    assert main(["import", str(export), "--run", str(run), "--yes", "--unverified", "oauth"]) == 2
+    assert "unverified_email=oauth" in capsys.readouterr().err
