@@ -155,8 +155,9 @@ def local_blockers(journal: Any, settings: Any, *, kind: str = "import", confirm
             out.append(holder)
     if kind in ("retry", "sync", "verify", "link") and not journal.info.rows_loaded:
         out.append(Blocker("not_loaded", f"{journal.run_dir}: the export was not fully loaded; run import again"))
-    # a sync reads a new export (its own checks, _sync_blockers); the run's old one may be gone
-    if check_files and journal.info.rows_loaded and kind in ("import", "retry", "verify", "link"):
+    # a sync reads a new export (its own checks, _sync_blockers); the run's old one may be gone; a
+    # link reads no export
+    if check_files and journal.info.rows_loaded and kind in ("import", "retry", "verify"):
         _guard(out, check_same_export, journal)
     return out
 
@@ -219,7 +220,7 @@ async def run_blockers(
     pre.to_send = to_send_of(journal, kind, codes=codes, row_nos=row_nos)
     if kind == "sync":
         _sync_blockers(pre.blockers, journal, sync_export, sync_accounts, removed, confirmed_production)
-    if check_settings and kind in ("import", "retry", "sync", "link"):
+    if check_settings and kind in ("import", "retry", "sync"):
         try:
             pre.read = read if read is not None else await read_instance_settings(settings)
             pre.rules, pre.lines = settle_run_rules(journal, pre.read, legal, store=False)

@@ -610,7 +610,8 @@ __all__ = [
     "snapshot_to_json",
 ]
 
-# sync (issue 14) and unmark register their jobs themselves; importing them here makes them
+# sync (issue 14), unmark and link (retry --link-existing) register their jobs themselves; importing them here makes them
 # startable by kind everywhere (the worker, the CLI, the console)
 from console.migration import sync as _sync  # noqa: E402,F401
 from console.migration import unmark as _unmark  # noqa: E402,F401
+from console.migration import link as _link  # noqa: E402,F401
