@@ -1,4 +1,5 @@
-"""Load: the export file, its detected format and shape, the streaming read."""
+"""Load: the export file (and the accounts file beside it), its detected format and
+shape, the streaming read, and the column mapping (widgets/mapping_form.py)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,15 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.suggester import Suggester
-from textual.widgets import Button, Input, Label, ProgressBar, Select, Static
+from textual.widgets import Button, Input, Label, ProgressBar, Static
 
-from console.source import FIELDS
 from console.tui.screens.base import StepPane
 from console.tui.screens.modals import BrowseModal
 from console.tui.state import ConsoleState
+from console.tui.widgets.mapping_form import MappingForm
 from console.tui.widgets.scroll_area import ScrollArea
 
 FORMAT_WORDS = {"json": "JSON array", "ndjson": "NDJSON (one object per line)", "csv": "CSV with a header row"}
@@ -25,14 +26,9 @@ SHAPE_WORDS = {
     "prisma": "Auth.js rows, Prisma adapter",
     "pg": "Auth.js rows, pg adapter",
     "clerk_script": "Clerk's older migration-script format",
+    "mongodb": "Auth.js users, MongoDB adapter (mongoexport)",
     "mapped": "your column mapping",
 }
-# The fields a column mapping can fill: the reader's own (`--map FIELD=COLUMN`).
-MAPPING_FIELDS: tuple[tuple[str, str], ...] = tuple(
-    (name, name.replace("_", " ") + (" (required)" if name == "id" else ""))
-    for name in FIELDS
-    if not name.endswith("metadata")
-)
 
 
 class PathSuggester(Suggester):
@@ -68,19 +64,23 @@ def human_bytes(n: int) -> str:
 
 class LoadPane(StepPane):
     step = "load"
-    _mapped_columns: list[str] = []
+    DEFAULT_CSS = """
+    LoadPane .path-label { width: 9; color: $text-muted; }
+    LoadPane #accounts-row { margin-bottom: 1; }
+    """
 
     BINDINGS = [
         Binding("ctrl+o", "browse", "Browse files"),
     ]
 
     def compose(self) -> ComposeResult:
-        yield Label("Load: the Auth.js export (JSON, NDJSON or CSV)", classes="pane-title")
+        yield Label("Load: the Auth.js export (and its accounts file)", classes="pane-title")
         with ScrollArea(id="load-body"):
             yield from self._body()
 
     def _body(self) -> ComposeResult:
         with Horizontal(classes="row"):
+            yield Label("Export", classes="path-label")
             yield Input(
                 str(self.state.suggested_export or ""),
                 placeholder="path to the export file (→ completes)",
@@ -90,22 +90,21 @@ class LoadPane(StepPane):
             )
             yield Button("Load", variant="primary", id="load", compact=True)
             yield Button("Browse", id="browse", compact=True)
+        with Horizontal(classes="row", id="accounts-row"):
+            yield Label("Accounts", classes="path-label")
+            yield Input(
+                placeholder="optional: the accounts export (OAuth providers)",
+                suggester=PathSuggester(),
+                id="accounts-path",
+                compact=True,
+            )
+            yield Button("Browse", id="browse-accounts", compact=True)
         yield Static("", id="detected")
         yield ProgressBar(total=None, show_eta=False, id="load-progress")
         yield Static("", id="load-figures")
         yield Static("", id="load-error", classes="band band-error")
-        with Vertical(id="mapping"):
-            yield Static(
-                "The columns do not match a known Auth.js shape. Say which column holds what "
-                "(the same as --map FIELD=COLUMN), then Apply. An id, and an email or a username, are needed.",
-                classes="note",
-            )
-            for name, words in MAPPING_FIELDS:
-                with Horizontal(classes="map-row"):
-                    yield Label(words, classes="map-label")
-                    yield Select[str]([], prompt="(none)", id=f"map-{name}", allow_blank=True)
-            yield Button("Apply mapping", variant="primary", id="apply-mapping")
         yield Static("", id="load-summary")
+        yield MappingForm(id="mapping")
 
     def sync(self, state: ConsoleState) -> None:
         load = state.load
@@ -142,15 +141,7 @@ class LoadPane(StepPane):
         missing = load.status == "missing"  # a reopened run's export is gone: said, not an error of the file
         error.set_class(missing, "band-warning").set_class(not missing, "band-error")
 
-        mapping = self.query_one("#mapping")
-        mapping.display = load.status == "needs_mapping"
-        if load.status == "needs_mapping":
-            options = [(Text(c), c) for c in load.columns]
-            for name, _ in MAPPING_FIELDS:
-                select = self.query_one(f"#map-{name}", Select)
-                if self._mapped_columns != load.columns:
-                    select.set_options(options)
-            self._mapped_columns = list(load.columns)
+        self.query_one(MappingForm).sync(state)
 
         summary = self.query_one("#load-summary", Static)
         report = state.report
@@ -165,11 +156,25 @@ class LoadPane(StepPane):
                     f"{report.rows:,} rows checked: ",
                     (f"{report.importable:,} importable", "bold"),
                     f", {report.refused:,} refused, {report.warned:,} imported with a change.",
+                    self._accounts_words(report),
                     (nxt, "$text-muted"),
                 )
             )
         else:
             summary.update("")
+
+    @staticmethod
+    def _accounts_words(report) -> Content:
+        """What the accounts file gave, in the engine's figures (report.accounts)."""
+        accounts = getattr(report, "accounts", None)
+        if not accounts:
+            return Content("")
+        return Content.assemble(
+            ("\nAccounts ", "$text-muted"),
+            (Path(str(accounts.get("path", ""))).name, "bold"),
+            f": {accounts.get('rows', 0):,} rows, the OAuth providers of {accounts.get('users', 0):,} users joined"
+            f" ({accounts.get('not_oauth', 0):,} not OAuth, {accounts.get('incomplete', 0):,} incomplete).",
+        )
 
     def update_progress(self, state: ConsoleState) -> None:
         """Called for each progress message: touches only the bar and one line."""
@@ -191,12 +196,22 @@ class LoadPane(StepPane):
     def on_enter(self) -> None:
         self.screen.set_focus(self.query_one("#export-path", Input))
 
-    def show_path(self, path: Path) -> None:
-        """The app fills the path in (a reopened run's export)."""
+    def show_path(self, path: Path, accounts: Path | None = None) -> None:
+        """The app fills the paths in (a reopened run's export)."""
         self.query_one("#export-path", Input).value = str(path)
+        if accounts is not None:
+            self.query_one("#accounts-path", Input).value = str(accounts)
 
     # -- events --------------------------------------------------------------
+    def _accounts(self) -> Path | None:
+        value = self.query_one("#accounts-path", Input).value.strip()
+        return Path(value).expanduser() if value else None
+
+    def _start(self, path: Path, mapping: dict[str, str] | None) -> None:
+        self.console.start_load(path, mapping=mapping or None, accounts=self._accounts())
+
     @on(Input.Submitted, "#export-path")
+    @on(Input.Submitted, "#accounts-path")
     @on(Button.Pressed, "#load")
     def _load(self, event: Input.Submitted | Button.Pressed) -> None:
         event.stop()
@@ -205,38 +220,45 @@ class LoadPane(StepPane):
             self.query_one("#load-error", Static).update("Type the path of the export first.")
             self.query_one("#load-error").display = True
             return
-        self.console.start_load(Path(value).expanduser())
+        path = Path(value).expanduser()
+        # the same file again keeps its mapping (the form's, added pairs included)
+        same = self.state.load.path is not None and path == self.state.load.path
+        self._start(path, self.query_one(MappingForm).mapping() if same else None)
 
     @on(Button.Pressed, "#browse")
     def _browse_button(self, event: Button.Pressed) -> None:
         event.stop()
         self.action_browse()
 
-    def action_browse(self) -> None:
-        current = self.query_one("#export-path", Input).value.strip()
+    @on(Button.Pressed, "#browse-accounts")
+    def _browse_accounts(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.app.push_screen(BrowseModal(self._start_folder("#accounts-path")), self._browsed_accounts)
+
+    def _start_folder(self, selector: str) -> Path:
+        current = self.query_one(selector, Input).value.strip() or self.query_one("#export-path", Input).value.strip()
         start = Path(current).expanduser() if current else Path.cwd()
         while not start.is_dir() and start != start.parent:
             start = start.parent
-        self.app.push_screen(BrowseModal(start), self._browsed)
+        return start
+
+    def action_browse(self) -> None:
+        self.app.push_screen(BrowseModal(self._start_folder("#export-path")), self._browsed)
 
     def _browsed(self, path: Path | None) -> None:
         if path is not None:
             box = self.query_one("#export-path", Input)
             box.value = str(path)
-            self.console.start_load(path)
+            self._start(path, None)
 
-    @on(Button.Pressed, "#apply-mapping")
-    def _apply_mapping(self, event: Button.Pressed) -> None:
+    def _browsed_accounts(self, path: Path | None) -> None:
+        if path is not None:
+            self.query_one("#accounts-path", Input).value = str(path)
+            self.query_one("#accounts-path").focus()
+
+    @on(MappingForm.Apply)
+    def _apply_mapping(self, event: MappingForm.Apply) -> None:
         event.stop()
-        mapping: dict[str, str] = {}
-        for name, _ in MAPPING_FIELDS:
-            value = self.query_one(f"#map-{name}", Select).value
-            if isinstance(value, str):
-                mapping[name] = value
-        if "id" not in mapping:
-            self.query_one("#load-error", Static).update("Choose the column that holds the user id.")
-            self.query_one("#load-error").display = True
-            return
         path = self.state.load.path
         if path is not None:
-            self.console.start_load(path, mapping=mapping)
+            self._start(path, event.mapping)
