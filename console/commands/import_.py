@@ -151,6 +151,7 @@ class StderrProgress:
         self._last = 0.0
         self._live = None
         self._last_text = ""
+        self._cap_said = False
 
     def __enter__(self) -> "StderrProgress":
         if self.tty:
@@ -164,7 +165,7 @@ class StderrProgress:
         return self
 
     def __call__(self, p: Progress) -> None:
-        if p.cap and not getattr(self, "_cap_said", False):  # once: a --rate the instance caps
+        if p.cap and not self._cap_said:  # once: a --rate the instance caps
             self._cap_said = True
             if self._live is not None:
                 self._live.console.print(f"clerk-migrate: note: {p.cap}", markup=False, highlight=False)

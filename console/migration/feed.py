@@ -65,7 +65,7 @@ class FeedChanged(MigrationError):
 # ----------------------------------------------------------------------------- how a run reads its export
 def run_accounts(info: Any) -> tuple[str | None, str | None]:
     """(path, sha256) of the accounts file the run reads its export with, or (None, None)."""
-    value = (getattr(info, "settings", None) or {}).get(ACCOUNTS_SETTING)
+    value = (info.settings or {}).get(ACCOUNTS_SETTING)
     if isinstance(value, dict):
         path, sha = value.get("path"), value.get("sha256")
         return (str(path) if path else None), (str(sha) if sha else None)
@@ -269,7 +269,7 @@ class ExportFeed:
         unless marker=False, the run marker), or the problem that keeps it from being sent."""
         out: list[FeedRow] = []
         for rec, user in self.users(page):
-            body, problem = build_body(user, self.source, fix=getattr(rec, "fix", None), marker=marker)
+            body, problem = build_body(user, self.source, fix=rec.fix, marker=marker)
             out.append(FeedRow(rec, user, body, problem))
         return out
 

@@ -245,7 +245,7 @@ class BodyRules:
     @classmethod
     def of_run(cls, info: Any) -> "BodyRules | None":
         """The rules a run was checked against (RunInfo.settings["body_rules"]), or None."""
-        settings = getattr(info, "settings", None) or {}
+        settings = info.settings or {}
         return cls.from_dict(settings.get(SETTINGS_KEY))
 
     def effect(self) -> dict[str, Any]:
@@ -634,7 +634,7 @@ async def read_instance_settings(app_settings: Any, *, transport: Any = None, ti
     try:
         url = frontend_api_url_for(pk, fapi)
     except ClerkError as exc:
-        raise PreflightError(f"{exc.message if hasattr(exc, 'message') else exc}", code="publishable_key_invalid") from None
+        raise PreflightError(exc.message, code="publishable_key_invalid") from None
     try:
         found = await fetch_environment(pk, frontend_api_url=fapi, transport=transport, timeout=timeout)
     except ClerkError as exc:
@@ -672,7 +672,7 @@ def check_export(
     mapping = mapping_with_legal(mapping, rules.legal if rules else None)
     reader = open_export(export, fmt=fmt, mapping=mapping, accounts=accounts)
     tally = Tally(rules, policies.plaintext_password)
-    size = int(getattr(reader, "size_bytes", 0) or 0)
+    size = int(reader.size_bytes or 0)
     last = 0.0
     for checked in reader.rows(policies):
         tally.add(checked)
@@ -680,10 +680,10 @@ def check_export(
             now = time.monotonic()
             if now - last >= 0.1:
                 last = now
-                on_progress(tally.rows, int(getattr(reader, "bytes_read", 0) or 0), size)
+                on_progress(tally.rows, reader.bytes_read, size)
     if on_progress is not None:
         on_progress(tally.rows, size, size)
-    readiness = tally.readiness(export=str(export), file_issues=getattr(reader, "file_issues", []))
+    readiness = tally.readiness(export=str(export), file_issues=reader.file_issues)
     readiness.duration_s = time.perf_counter() - started
     return readiness
 

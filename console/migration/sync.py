@@ -286,6 +286,10 @@ class Syncer:
         self._sync_id: int | None = None
         self._deferred: list[tuple[_Update, Any]] = []
         self._journal_error: JournalError | None = None
+        self._unpaused: asyncio.Event | None = None  # made on the session's loop (run)
+        self._create_progress: Any = None  # the importer's latest Progress while it creates the new rows
+        self._create_base = (0, 0, 0)  # the journal's created, existed, failed before those creates
+        self._to_create: int | None = None  # rows to create, known once the plan is adopted
 
     # ------------------------------------------------------------ controls (any thread)
     def stop(self) -> None:
@@ -332,7 +336,7 @@ class Syncer:
         if stop and not self._stopping:
             self._begin_stop("stopped", "stopped by the operator: run the same command to resume")
         self._paused = pause
-        event = getattr(self, "_unpaused", None)
+        event = self._unpaused
         if event is not None:
             if pause:
                 event.clear()
@@ -345,7 +349,7 @@ class Syncer:
         self._stopping = True
         self._stop_reason = reason
         self._stop_message = message
-        event = getattr(self, "_unpaused", None)
+        event = self._unpaused
         if event is not None:
             event.set()
         with self._lock:
@@ -355,7 +359,7 @@ class Syncer:
 
     async def _hold(self) -> bool:
         """Wait while paused; False when stopping."""
-        if self._paused and not self._stopping:
+        if self._paused and not self._stopping and self._unpaused is not None:
             await self._unpaused.wait()
         return not self._stopping
 
@@ -1060,15 +1064,15 @@ class Syncer:
     def _publish(self) -> None:
         budget = self._budget
         planned = self._planned or {}
-        created = getattr(self, "_create_progress", None)
+        created = self._create_progress
         removed_total = planned.get("removed", 0) if self.removed != "keep" else 0
         changed = planned.get("changed", 0)
         new = planned.get("new", 0)
-        base = getattr(self, "_create_base", (0, 0, 0))
+        base = self._create_base
         c_created = max(0, created.created - base[0]) if created is not None else 0
         c_existed = max(0, created.existed - base[1]) if created is not None else 0
         c_failed = max(0, created.failed - base[2]) if created is not None else 0
-        new_left = created.pending + created.creating if created is not None else getattr(self, "_to_create", new)
+        new_left = created.pending + created.creating if created is not None else (new if self._to_create is None else self._to_create)
         elapsed = time.monotonic() - self._started
         removed_done = self._done["removed"] if self.removed != "keep" else planned.get("removed", 0)
         left = new_left + max(0, changed - self._done["updated"] - self._done["failed"]) + max(

@@ -459,7 +459,7 @@ def plan_sync(
         version = list(conn.execute(
             "SELECT COUNT(*), COALESCE(MAX(updated_at), 0), COALESCE(SUM(row_no), 0) FROM j.rows").fetchone())
         started = time.monotonic()
-        size = int(getattr(reader, "size_bytes", 0) or 0)
+        size = int(reader.size_bytes or 0)
         _stream(conn, reader, policies, info, key, run_id, row_fingerprint, on_progress, stop, size, prints)
         if on_progress is not None:
             on_progress(_count(conn, "incoming"), size, size)
@@ -468,11 +468,11 @@ def plan_sync(
             "export_path": str(Path(export).resolve()),
             "export_sha256": reader.sha256,
             "export_size": size,
-            "export_format": getattr(reader, "format", None),
-            "export_shape": getattr(reader, "shape", None),
-            "file_issues": [i.as_dict() for i in getattr(reader, "file_issues", [])],
+            "export_format": reader.format,
+            "export_shape": reader.shape,
+            "file_issues": [i.as_dict() for i in reader.file_issues],
             "accounts_path": str(Path(accounts).resolve()) if accounts else None,
-            "accounts_sha256": getattr(reader, "accounts_sha256", None),
+            "accounts_sha256": reader.accounts_sha256,
             "run_dir": str(journal.run_dir),
             "run_id": run_id,
             "planned_s": round(time.monotonic() - started, 3),
@@ -528,7 +528,7 @@ def _stream(conn: sqlite3.Connection, reader: Any, policies: Any, info: Any, key
     from console.migration.preflight import BodyRules
 
     rules = BodyRules.of_run(info)
-    source = RunSource(export_path=Path(getattr(reader, "path", "")), policies=policies, rules=rules, run_id=run_id)
+    source = RunSource(export_path=Path(reader.path), policies=policies, rules=rules, run_id=run_id)
     plaintext = policies.plaintext_password
     chunk: list[tuple[Any, bool, tuple[str, ...], tuple[str, ...], str | None, bytes]] = []
     last_report = 0.0
@@ -590,7 +590,7 @@ def _stream(conn: sqlite3.Connection, reader: Any, policies: Any, info: Any, key
             now = time.monotonic()
             if now - last_report >= 0.1:
                 last_report = now
-                on_progress(rows, int(getattr(reader, "bytes_read", 0) or 0), size)
+                on_progress(rows, reader.bytes_read, size)
     if chunk:
         flush()
 

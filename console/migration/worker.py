@@ -127,7 +127,7 @@ class Worker:
         if self.result is not None:
             return "stopped" if self.result.stop_reason else "finished"
         snap = self.job.snapshot() if self.job is not None else None
-        phase = getattr(snap, "state", None)
+        phase = snap.state if snap is not None else None  # every snapshot type has a state
         if self.job is not None and self.job.stop_requested or phase == "stopping":
             return "stopping"
         if phase == "paused" or (self.job is not None and self.job.pause_requested):
