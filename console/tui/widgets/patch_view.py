@@ -190,8 +190,8 @@ class PatchScreen(ModalScreen[None]):
 
     def _title(self) -> Text:
         files, left = len(self.patch.files), len(self.patch.left)
-        title = Text("The patch for ")
-        title.append(str(self.report.path))
+        title = Text("The patch for ", no_wrap=True, overflow="ellipsis")
+        title.append(Path(str(self.report.path)).name or str(self.report.path))  # its whole path: the outcome
         title.append(f": {files:,} file{'s' * (files != 1)} rewritten, {left:,} left for a hand edit")
         return title
 
