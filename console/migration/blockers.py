@@ -229,12 +229,16 @@ async def run_blockers(
     key = settings.secret_key
     if (check_room and not pre.blockers and kind in ("import", "retry") and pre.to_send and key is not None
             and key.instance_kind == "development"):
-        from console.migration.devcap import check_dev_room, effective_cap
+        from console.migration.devcap import count_room, effective_cap
 
         try:
-            pre.room = await check_dev_room(settings, pre.to_send, effective_cap(journal, dev_cap), client=client)
-        except MigrationError as exc:
+            pre.room = await count_room(settings, pre.to_send, effective_cap(journal, dev_cap), client=client)
+        except MigrationError as exc:  # the key refused, Clerk unreachable
             pre.blockers.append(Blocker.of(exc))
+        else:
+            refusal = pre.room.refusal()
+            if refusal is not None:
+                pre.blockers.append(Blocker.of(refusal))
     return pre
 
 

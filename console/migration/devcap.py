@@ -114,9 +114,8 @@ async def dev_room(client: Any, to_send: int, cap: DevCap) -> DevRoom:
     return DevRoom(existing, cap, to_send)
 
 
-async def check_dev_room(settings: Any, to_send: int, cap: DevCap, *, client: Any = None) -> DevRoom:
-    """dev_room with a client of its own when none is given (`--detach`, the console's plan):
-    raises RunRefused dev_instance_cap when the rows do not fit."""
+async def count_room(settings: Any, to_send: int, cap: DevCap, *, client: Any = None) -> DevRoom:
+    """dev_room with a client of its own when none is given (`--detach`, the console's plan)."""
     from console.clerk.client import ClerkClient
     from console.clerk.limiter import RequestBudget
 
@@ -125,10 +124,15 @@ async def check_dev_room(settings: Any, to_send: int, cap: DevCap, *, client: An
         key = settings.secret_key
         client = ClerkClient(key, settings.base_url, RequestBudget.for_instance(key.instance_kind), timeout=15.0)
     try:
-        room = await dev_room(client, to_send, cap)
+        return await dev_room(client, to_send, cap)
     finally:
         if own:
             await client.aclose()
+
+
+async def check_dev_room(settings: Any, to_send: int, cap: DevCap, *, client: Any = None) -> DevRoom:
+    """count_room, refused (RunRefused dev_instance_cap) when the rows do not fit."""
+    room = await count_room(settings, to_send, cap, client=client)
     refusal = room.refusal()
     if refusal is not None:
         raise refusal
@@ -143,5 +147,5 @@ def learn_from_quota(journal: Any, exc: Any) -> int | None:
     return limit
 
 
-__all__ = ["DEV_USER_CAP", "DevCap", "DevRoom", "check_dev_room", "dev_room", "effective_cap", "learn_from_quota",
+__all__ = ["DEV_USER_CAP", "DevCap", "DevRoom", "check_dev_room", "count_room", "dev_room", "effective_cap", "learn_from_quota",
            "limit_from_message"]

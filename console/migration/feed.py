@@ -133,9 +133,9 @@ def build_body(user: Any, source: RunSource, *, fix: dict[str, Any] | None = Non
     from console.migration.marker import MarkerError, with_run_marker
     from console.source import to_payload
 
-    if fix:
-        user = dataclasses.replace(user, **fix)
     try:
+        if fix:
+            user = dataclasses.replace(user, **fix)
         body = to_payload(user, source.policies)
     except Exception as exc:  # noqa: BLE001 - the row (or its fix) makes no valid body
         return None, ("payload_invalid", payload_problem(exc))
