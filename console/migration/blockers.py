@@ -267,6 +267,51 @@ def _sync_blockers(out: list[Blocker], journal: Any, export: str | None, account
         _guard(out, check_accounts, journal, accounts)
 
 
+@dataclass(frozen=True)
+class KeyCheck:
+    """live_check's answer: `ok` (Clerk answered with `users`), or `failed` with one line."""
+
+    status: str  # ok | failed
+    users: int | None = None
+    latency_ms: float | None = None
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+async def live_check(settings: Any, *, client: Any = None) -> KeyCheck:
+    """Does Clerk take this key? One GET /v1/users/count, timed, without waiting out a 429 (the
+    console's Setup check). Never raises for Clerk's answers: a refused key, no answer, a URL
+    the client refuses are `failed` with one line."""
+    from console.clerk.client import ClerkClient
+    from console.clerk.errors import AuthenticationError, ClerkError, UnknownOutcome
+    from console.clerk.limiter import RequestBudget
+
+    key = settings.secret_key
+    if key is None:
+        return KeyCheck("failed", message="no key: choose or paste one")
+    own = client is None
+    try:
+        if own:
+            client = ClerkClient(key, settings.base_url, RequestBudget.for_instance(key.instance_kind), timeout=10.0)
+        try:
+            found = await client.check()
+        finally:
+            if own:
+                await client.aclose()
+    except AuthenticationError:
+        return KeyCheck("failed", message="Clerk refused this key (401): check it, or paste another")
+    except UnknownOutcome as exc:
+        return KeyCheck("failed", message=f"no answer from {settings.base_url}: {exc}")
+    except ClerkError as exc:
+        return KeyCheck("failed", message=str(exc))
+    except ValueError as exc:  # the client refuses the key or the URL (e.g. http:// off loopback)
+        return KeyCheck("failed", message=str(exc))
+    return KeyCheck("ok", found.users, found.latency_ms)
+
+
 def resume_problem(journal: Any, settings: Any) -> str | None:
     """Why this key cannot carry the run on (None when it can), without the Production
     confirmation (asked apart) and without touching the files: the console's Import plan."""
@@ -280,5 +325,5 @@ def resume_problem(journal: Any, settings: Any) -> str | None:
     return found[0].message if found else None
 
 
-__all__ = ["Blocker", "KINDS", "Preflight", "SHORT", "local_blockers", "resume_problem", "run_blockers",
-           "to_send_of"]
+__all__ = ["Blocker", "KINDS", "KeyCheck", "Preflight", "SHORT", "live_check", "local_blockers", "resume_problem",
+           "run_blockers", "to_send_of"]

@@ -93,3 +93,16 @@ def test_a_new_run_has_only_the_keys_guards(tmp_path: Path):
     assert [b.code for b in local_blockers(None, none, kind="import")] == ["no_key"]
     dev = Settings(SecretKey(make_key("development", "x")), "env", "http://127.0.0.1:9", False)
     assert [b.code for b in local_blockers(None, dev, kind="import")] == ["dev_not_allowed"]
+
+
+def test_the_live_check_of_a_key(sandbox, prod_key):
+    from console.migration.blockers import live_check
+
+    sandbox.seed_user(prod_key, {"external_id": "a", "email_address": ["a@example.test"],
+                                 "skip_password_requirement": True})
+    found = asyncio.run(live_check(settings_for(sandbox.url, prod_key)))
+    assert found.ok and found.users == 1 and found.latency_ms is not None
+    sandbox.config.rejected_keys.add(prod_key)
+    refused = asyncio.run(live_check(settings_for(sandbox.url, prod_key)))
+    assert refused.status == "failed" and "refused this key" in refused.message and prod_key not in refused.message
+    assert not asyncio.run(live_check(Settings(None, "none", sandbox.url, False))).ok
