@@ -1011,6 +1011,12 @@ class RunJournal:
             self._info = self._read_info()
         return self._info
 
+    def reload_info(self) -> RunInfo:
+        """The run record read again (after another part changed it in its own transaction,
+        as a sync's adoption does)."""
+        self._info = None
+        return self.info
+
     def _read_info(self) -> RunInfo:
         cur = self._conn.execute("SELECT * FROM run WHERE id = 1")
         names = [d[0] for d in cur.description]

@@ -347,7 +347,7 @@ def adopt(journal: RunJournal, plan: Any, *, removed: str) -> int:
             )
     finally:
         conn.execute("DETACH DATABASE plan")
-    journal._info = None  # the run's export changed (RunJournal has no public reload yet)
+    journal.reload_info()  # the run's export changed
     return sync_id
 
 
