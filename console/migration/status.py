@@ -216,13 +216,14 @@ class RunFigures:
         }
 
 
-def read_figures(journal: Any, sessions: list[dict[str, Any]] | None = None) -> RunFigures:
+def read_figures(journal: Any, sessions: list[dict[str, Any]] | None = None,
+                 counts: dict[str, int] | None = None) -> RunFigures:
     """RunFigures from an open journal (read-only is fine): a few small queries."""
     from console.migration.undo import removed_left, removed_undone_count, undone_count
     from console.migration.unmark import unmarked_count
 
     sessions = journal.sessions() if sessions is None else sessions
-    counts = journal.counts()
+    counts = journal.counts() if counts is None else counts
     removed = removed_left(journal)
     undone = undone_count(journal)
     return RunFigures(
@@ -385,9 +386,10 @@ def read_status(run_dir: str | os.PathLike[str], *, details: bool = True, journa
     if own:
         journal = open_run(run_dir, readonly=True)
     try:
-        summary = run_summary(journal, details=details)
         sessions = journal.sessions()
-        figures = read_figures(journal, sessions)
+        figures = read_figures(journal, sessions)  # the journal's counts read once, for both
+        summary = run_summary(journal, details=details, counts=figures.counts, sessions=sessions,
+                              retryable=figures.retryable)
     finally:
         if own:
             journal.close()

@@ -7,18 +7,21 @@ from typing import Any
 from console.migration.journal import RunJournal
 
 
-def run_summary(journal: RunJournal, *, details: bool = True) -> dict[str, Any]:
+def run_summary(journal: RunJournal, *, details: bool = True, counts: dict[str, int] | None = None,
+                sessions: list[dict[str, Any]] | None = None,
+                retryable: int | None = None) -> dict[str, Any]:
     """Counts come from the journal (the truth), request figures from its sessions.
 
     `pending` includes rows still `creating` (both need another session);
     `creating` is given apart too. `requests`, `rate_limited`, `duration_s`
     add up every import/retry session of the run; `created_per_s` is the rows
-    those sessions created divided by their duration.
+    those sessions created divided by their duration. `counts`, `sessions`, `retryable`: the
+    journal's, when the caller read them already (status reads them once).
     """
     info = journal.info
-    counts = journal.counts()
+    counts = journal.counts() if counts is None else counts
     rows = sum(counts.values())
-    sessions = journal.sessions()
+    sessions = journal.sessions() if sessions is None else sessions
     requests = sum(s["requests"] or 0 for s in sessions)
     rate_limited = sum(s["rate_limited"] or 0 for s in sessions)
     duration = sum(max(0.0, (s["ended_at"] or s["started_at"]) - s["started_at"]) for s in sessions)
@@ -45,7 +48,7 @@ def run_summary(journal: RunJournal, *, details: bool = True) -> dict[str, Any]:
         out["base_url"] = info.base_url
         out["key"] = info.key_masked
         out["failures"] = [g.as_dict() for g in journal.failures_by_code("failed")]
-        out["retryable"] = journal.count_retryable()
+        out["retryable"] = journal.count_retryable() if retryable is None else retryable
         out["refusals"] = journal.refusals_by_code()
         from console.migration.preflight import REFUSAL_CODES  # issue 13: rows the instance's settings refuse
 
