@@ -303,7 +303,12 @@ def child(kind: str, argv: list[str]) -> None:
     elif kind == "verify":
         out.update(asyncio.run(_verify(Path(argv[0]), argv[1])))
     elif kind == "console":
-        out.update(asyncio.run(_console(Path(argv[0]), argv[1])))
+        partial: dict[str, Any] = {}
+        try:
+            asyncio.run(_console(Path(argv[0]), argv[1], partial))
+        except Exception as exc:  # noqa: BLE001 - the console is being reworked: keep what was measured
+            partial["stopped at"] = f"{type(exc).__name__}: {exc}"[:300]
+        out.update(partial)
     elif kind == "sync":
         from console.migration.journal import RunJournal
         from console.migration.sync_plan import plan_sync
@@ -553,8 +558,8 @@ def console_figures(run: Path, folder: Path) -> dict[str, Any]:
     """The console's items through Pilot (App.run_test); filled in by console_bench()."""
     try:
         return console_bench(run, folder)
-    except Exception as exc:  # noqa: BLE001 - the console is being reworked: say what could not be measured
-        return {"not measured": f"{type(exc).__name__}: {exc}"[:300]}
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the console is being reworked: say what could not be measured
+        return {"not measured": f"{type(exc).__name__}: {exc}"[-600:]}
 
 
 def console_bench(run: Path, folder: Path) -> dict[str, Any]:
@@ -571,7 +576,7 @@ def console_bench(run: Path, folder: Path) -> dict[str, Any]:
         sandbox.wait(10)
 
 
-async def _console(run: Path, url: str) -> dict[str, Any]:
+async def _console(run: Path, url: str, out: dict[str, Any]) -> dict[str, Any]:
     import statistics
 
     from textual import events
@@ -580,7 +585,6 @@ async def _console(run: Path, url: str) -> dict[str, Any]:
     from console.tui.app import make_app
     from console.tui.runview import read_failed_page
 
-    out: dict[str, Any] = {}
     settings = _settings(url)
 
     async def until(condition, timeout: float = 120.0, step: float = 0.002) -> None:
@@ -603,7 +607,12 @@ async def _console(run: Path, url: str) -> dict[str, Any]:
         out["journal: last page of 200 (offset, ms)"] = round(1000 * (time.perf_counter() - t), 1)
 
     t0 = time.perf_counter()
-    app = make_app(settings, run_dir=run, auto_live_check=False)
+    try:  # the console's factory takes its options typed (ConsoleOptions) since its rework
+        from console.tui.options import ConsoleOptions
+    except ImportError:
+        app = make_app(settings, run_dir=run, auto_live_check=False)
+    else:
+        app = make_app(ConsoleOptions(settings=settings, run_dir=run, auto_live_check=False))
     latencies: list[float] = []
     pending: dict[str, float] = {}
 
