@@ -119,6 +119,7 @@ async def shoot_part2(server: SandboxServer, out: Path) -> None:
     }, server.url, "demo")
     await _shoot_part2_once(_part2_area(server, "demo3", "demo-narrow"), out, (80, 24), {
         "running": "4-import-running-80x24.svg",
+        "quit": "4-import-quit-80x24.svg",
         "failures": "5-failures-80x24.svg",
         "app-narrow": "7-finish-app-80x24.svg",
     }, server.url, "demo-narrow")
@@ -151,9 +152,12 @@ async def _shoot_part2_once(
     from console.settings import SecretKey
     from console.tui.state import KeyChoice
 
-    app = make_demo_app(url, area)
+    from console.commands.demo import demo_key_choices
+
+    choices = demo_key_choices()
     if key_name != "demo":  # another instance of the sandbox: a key of its own
-        app.state.key_choices[0] = KeyChoice("Production-style", SecretKey(make_key("production", key_name)))
+        choices[0] = KeyChoice("Production-style", SecretKey(make_key("production", key_name)))
+    app = make_demo_app(url, area, key_choices=tuple(choices))
 
     async def until(pilot, condition, timeout: float = 300.0) -> None:
         deadline = time.monotonic() + timeout
@@ -179,13 +183,20 @@ async def _shoot_part2_once(
         await pilot.press(*"producti")
         save("plan")
         await pilot.press(*"on", "enter")
-        session = app.query_one("#run-session")
-        await until(pilot, lambda: app.state.run is not None and app.state.run.progress is not None
-                    and app.state.run.progress.created >= 1200)
+        def busy() -> bool:
+            return app.state.job is not None and app.state.job.active
+
+        await until(pilot, lambda: app.state.job is not None and app.state.job.snapshot is not None
+                    and getattr(app.state.job.snapshot, "created", 0) >= 1200)
         await asyncio.sleep(0.3)
         save("running")
-        await until(pilot, lambda: not session.busy and app.state.run.result_code is not None)
-        await until(pilot, lambda: app.state.run.to_send == 0)
+        if "quit" in shots:  # ctrl+q while the import runs: asked, and told what happens to it
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            save("quit")
+            await pilot.press("escape")
+        await until(pilot, lambda: not busy() and app.state.job.result is not None)
+        await until(pilot, lambda: app.state.run is not None and app.state.run.to_send == 0)
         save("done")
         await pilot.press("ctrl+n")
         failures = app.pane("failures")
@@ -215,10 +226,10 @@ async def _shoot_part2_once(
         await pilot.press(*"nancy.nguyen@example.org")
         save("fix")
         await pilot.press("enter")
-        await until(pilot, lambda: app.state.run.counts["failed"] == 0 and not session.busy)
+        await until(pilot, lambda: app.state.run.counts["failed"] == 0 and not busy())
         await pilot.press("ctrl+n", "a")
         verify = app.pane("verify")
-        await until(pilot, lambda: verify.report is not None or verify.refused is not None)
+        await until(pilot, lambda: verify.summary is not None or verify.refused is not None)
         save("verify")
         await pilot.press("i")  # sign in as a user: the password field is masked (issue 13 §5)
         await pilot.pause()

@@ -75,14 +75,9 @@ def make_demo_app(url: str, area: DemoArea, **options):
 
     # the sandbox serves the Frontend API too: Review checks the export against its settings (issue 13)
     settings = Settings(secret_key=None, key_source=None, base_url=url, allow_dev_import=False, frontend_api_url=url)
-    return make_app(ConsoleOptions(
-        settings=settings,
-        run_dir=area.run_dir,
-        key_choices=tuple(demo_key_choices()),
-        export_path=area.export,
-        demo=True,
-        **options,
-    ))
+    options.setdefault("key_choices", tuple(demo_key_choices()))
+    return make_app(ConsoleOptions(settings=settings, run_dir=area.run_dir, export_path=area.export, demo=True,
+                                   **options))
 
 
 def seed_early_signup(server, area: DemoArea, nth: int = 5) -> str | None:

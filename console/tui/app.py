@@ -35,7 +35,8 @@ from console.tui.screens import PANES, StepPane
 from console.tui.screens.main import MainScreen
 from console.tui.options import ConsoleOptions
 from console.tui.run_control import RunControl
-from console.tui.screens.modals import ErrorModal, HelpScreen, SavePathModal, explain
+from console.tui.screens.error_modal import ErrorModal, explain
+from console.tui.screens.modals import HelpScreen, SavePathModal
 from console.tui.state import (
     STEP_ORDER,
     STEP_TITLES,

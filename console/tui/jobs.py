@@ -20,7 +20,6 @@ instance. Everything that can refuse is asked before a worker is spawned.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections import deque
 from collections.abc import Callable
@@ -101,7 +100,12 @@ class JobView:
             return "you control it"
         if c is None:
             return "nobody controls it (p or s takes control)"
-        return f"watching: {c.label or 'a client'} controls it since {clock_time(c.since)} (t takes over)"
+        return f"watching: {controller_words(c)} controls it since {clock_time(c.since)} (t takes over)"
+
+
+def controller_words(c: "Controller") -> str:
+    """`console (pid 1234)`: who controls a job."""
+    return f"{c.label or 'a client'}" + (f" (pid {c.pid})" if c.pid and f"pid {c.pid}" not in (c.label or "") else "")
 
 
 def clock_time(stamp: float | None) -> str:
@@ -181,7 +185,7 @@ class JobDriver:
 
     @property
     def label(self) -> str:
-        return f"{self.app.options.label} (pid {os.getpid()})"
+        return self.app.options.label  # the worker adds the pid it sees from the kernel
 
     # -- starting ----------------------------------------------------------------------
     def start(self, kind: str, run_dir: Path, options: dict[str, Any], *,
@@ -241,8 +245,9 @@ class JobDriver:
         try:
             link = await attach(run_dir, label=self.label)
         except NotRunning:
-            if mine:  # it ended between its start and our attach: what it did is in the journal
-                app.post_message(JobEnded(None, lost=False))
+            # it ended between its start (or the look at the folder) and this attach: what it
+            # did is in the journal, which the app reads again
+            app.post_message(JobEnded(None, lost=False))
             return
         self.link = link
         try:
@@ -289,7 +294,8 @@ class JobDriver:
             if name == "take" or not link.has_control:
                 if not await link.request_control(force=name == "take"):
                     c = link.controller
-                    who = f"{c.label} controls it since {clock_time(c.since)}" if c else "another client controls it"
+                    who = (f"{controller_words(c)} controls it since {clock_time(c.since)}" if c
+                           else "another client controls it")
                     app.post_message(JobControl(link.controller, False, f"{who}: t takes control on purpose"))
                     return
                 app.post_message(JobControl(link.controller, link.has_control))
@@ -389,6 +395,7 @@ __all__ = [
     "JobStarting",
     "JobView",
     "clock_time",
+    "controller_words",
     "prepare_import",
     "prepare_retry",
 ]

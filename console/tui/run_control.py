@@ -39,6 +39,7 @@ from console.tui.jobs import (
 from console.tui.messages import PauseJob, ReadRun, ResumeJob, StartJob, StopJob, TakeControl
 from console.tui.runview import RunView, read_run
 from console.tui.watch import FolderWatch, log_tail
+from console.migration.status import SOCKET_NAME
 
 READ_WHILE_ATTACHED_S = 5.0  # the journal's groups are re-read this often while a job's snapshots flow
 
@@ -81,9 +82,16 @@ class RunControl:
         self._read_generation = 0
         self._last_read = 0.0
         self._rail_words: Any = None
+        self._load_after_attach: RunView | None = None  # a reopened run's export, read once the panel shows
 
     def mount_run_control(self) -> None:
-        if self.state.run_dir is not None:
+        run_dir = self.state.run_dir
+        if run_dir is not None:
+            if (Path(run_dir) / SOCKET_NAME).exists():
+                # a worker serves the run: attach at once, beside the first read (the live
+                # panel within a second or two of `clerk-migrate --run DIR`)
+                self.state.job = JobView("import", Path(run_dir), phase="starting")
+                self.jobs.watch(Path(run_dir))
             # after the first refresh: every pane has its widgets by then
             self.call_after_refresh(self.read_run, startup=True)  # type: ignore[attr-defined]
         self.set_interval(self.options.watch_every_s, self._look_at_folder)  # type: ignore[attr-defined]
@@ -164,7 +172,8 @@ class RunControl:
     def _reopened(self, view: RunView) -> None:
         """`--run DIR` on an earlier run: use the demo key it was made with, if offered,
         load the run's export again for Load and Review, and open the step where the run
-        stands (where its job runs, when one does)."""
+        stands (where its job runs, when one does: then the export is read once the live
+        panel shows, so that reading it does not hold the panel back)."""
         from console.settings import fingerprint
 
         state = self.state
@@ -173,8 +182,12 @@ class RunControl:
                 if fingerprint(choice.key) == view.info.key_fingerprint:
                     self.use_key(choice.key, "prompt")  # type: ignore[attr-defined]
                     break
-        self.load_run_export(view)  # type: ignore[attr-defined]
         status = view.status
+        job = state.job
+        if (status is not None and status.active and status.worker) or (job is not None and job.active):
+            self._load_after_attach = view
+        else:
+            self.load_run_export(view)  # type: ignore[attr-defined]
         if status is not None and status.active:
             step = {"retry": "failures", "verify": "verify", "undo": "finish"}.get(status.kind or "", "import")
         elif view.to_send or not view.sessions:
@@ -293,6 +306,12 @@ class RunControl:
             return
         job.take(message.progress, message.state)
         self.redraw_live()
+        self._load_deferred()
+
+    def _load_deferred(self) -> None:
+        view, self._load_after_attach = self._load_after_attach, None
+        if view is not None:
+            self.call_after_refresh(self.load_run_export, view)  # type: ignore[attr-defined]
 
     def on_job_control(self, message: JobControl) -> None:
         job = self.state.job
@@ -312,6 +331,7 @@ class RunControl:
         job.phase = "ended"
         job.result = message.result
         job.lost = message.lost
+        self._load_deferred()
         if message.result is not None:
             state.results[message.result.kind or job.kind] = message.result
         if message.lost:

@@ -243,10 +243,16 @@ class ConsoleState:
             if self.review_confirmed:
                 return StepStatus("done", f"{self.report.importable:,} importable")
             return StepStatus("open", "check the issues")
-        # Import, Failures, Verify, Finish: read from the run journal
-        from console.tui.runview import part2_step_status
+        # Import, Failures, Verify, Finish: the engine's rules (status.step_mark) on the run's
+        # figures, its state, and the job working on it
+        from console.migration.status import step_mark
 
-        return part2_step_status(self, step)
+        run = self.run
+        mark = step_mark(step, run.figures if run is not None else None,
+                         state=run.status.state if run is not None else None, live=self.job,
+                         import_blockers=self.import_blockers() if step == "import" else (),
+                         map_written=self.map_written)
+        return StepStatus(mark.mark, mark.reason)  # type: ignore[arg-type]
 
     def statuses(self) -> dict[StepId, StepStatus]:
         return {step: self.step_status(step) for step in STEP_ORDER}

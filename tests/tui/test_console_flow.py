@@ -12,7 +12,7 @@ from console.source import validate_export
 from console.source.model import Policies
 from console.tui.app import make_app
 from console.tui.options import ConsoleOptions
-from console.tui.screens.modals import ErrorModal
+from console.tui.screens.error_modal import ErrorModal
 from console.tui.screens.review import PAGE_SIZE
 
 from tui_support import SAMPLE_ROWS, screen_text, wait_until

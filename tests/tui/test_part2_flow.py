@@ -153,11 +153,11 @@ async def test_closed_mid_import_the_job_goes_on_and_a_new_console_attaches(sand
     creating; a console opened on the run attaches, shows the live panel and the end."""
     from console.tui.screens.quit_modal import QuitModal
 
-    app = real_console(sandbox, area, rate=60)
+    app = real_console(sandbox, area, rate=30)  # about 10 s for the 288 rows: time to come back
     async with app.run_test(size=(80, 24)) as pilot:
         await real_up_to_import(pilot)
         await start_import(pilot)
-        await wait_for(pilot, lambda: counts(area.run_dir).get("created", 0) >= 40, what="40 rows created")
+        await wait_for(pilot, lambda: counts(area.run_dir).get("created", 0) >= 30, what="30 rows created")
         assert busy(app) and app.state.job.pid != os.getpid()  # a worker process, not this one
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: isinstance(app.screen, QuitModal), what="the question")
@@ -166,7 +166,7 @@ async def test_closed_mid_import_the_job_goes_on_and_a_new_console_attaches(sand
         await pilot.press("enter")  # the first answer: quit, keep it running
         await wait_for(pilot, lambda: not app.is_running, what="the console to close")
     before = counts(area.run_dir)["created"]
-    await wait_for_created(area, before + 20)  # the worker creates on without any console
+    await wait_for_created(area, before + 10)  # the worker creates on without any console
 
     reopened = real_console(sandbox, area)
     async with reopened.run_test(size=(80, 24)) as pilot:

@@ -22,6 +22,7 @@ from console.migration.verify import VerifyProgress, VerifyReport
 from console.migration.control import Controller
 from console.migration.jobs import JobResult
 from console.tui.jobs import JobView
+from console.migration.status import RunFigures, RunStatus
 from console.tui.runview import RunView
 
 from part2_support import fresh_area, synthetic_run, up_to_import, wait_for
@@ -86,8 +87,9 @@ def test_import_mid_run(snap_compare, sandbox, area, size):
         app = pilot.app
         info = RunInfo(export_path="demo/authjs-users.json", base_url=FIXED_URL, key_fingerprint="0" * 16,
                        key_masked="sk_live_…jEMH", instance_kind="production", rows_loaded=True)
-        run = RunView(Path("demo/run"), info, {"pending": 160, "creating": 3, "created": 120, "existed": 3,
-                                               "failed": 2, "refused": 12}, sessions=1)
+        figures = RunFigures({"pending": 160, "creating": 3, "created": 120, "existed": 3, "failed": 2,
+                              "refused": 12}, sessions=1)
+        run = RunView(Path("demo/run"), info, RunStatus("demo/run", "running", worker=True, figures=figures))
         job = JobView("import", Path("demo/run"), phase="attached", mine=True, pid=4242, started_at=None,
                       state="running", can_pause=True, has_control=True,
                       controller=Controller(1, 4243, "console (pid 4243)", 0.0))

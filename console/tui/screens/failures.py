@@ -30,7 +30,7 @@ from console.tui.screens.base import StepPane
 from console.tui.screens.fix_modal import FixRequest, RowFixModal
 from console.tui.screens.modals import WholeRowModal, table_row_fields
 from console.tui.state import ConsoleState
-from console.tui.widgets.failure_tables import EVERY_CODE, FailedRows, FailureGroups
+from console.tui.widgets.failure_tables import EVERY_CODE, FailedRows, FailureGroups, failures_note, failures_summary
 from console.tui.widgets.import_panel import ImportPanel
 from console.tui.widgets.job_line import JobLine
 
@@ -134,7 +134,7 @@ class FailuresPane(StepPane):
                 else Content("No row has failed so far.")
             )
         self.query_one("#fail-head", Static).update(
-            Content.assemble(("Failures", "bold $text-accent"), "  ", self._summary(run))
+            Content.assemble(("Failures", "bold $text-accent"), "  ", failures_summary(run))
         )
         self.show_progress(state)
         if run is not None and self._groups_for is not run:
@@ -158,38 +158,14 @@ class FailuresPane(StepPane):
             panel.show(snap, job.rate_history, kind=job.kind)
         self.query_one("#fail-job-line", JobLine).show(job if job is not None and job.kind in ("import", "retry") else None)
 
-    def _summary(self, run: RunView | None) -> Content:
-        if run is None or not run.sessions:
-            return Content("")
-        return Content.assemble(
-            (f"{run.failed:,} failed", "$text-error bold" if run.failed else "$text-success"),
-            f" · {run.retryable:,} retryable as is",
-            f" · {run.in_clerk:,} in Clerk",
-        )
-
     def _fill_groups(self, run: RunView) -> None:
         self.query_one(FailureGroups).fill(run, keep=self.code, showing_rows=bool(self.rows))
 
     def _sync_note(self) -> None:
-        note = self.query_one("#fail-note", Static)
-        run = self.state.run
-        if run is None or not (run.failed or self.rows):
-            note.update("")
-            return
-        if self.busy:
-            job = self.state.job
-            what = f"The {job.kind}" if job is not None and job.active else "A clerk-migrate session"
-            note.update(Content(f"{what} is running: fixes and retries wait until it ends (s stops it safely)."
-                                ).stylize("$text-muted"))
-            return
-        chosen = f"{len(self.selected)} selected" if self.selected else "the highlighted row"
-        every = f" retry the {run.retryable:,} retryable" if run.retryable else " retry all (none retryable as is)"
-        note.update(
-            Content.assemble(
-                ("enter", "bold"), " detail & fix · ", ("space", "bold"), " select · ",
-                ("r", "bold"), f" retry {chosen} · ", ("a", "bold"), every,
-            ).stylize("$text-muted")
-        )
+        job = self.state.job
+        running = (f"The {job.kind}" if job is not None and job.active else "A clerk-migrate session") if self.busy else None
+        self.query_one("#fail-note", Static).update(failures_note(self.state.run, len(self.selected), bool(self.rows),
+                                                                  running))
 
     # -- the rows table, one keyset page at a time -------------------------------------
     def _request_page(self) -> None:

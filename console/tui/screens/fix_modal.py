@@ -1,8 +1,8 @@
 """One failed row: what was sent (secrets masked), what Clerk answered, and a
 fix of its fields (saved with `journal.set_fix`, then retried if asked).
 
-The body is rebuilt from the export and the row's fix by `runview.sent_body`
-(the importer's own `to_payload`), in a thread: the export is read up to the row.
+The body is the engine's (`feed.sent_body`: the export row with the row's fix, as
+the importer sends it), read in a thread: the export is read up to the row.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 from console.migration.journal import RowRecord
-from console.tui.runview import sent_body
+from console.migration.feed import sent_body
 from console.tui.widgets.scroll_area import ScrollArea
 
 # The fields the operator may fix here, in the journal's words (FIXABLE_FIELDS),

@@ -12,24 +12,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.content import Content
 from textual.widgets import Button, Input, Label, Static
 
 from console.tui.messages import PauseJob, ResumeJob, StartJob, StopJob, TakeControl
-from console.tui.runview import FolderHoldings, RunView, duration, pace_of, resume_problem
+from console.tui.runview import RunView
 from console.tui.screens.base import StepPane
 from console.tui.state import ConsoleState
 from console.tui.widgets.import_panel import ImportPanel
+from console.tui.widgets.import_plan import CONFIRM_WORD, ImportPlan, resume_problems
 from console.tui.widgets.job_line import JobLine
 from console.tui.widgets.scroll_area import ScrollArea
 
-CONFIRM_WORD = "production"
-DEFAULT_FOLDER = "clerk-migrate-run"
 
 
 def import_job(state: ConsoleState):
@@ -46,14 +44,6 @@ class ImportPane(StepPane):
     ImportPane #import-body { height: 1fr; }
     ImportPane #import-plan { height: auto; }
     ImportPane #import-where { margin-bottom: 1; }
-    ImportPane #plan-blockers, ImportPane #prod-confirm { margin: 1 0 0 0; }
-    ImportPane #plan-folder { margin-top: 1; }
-    ImportPane #run-dir-row { margin-top: 1; }
-    ImportPane #run-dir-label { width: auto; color: $text-muted; }
-    ImportPane #start-row { margin-top: 1; }
-    ImportPane #prod-word { width: 1fr; }
-    ImportPane #start { width: 15; }
-    ImportPane #open-run { margin-left: 1; }
     ImportPane #import-controls { margin-top: 1; }
     ImportPane #import-controls Button { margin: 0 1 0 0; }
     ImportPane #import-result { margin-top: 1; }
@@ -75,18 +65,7 @@ class ImportPane(StepPane):
         yield Label("Import: create the users in Clerk", classes="pane-title")
         with ScrollArea(id="import-body"):
             yield Static("", id="import-where")
-            with Vertical(id="import-plan"):
-                yield Static("", id="plan-figures")
-                yield Static("", id="plan-blockers", classes="band band-error")
-                with Horizontal(id="run-dir-row", classes="row"):
-                    yield Label("Run folder ", id="run-dir-label")
-                    yield Input(placeholder="folder for the run's journal", id="run-dir", compact=True)
-                    yield Button("Open this run", id="open-run", compact=True)
-                yield Static("", id="plan-folder")
-                yield Static("", id="prod-confirm", classes="band band-warning")
-                with Horizontal(id="start-row", classes="row"):
-                    yield Input(placeholder=f"type {CONFIRM_WORD}", id="prod-word", compact=True)
-                    yield Button("Start import", variant="primary", id="start", compact=True)
+            yield ImportPlan(id="import-plan")
             yield ImportPanel(id="import-panel")
             yield JobLine("", id="import-job-line")
             with Horizontal(id="import-controls", classes="row"):
@@ -98,6 +77,10 @@ class ImportPane(StepPane):
     def on_mount(self) -> None:
         self._ready = True
         self.sync(self.state)
+
+    @property
+    def plan(self) -> ImportPlan:
+        return self.query_one(ImportPlan)
 
     # -- rendering -----------------------------------------------------------------
     def sync(self, state: ConsoleState) -> None:
@@ -119,7 +102,7 @@ class ImportPane(StepPane):
             self.query_one("#stop", Button).disabled = job.stopping
             self.query_one("#take").display = not job.has_control and job.controller is not None
         else:
-            self._sync_plan(state, run, other)
+            self.plan.sync(state, run, other)
         self.show_progress(state)
         self.query_one("#import-result", Static).update(self._result(state, run))
         self.refresh_bindings()
@@ -165,138 +148,17 @@ class ImportPane(StepPane):
                           f"works on this run: follow it with clerk-migrate status --run {run.run_dir}.", "bold"))
         return Content.assemble(*parts)
 
-    def _holdings(self, state: ConsoleState) -> FolderHoldings | None:
-        """Plain console: what the folder in the box holds (read by the app in a thread)."""
-        holds = state.folder_holds
-        if state.run_dir is not None or holds is None:
-            return None
-        box = self.query_one("#run-dir", Input).value.strip()
-        return holds if box and Path(box).expanduser() == holds.path else None
-
-    def _sync_plan(self, state: ConsoleState, run: RunView | None, other: bool) -> None:
-        holds = self._holdings(state)
-        if run is None and holds is not None and holds.what in ("run", "other_export"):
-            run = holds.view  # the folder's run, before it is opened: the plan says what it holds
-        resuming = run is not None and run.info.rows_loaded and (run.to_send > 0 or not run.sessions)
-        finished = run is not None and run.import_finished
-        kind = run.info.instance_kind if run is not None else state.instance_kind
-        if resuming:
-            assert run is not None
-            rows, problems = run.to_send, self._resume_problems(state, run)
-            action = "Resume import"
-        else:
-            rows = state.report.importable if state.report is not None else 0
-            problems = [reason for _, reason in state.import_blockers()]
-            action = "Start import"
-        if holds is not None and holds.what in ("other_export", "not_a_run"):
-            problems = [holds.reason] + problems
-        if other:
-            problems = [f"the {state.job.kind} is running on this run: wait for it to end"] + problems
-        self._sync_folder(state, holds)
-        plan_figures = self.query_one("#plan-figures", Static)
-        start = self.query_one("#start", Button)
-        start.label = action
-        if finished and not resuming and (holds is None or holds.what == "run"):
-            plan_figures.update(
-                Content(
-                    "Every row of this run is settled. Another export goes into another run folder "
-                    "(clerk-migrate --run NEW_DIR)."
-                ).stylize("$text-muted")
-            )
-            for widget_id in ("#plan-blockers", "#prod-confirm", "#start-row"):
-                self.query_one(widget_id).display = False
-            return
-        assert run is None or run.info is not None
-        rate = (run.info.settings.get("rate") if run is not None else None) or self.console.options.job("import").get("rate")
-        pace = pace_of(kind, float(rate) if rate else None)
-        key = state.settings.secret_key
-        instance = Content.assemble(
-            ({"production": "Production", "development": "Development"}.get(kind or "", "none yet"), "bold"),
-            " ",
-            key.masked if key else "",
-        )
-        refused = state.report.refused if state.report is not None and not resuming else 0
-        lines: list[Content] = [
-            Content.assemble(
-                ("Rows      ", "$text-muted"),
-                (f"{rows:,}", "bold"),
-                " to send" + (f" ({refused:,} refused stay out)" if refused else ""),
-            ),
-            Content.assemble(("Instance  ", "$text-muted"), instance),
-            Content.assemble(
-                ("Pace      ", "$text-muted"),
-                f"{pace:,.0f} requests/s (Clerk: {'1,000' if kind == 'production' else '100'} per 10 s)",
-            ),
-            Content.assemble(
-                ("Estimate  ", "$text-muted"),
-                (f"about {duration(rows / pace) if pace else '—'}", "bold"),
-                " at that pace",
-            ),
-        ]
-        plan_figures.update(Content("\n").join(lines))
-
-        blockers = self.query_one("#plan-blockers", Static)
-        blockers.display = bool(problems)
-        if problems:
-            blockers.update(Text("Not ready: " + " · ".join(problems)))
-
-        production = kind == "production"
-        confirm = self.query_one("#prod-confirm", Static)
-        confirm.display = production and not problems
-        self.query_one("#start-row").display = not problems
-        self.query_one("#prod-word").display = production
-        if production:
-            confirm.update(
-                Content.assemble(
-                    "This writes to the ",
-                    ("Production", "bold"),
-                    f" instance: your real users. Type the word {CONFIRM_WORD} below, then press enter.",
-                )
-            )
-
-    def _sync_folder(self, state: ConsoleState, holds: FolderHoldings | None) -> None:
-        """The run folder box (plain console) and, before the typed word, what it holds."""
-        row = self.query_one("#run-dir-row")
-        row.display = state.run_dir is None
-        words = self.query_one("#plan-folder", Static)
-        self.query_one("#open-run").display = holds is not None and holds.what in ("run", "other_export")
-        if state.run_dir is not None:
-            words.display = False
-            return
-        box = self.query_one("#run-dir", Input)
-        if not box.value and state.load.path is not None:
-            box.value = str(state.load.path.parent / DEFAULT_FOLDER)
-        words.display = holds is not None and holds.what != "free"
-        if holds is None or holds.what == "free":
-            return
-        if holds.what == "run" and holds.view is not None:
-            v = holds.view
-            words.update(Content.assemble(
-                ("This folder holds a run of this export: ", "bold"),
-                f"resuming: {v.counts.get('created', 0):,} created, {v.to_send:,} to send"
-                + (f", {v.failed:,} failed" if v.failed else "") + ". ",
-                ("o", "bold"), " opens it (its failures, verify, finish), as clerk-migrate --run DIR does.",
-            ))
-        elif holds.what == "other_export":
-            words.update(Content.assemble(("✗ ", "$text-error bold"), holds.reason, ". ",
-                                          ("o", "bold"), " opens that run instead."))
-        else:
-            words.update(Content.assemble(("✗ ", "$text-error bold"), holds.reason))
-
-    def _resume_problems(self, state: ConsoleState, run: RunView) -> list[str]:
-        problem = resume_problem(run, state.settings)
-        return [problem] if problem else []
-
     def _result(self, state: ConsoleState, run: RunView | None) -> Content:
         job = import_job(state)
         if job is not None and job.active:
             if job.phase != "attached":
                 return Content("")
             keys = [("p", "bold"), " pause/resume · "] if job.can_pause else []
+            leaving = ("quitting the demo stops it (its sandbox lives here)" if state.demo
+                       else "quitting the console leaves it running")
             return Content.assemble(
                 *keys, ("s", "bold"),
-                " safe stop: in-flight requests finish, the rest stays pending (resumable) · quitting the console "
-                "leaves it running",
+                f" safe stop: in-flight requests finish, the rest stays pending (resumable) · {leaving}",
             ).stylize("$text-muted")
         if self.refusal:
             return Content.assemble(("✗ Not started: ", "$text-error bold"), self.refusal)
@@ -370,7 +232,7 @@ class ImportPane(StepPane):
         if action == "take":
             return busy and not job.has_control and job.controller is not None
         if action == "open_run":
-            holds = self._holdings(self.state)
+            holds = self.plan.holdings(self.state)
             return holds is not None and holds.what in ("run", "other_export") and not busy
         return True
 
@@ -379,12 +241,12 @@ class ImportPane(StepPane):
         console's blockers (no key, no export, the Development guard or cap, the folder)."""
         state, run = self.state, self.state.run
         if run is not None and run.info.rows_loaded and run.to_send > 0:
-            return self._resume_problems(state, run)
-        holds = self._holdings(state)
+            return resume_problems(state, run)
+        holds = self.plan.holdings(state)
         if holds is not None and holds.what in ("other_export", "not_a_run"):
             return [holds.reason]
         if holds is not None and holds.what == "run" and holds.view is not None and holds.view.to_send:
-            return self._resume_problems(state, holds.view)
+            return resume_problems(state, holds.view)
         return [reason for _, reason in state.import_blockers()]
 
     def action_start(self) -> None:
@@ -393,7 +255,7 @@ class ImportPane(StepPane):
         job = import_job(state)
         if job is not None and job.active:
             return
-        holds = self._holdings(state)
+        holds = self.plan.holdings(state)
         if run is None and holds is not None and holds.view is not None:
             run = holds.view
         kind = run.info.instance_kind if run is not None and run.info.rows_loaded else state.instance_kind
@@ -434,7 +296,7 @@ class ImportPane(StepPane):
         self.post_message(TakeControl())
 
     def action_open_run(self) -> None:
-        holds = self._holdings(self.state)
+        holds = self.plan.holdings(self.state)
         if holds is not None and holds.what in ("run", "other_export"):
             self.console.open_run(holds.path)
 

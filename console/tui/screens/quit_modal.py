@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-from console.tui.jobs import clock_time
+from console.tui.jobs import clock_time, controller_words
 
 
 def quit_words(job: Any, run_dir: Path | None, *, demo: bool, keep_area: bool) -> tuple[str, Text, list[tuple[str, str]]]:
@@ -64,8 +64,8 @@ def quit_words(job: Any, run_dir: Path | None, *, demo: bool, keep_area: bool) -
     body.append(f"clerk-migrate stop --run {folder}", style="bold")
     c = job.controller
     if c is not None and not job.has_control:
-        body.append(f"\n{c.label} controls it since {clock_time(c.since)}: stopping it from here takes control.",
-                    style="italic")
+        body.append(f"\n{controller_words(c)} controls it since {clock_time(c.since)}: stopping it from here takes "
+                    "control.", style="italic")
     return title, body, [("keep", "Quit, keep it running"), ("stop", "Stop it safely, then quit"), ("stay", "Stay")]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.text import Text
+from textual.content import Content
 from textual.widgets import DataTable
 
 from console.migration.journal import RowRecord
@@ -114,3 +115,29 @@ class FailedRows(DataTable):
             Text(fix, style="italic"),
             Text(message, no_wrap=True, overflow="ellipsis"),
         )
+
+
+def failures_summary(run: RunView | None) -> Content:
+    """The head line: failed, retryable as is, in Clerk (the run's figures)."""
+    if run is None or not run.sessions:
+        return Content("")
+    return Content.assemble(
+        (f"{run.failed:,} failed", "$text-error bold" if run.failed else "$text-success"),
+        f" · {run.retryable:,} retryable as is",
+        f" · {run.in_clerk:,} in Clerk",
+    )
+
+
+def failures_note(run: RunView | None, selected: int, has_rows: bool, running: str | None) -> Content:
+    """The keys under the table, or why fixes and retries wait (`running`: what runs)."""
+    if run is None or not (run.failed or has_rows):
+        return Content("")
+    if running:
+        return Content(f"{running} is running: fixes and retries wait until it ends (s stops it safely)."
+                       ).stylize("$text-muted")
+    chosen = f"{selected} selected" if selected else "the highlighted row"
+    every = f" retry the {run.retryable:,} retryable" if run.retryable else " retry all (none retryable as is)"
+    return Content.assemble(
+        ("enter", "bold"), " detail & fix · ", ("space", "bold"), " select · ",
+        ("r", "bold"), f" retry {chosen} · ", ("a", "bold"), every,
+    ).stylize("$text-muted")
