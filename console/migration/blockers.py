@@ -149,7 +149,7 @@ def local_blockers(journal: Any, settings: Any, *, kind: str = "import", confirm
         return out
     if not out:
         _guard(out, check_same_instance, journal, settings)
-    if check_busy:
+    if check_busy and kind != "verify":  # verify takes no lock: it reads users while an import runs
         holder = _holder(journal.run_dir)
         if holder is not None:
             out.append(holder)
