@@ -5,16 +5,19 @@
 Starts the sandbox in its own process (Clerk's production limits: 1,000
 requests per 10 s, so the importer runs at its full 90 creates/s; a latency of
 --latency-ms ± half of it per request), writes the demo's sample export, and
-1. imports it with the engine alone (no UI) on one instance, then
+1. imports it with the engine alone (no UI, in this process) on one instance, then
 2. drives the real console (`make_demo_app`, headless, at --size) through Setup,
-   Load, Review and Import into another instance, exactly as an operator would.
+   Load, Review and Import into another instance, exactly as an operator would:
+   the console starts the import in a worker process and attaches to it (its
+   snapshots, 4 a second, drawn in the live panel).
 
-During each import's steady part it measures the process CPU (every thread of
-this process: the importer's loop, the UI, SQLite; the sandbox is elsewhere) as
-a share of one core, and, during the console's, the time from a key event
-reaching the app (posted from another thread, as the terminal driver's input
-thread does) to its binding's handler, every 0.2 s. Prints both.
-Targets: a key answered within 100 ms, CPU under 30% of one core.
+During each import's steady part it measures CPU as a share of one core: for the
+engine alone, this process; for the console, this process alone (the UI, the
+link to the worker, the run folder's watch; the import is elsewhere) and the
+worker process apart (/proc/PID/stat). During the console's import it also times
+a key event reaching the app (posted from another thread, as the terminal
+driver's input thread does) to its binding's handler, every 0.2 s.
+Targets: a key answered within 100 ms, the console's CPU at most 25% of one core.
 Exit 1 when a target is missed.
 """
 
@@ -36,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 KEY_TARGET_MS = 100.0
-CPU_TARGET = 30.0
+CPU_TARGET = 25.0  # the console process alone, attached to a full-pace import (issue 19)
 STEADY_AFTER = 100  # rows created before the measurement starts
 
 
@@ -59,14 +62,23 @@ def cpu_now() -> float:
     return time.process_time()
 
 
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) another process used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class Meter:
-    """CPU share of this process between start() and stop()."""
+    """CPU share of this process (or of `pid`) between start() and stop()."""
+
+    def __init__(self, pid: int | None = None) -> None:
+        self.read = cpu_now if pid is None else (lambda: cpu_of(pid))
 
     def start(self) -> None:
-        self.cpu0, self.wall0 = cpu_now(), time.perf_counter()
+        self.cpu0, self.wall0 = self.read(), time.perf_counter()
 
     def stop(self) -> tuple[float, float]:
-        cpu, wall = cpu_now() - self.cpu0, time.perf_counter() - self.wall0
+        cpu, wall = self.read() - self.cpu0, time.perf_counter() - self.wall0
         return 100.0 * cpu / wall, wall
 
 
@@ -130,17 +142,22 @@ async def console(url: str, area, size: tuple[int, int]) -> dict:
         await until(pilot, lambda: app.state.load.status == "loaded")
         await pilot.press("ctrl+n", "ctrl+n")  # Review, then Import
         await pilot.press(*"production", "enter")
-        session = app.query_one("#run-session")
-        await until(pilot, lambda: session.busy)
+
+        def busy() -> bool:
+            return app.state.job is not None and app.state.job.active
+
+        await until(pilot, lambda: busy() and app.state.job.phase == "attached")
+        worker_pid = app.state.job.pid
+        assert worker_pid != os.getpid()
 
         loop = asyncio.get_running_loop()
         stop = threading.Event()
-        meter = Meter()
+        meter, worker_meter = Meter(), Meter(worker_pid)
         marks: dict = {}
 
         def created() -> int:
-            run = app.state.run
-            return run.progress.created if run is not None and run.progress is not None else 0
+            snap = app.state.job.snapshot if app.state.job is not None else None
+            return getattr(snap, "created", 0) or 0
 
         def prober() -> None:
             # as the terminal driver does: input arrives on another thread
@@ -151,16 +168,29 @@ async def console(url: str, area, size: tuple[int, int]) -> dict:
         await until(pilot, lambda: created() >= STEADY_AFTER)
         marks["start"] = created()
         meter.start()
+        worker_meter.start()
         thread = threading.Thread(target=prober, daemon=True)
         thread.start()
-        await until(pilot, lambda: not session.busy, timeout=3600)
-        stop.set()
-        thread.join()
+        # the end as the worker's last snapshot says it (its process may be gone a moment later)
+        await until(pilot, lambda: getattr(app.state.job.snapshot, "state", "") in ("done", "stopped")
+                    or not busy(), timeout=3600)
+        worker_cpu, _ = worker_meter.stop()
         cpu, wall = meter.stop()
-        await pilot.pause(0.3)  # the last probe lands before the app closes
-        run = app.state.run
-        rate = (run.counts["created"] - marks["start"]) / wall if wall else 0.0
-        return {"cpu": cpu, "wall": wall, "rate": rate, "latencies": latencies, "exit": run.result_code}
+        end = created()
+        stop.set()  # the import's part ends here; the end's redraw of every step is timed apart
+        thread.join()
+        await asyncio.sleep(0.3)  # the last probe lands
+        steady = list(latencies)
+        await until(pilot, lambda: not busy(), timeout=60)
+        pending["t"] = time.perf_counter()
+        app.post_message(events.Key("f9", None))  # a key right after the job's end: the steps redrawn
+        await until(pilot, lambda: len(latencies) > len(steady), timeout=10)
+        end_key = latencies[-1]
+        latencies[:] = steady
+        rate = (end - marks["start"]) / wall if wall else 0.0
+        result = app.state.job.result
+        return {"cpu": cpu, "worker_cpu": worker_cpu, "wall": wall, "rate": rate, "latencies": latencies,
+                "end_key": end_key, "exit": result.exit_code if result is not None else None}
 
 
 def main() -> int:
@@ -190,9 +220,10 @@ def main() -> int:
     p50 = statistics.median(lat) if lat else float("nan")
     p95 = lat[max(0, int(len(lat) * 0.95) - 1)] if lat else float("nan")
     worst = lat[-1] if lat else float("nan")
-    print(f"console      : {c['rate']:.1f} created/s, CPU {c['cpu']:.1f}% of one core over {c['wall']:.1f} s "
-          f"(UI included; exit {c['exit']})")
-    print(f"key latency  : {len(lat)} keys during the import: p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {worst:.1f} ms")
+    print(f"console      : {c['rate']:.1f} created/s over {c['wall']:.1f} s (exit {c['exit']}); CPU of one core: "
+          f"the console process {c['cpu']:.1f}% (UI, link, watch), its import's worker {c['worker_cpu']:.1f}%")
+    print(f"key latency  : {len(lat)} keys during the import: p50 {p50:.1f} ms, p95 {p95:.1f} ms, max {worst:.1f} ms; "
+          f"a key right after its end (every step redrawn once): {c['end_key']:.1f} ms")
     ok = bool(lat) and worst <= KEY_TARGET_MS and c["cpu"] <= CPU_TARGET
     print(f"targets      : key ≤ {KEY_TARGET_MS:g} ms, CPU ≤ {CPU_TARGET:g}% -> {'met' if ok else 'MISSED'}")
     return 0 if ok else 1
