@@ -32,10 +32,13 @@ the key too: the folder is the operator's (0700), like the export it came from.
 
 from __future__ import annotations
 
-import hmac
+import functools
+import hashlib
 import json
 import os
 import secrets
+from collections.abc import Callable
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -113,8 +116,9 @@ def _value(user: Any, name: str) -> Any:
     return value
 
 
-def canonical(user: Any) -> bytes:
-    """The fields FIELDS of a SourceUser as one canonical JSON array (UTF-8)."""
+def _canonical_json(user: Any) -> bytes:
+    """The canonical form by its definition (json.dumps of the whole array): what `canonical`
+    gives for any row, and what it falls back to for a value of an unusual type."""
     values = [VERSION, *(_value(user, name) for name in FIELDS)]
     legal = getattr(user, "legal_accepted_at", None)
     if legal is not None:  # only mapped (--legal column:NAME); absent, older runs keep their fingerprints
@@ -122,9 +126,80 @@ def canonical(user: Any) -> bytes:
     return json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode("utf-8")
 
 
+# The same bytes as _canonical_json, built item by item (issue 17: ~3x faster; a million rows
+# are fingerprinted by every load, sync plan and verify): text through the encoder's own
+# string function, metadata objects through one encoder made with the same options.
+_encode = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode
+_string = json.encoder.encode_basestring  # what that encoder uses for text (ensure_ascii=False)
+_PROVIDERS = FIELDS.index("providers")
+assert FIELDS[_PROVIDERS + 1:] == ("public_metadata", "private_metadata", "unsafe_metadata")
+_plain = attrgetter(*FIELDS[:_PROVIDERS])  # text, booleans, None
+_providers = attrgetter("providers")
+_metadata = attrgetter(*FIELDS[_PROVIDERS + 1:])  # objects
+
+
+def canonical(user: Any) -> bytes:
+    """The fields FIELDS of a SourceUser as one canonical JSON array (UTF-8)."""
+    try:
+        plain, providers, metadata = _plain(user), _providers(user), _metadata(user)
+    except AttributeError:  # not a SourceUser: the fields it lacks are None
+        return _canonical_json(user)
+    parts = [f"[{VERSION}"]
+    append = parts.append
+    for value in plain:
+        kind = type(value)
+        if kind is str:
+            append(_string(value))
+        elif value is None:
+            append("null")
+        elif kind is bool:
+            append("true" if value else "false")
+        else:  # a value of another type: the definition itself
+            return _canonical_json(user)
+    append("[" + ",".join([_string(p) for p in sorted([str(p) for p in providers])]) + "]" if providers else "[]")
+    for value in metadata:
+        if value is None:
+            append("null")
+        elif type(value) is dict:
+            append(_encode(value))
+        else:
+            return _canonical_json(user)
+    legal = getattr(user, "legal_accepted_at", None)
+    if legal is not None:
+        if type(legal) is not str:
+            return _canonical_json(user)
+        append('["legal_accepted_at",' + _string(legal) + "]")
+    return (",".join(parts) + "]").encode("utf-8")
+
+
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+@functools.lru_cache(maxsize=16)
+def keyed_sha256(key: bytes) -> Callable[[bytes], bytes]:
+    """HMAC-SHA256 with `key` as a function of the message: the same digest as
+    hmac.digest(key, message, "sha256") (RFC 2104), with the key's pads hashed once instead
+    of for every message (a row's HMAC in half the time)."""
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    block = key.ljust(64, b"\0")
+    inner, outer = hashlib.sha256(block.translate(_IPAD)), hashlib.sha256(block.translate(_OPAD))
+
+    def digest(message: bytes) -> bytes:
+        h = inner.copy()
+        h.update(message)
+        o = outer.copy()
+        o.update(h.digest())
+        return o.digest()
+
+    return digest
+
+
 def row_fingerprint(key: bytes, user: Any) -> bytes:
     """HMAC-SHA256(key, canonical(user)), its first SIZE bytes."""
-    return hmac.digest(key, canonical(user), "sha256")[:SIZE]
+    return keyed_sha256(key if type(key) is bytes else bytes(key))(canonical(user))[:SIZE]
 
 
-__all__ = ["FIELDS", "KEY_NAME", "FingerprintKeyError", "canonical", "key_path", "row_fingerprint", "run_key"]
+__all__ = ["FIELDS", "KEY_NAME", "FingerprintKeyError", "canonical", "key_path", "keyed_sha256", "row_fingerprint",
+           "run_key"]
