@@ -25,6 +25,7 @@ from textual import events
 
 from console.settings import SecretKey, Settings
 from console.tui.app import make_app
+from console.tui.options import ConsoleOptions
 from console.tui.widgets.step_rail import StepRail
 
 
@@ -41,7 +42,7 @@ def quantiles(values: list[float]) -> str:
 
 async def measure(export: Path, during_load: bool, seconds: float = 5.0) -> tuple[list[float], float]:
     settings = Settings(SecretKey("sk_live_" + "m" * 40), "env", "http://127.0.0.1:9")
-    app = make_app(settings, export_path=export, auto_live_check=False)
+    app = make_app(ConsoleOptions(settings=settings, export_path=export, auto_live_check=False))
     latencies: list[float] = []
     async with app.run_test(size=(120, 36)) as pilot:
         rail = app.query_one(StepRail)
