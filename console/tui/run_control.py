@@ -324,7 +324,7 @@ class RunControl:
         job.can_pause, job.state, job.controller = message.can_pause, message.state, message.controller
         self.refresh_views()  # type: ignore[attr-defined]
         pane = self.pane(state.current)  # type: ignore[attr-defined]
-        if state.current in ("import", "failures", "verify", "finish"):
+        if state.current in ("import", "failures", "verify", "sync", "finish"):
             pane.on_enter()  # the pane's controls show now: the focus goes to them
 
     def on_job_snapshot(self, message: JobSnapshot) -> None:
@@ -369,7 +369,7 @@ class RunControl:
         words = (message.result.message if message.result is not None else None) or ""
         if message.result is not None and message.result.exit_code == 2 and current not in ("import", "failures"):
             self.notify(words, title="Not started", severity="error", markup=False)  # type: ignore[attr-defined]
-        if current in ("import", "failures", "verify", "finish"):
+        if current in ("import", "failures", "verify", "sync", "finish"):
             self.pane(current).on_enter()  # type: ignore[attr-defined]  # the Pause button that held the focus is gone
 
     @work(group="log-tail", exit_on_error=False)
@@ -386,7 +386,7 @@ class RunControl:
         rail = self.rail  # type: ignore[attr-defined]
         if rail is None:
             return  # closing
-        words = tuple(state.step_status(s) for s in ("import", "failures", "verify", "finish"))
+        words = tuple(state.step_status(s) for s in ("import", "failures", "verify", "sync", "finish"))
         if words != self._rail_words:
             self._rail_words = words
             rail.sync(state)

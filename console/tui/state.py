@@ -20,10 +20,10 @@ from console.source.model import Issue, Policies
 if TYPE_CHECKING:  # the reader lands in console.source; only its shape is needed here
     from console.source import ValidationReport
 
-StepId = Literal["setup", "load", "review", "import", "failures", "verify", "finish"]
+StepId = Literal["setup", "load", "review", "import", "failures", "verify", "sync", "finish"]
 StepMark = Literal["done", "open", "blocked"]
 
-STEP_ORDER: tuple[StepId, ...] = ("setup", "load", "review", "import", "failures", "verify", "finish")
+STEP_ORDER: tuple[StepId, ...] = ("setup", "load", "review", "import", "failures", "verify", "sync", "finish")
 STEP_TITLES: dict[StepId, str] = {
     "setup": "Setup",
     "load": "Load",
@@ -31,6 +31,7 @@ STEP_TITLES: dict[StepId, str] = {
     "import": "Import",
     "failures": "Failures",
     "verify": "Verify",
+    "sync": "Sync",  # a later export, for the cut-over (issue 14 §2)
     "finish": "Finish",
 }
 
@@ -243,6 +244,10 @@ class ConsoleState:
             if self.review_confirmed:
                 return StepStatus("done", f"{self.report.importable:,} importable")
             return StepStatus("open", "check the issues")
+        if step == "sync":  # status.step_mark does not know Sync yet (console/tui/sync_step.py)
+            from console.tui.sync_step import sync_step_status
+
+            return sync_step_status(self)
         # Import, Failures, Verify, Finish: the engine's rules (status.step_mark) on the run's
         # figures, its state, and the job working on it
         from console.migration.status import step_mark

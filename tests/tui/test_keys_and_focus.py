@@ -115,7 +115,7 @@ async def test_the_focused_widget_is_visible_in_every_pane_and_modal(sandbox, ar
         rail = app.query_one("#rail")
         checked: list[str] = []
         seen: set = set()
-        for step in ("setup", "load", "review", "import", "failures", "verify", "finish"):
+        for step in ("setup", "load", "review", "import", "failures", "verify", "sync", "finish"):
             app.go_to(step)
             await pilot.pause()
             pane = app.pane(step)
@@ -234,8 +234,8 @@ async def test_the_command_palette_speaks_the_migrations_words(sandbox, area):
     async with app.run_test(size=(80, 24)):
         commands = list(app.get_system_commands(app.screen))
     titles = [c.title for c in commands]
-    assert titles[:7] == [f"Step {n}: {t}" for n, t in enumerate(
-        ["Setup", "Load", "Review", "Import", "Failures", "Verify", "Finish"], start=1)]
+    assert titles[:8] == [f"Step {n}: {t}" for n, t in enumerate(
+        ["Setup", "Load", "Review", "Import", "Failures", "Verify", "Sync", "Finish"], start=1)]
     assert "Help" in titles and "Quit the console" in titles
     for textual_own in ("Quit the application", "Screenshot", "Theme", "Keys", "Maximize", "Minimize"):
         assert not any(t.startswith(textual_own) for t in titles), titles

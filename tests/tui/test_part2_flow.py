@@ -107,8 +107,11 @@ async def test_demo_flow_import_fix_retry_verify_finish(sandbox, area):
         await wait_for(pilot, lambda: "Clerk holds 289 users" in screen_text(app), what="the totals")
         await wait_for(pilot, lambda: app.state.step_status("verify").mark == "done", what="the journal re-read")
 
-        # Finish: the id map and the foreign-key SQL
+        # Sync (a later export, for the cut-over) comes next; nothing to sync here: on to Finish
         await pilot.press("ctrl+n")
+        assert app.state.current == "sync" and app.state.step_status("sync").reason == "a later export"
+        await pilot.press("ctrl+n")
+        # Finish: the id map and the foreign-key SQL
         assert app.state.current == "finish"
         assert app.focused is app.query_one("#map-path")
         await pilot.press("enter")

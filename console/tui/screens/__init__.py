@@ -11,6 +11,7 @@ from console.tui.screens.verify import VerifyPane
 from console.tui.screens.load import LoadPane
 from console.tui.screens.review import ReviewPane
 from console.tui.screens.setup import SetupPane
+from console.tui.screens.sync import SyncPane
 from console.tui.state import STEP_ORDER, StepId
 
 PANES: dict[StepId, type[StepPane]] = {
@@ -20,6 +21,7 @@ PANES: dict[StepId, type[StepPane]] = {
     "import": ImportPane,
     "failures": FailuresPane,
     "verify": VerifyPane,
+    "sync": SyncPane,
     "finish": FinishPane,
 }
 assert tuple(PANES) == STEP_ORDER

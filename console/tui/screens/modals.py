@@ -28,10 +28,13 @@ grey line under it says why). **▶** is where you are.
    *Production* is where the guide migrates to, directly. A *Development*
    instance holds at most 100 users and is written to only with
    `IMPORT_TO_DEV_INSTANCE=true`.
-2. **Load**: the export file (JSON array, NDJSON or CSV). The format and shape
-   are detected; every row is checked while it streams in.
+2. **Load**: the export file (JSON array, NDJSON, CSV or mongoexport) and,
+   beside it, the Auth.js accounts file (the OAuth providers). The format and
+   shape are detected; every row is checked while it streams in. A column no
+   field reads is kept with one key, or mapped as `TARGET=COLUMN`.
 3. **Review**: the issues by code, the rows behind each, the policies
-   (unverified emails, plaintext passwords) and their effect on the counts;
+   (unverified emails: by default verified when dated or proved by an OAuth
+   account, else reserved; plaintext passwords) and their effect on the counts;
    the export against the instance's own settings (Readiness: required
    identifiers, attributes turned off, password, legal consent, social
    sign-in); export the report as CSV.
@@ -43,8 +46,18 @@ grey line under it says why). **▶** is where you are.
 6. **Verify**: reads the users back from Clerk and compares them with the
    export; Clerk's total beside what the journal expects; sign in as a user
    (Clerk checks a password: the hasher and digest were imported right).
-7. **Finish**: the id map (CSV), the foreign-key SQL, keeping the old ids,
-   the app-code checklist, and undo of a rehearsal.
+7. **Sync**: a later export of the live app against what the run imported:
+   the plan first (each field before → after), then only the difference is
+   sent; removed users are kept unless you type `ban` or `delete`.
+8. **Finish**: the id map (CSV), the foreign-key SQL, keeping the old ids,
+   the app-code checklist and its patch, and undo of a rehearsal.
+
+## Cut-over: a live app, minutes of freeze
+Import a first export and verify it while the app stays live (hours for a big
+app). Then Sync a later export (step 7) as often as you like: each is short.
+Freeze sign-ups and profile edits, take the final export, Sync it, Verify;
+switch the app to Clerk (Finish: the patch, the id map or the session claim)
+and lift the freeze. What decides the freeze: `docs/cut-over.md`.
 
 ## Keys everywhere
 - `ctrl+n` next step · `tab` / `shift+tab` move between fields (the focused
@@ -58,7 +71,8 @@ grey line under it says why). **▶** is where you are.
 ## Keys of each step
 - **Setup**: `↑` `↓` `enter` choose one of the demo's instances ·
   `c` run the live check again
-- **Load**: `→` complete the path · `enter` load · `ctrl+o` browse for the file
+- **Load**: `→` complete the path · `enter` load · `ctrl+o` browse for the file ·
+  `enter` on a column not imported keeps it · `delete` takes a mapping out
 - **Review**: `i` / `p` / `r` the Issues / Policies / Readiness tab · `[` `]` previous / next
   page of rows · `ctrl+f` filter the rows · `enter` everything about a row ·
   `ctrl+s` save every issue as a CSV
@@ -74,16 +88,20 @@ grey line under it says why). **▶** is where you are.
 - **Verify**: `v` verify a sample (its size in the field) · `a` verify every
   user · `s` stop · `[` `]` pages of differences · `i` sign in as a user
   (email and password; the password is masked and never kept)
+- **Sync**: `enter` in the path makes the plan · `[` `]` pages of the plan ·
+  `enter` on a line: its row whole · `ctrl+r` sync (removed users are kept;
+  choose ban or delete and type that word) · `p` pause / resume · `s` safe stop
 - **Finish**: `ctrl+t` next tab (Id map & SQL, Keep old ids, App code, Undo) ·
-  `ctrl+o` write the id map · `ctrl+s` write the SQL · Undo tab: Preview, then
+  `ctrl+o` write the id map · `ctrl+s` write the SQL · App code tab: `v` the
+  patch (`[` `]` its files, `ctrl+s` write it) · Undo tab: Preview, then
   type `undo` and `enter` · `s` stop an undo (resumable)
 
 The key is never shown in full: only `sk_live_…` / `sk_test_…` and its last
 four characters.
 
-More in the documentation: `docs/console.md` (the console, Setup to Review)
-and `docs/console-import.md` (Import, Failures, Verify, Finish, reopening a
-run).
+More in the documentation: `docs/console.md` (the console, Setup to Review),
+`docs/console-import.md` (Import, Failures, Verify, Sync, Finish, reopening a
+run) and `docs/cut-over.md` (a live app's migration).
 """
 
 
