@@ -179,6 +179,19 @@ async def test_the_sync_runs_in_a_worker_and_the_run_follows_the_new_export(sand
             assert os.path.basename(journal.info.export_path) == "users-T1.json"
         await wait_for(pilot, lambda: Path(app.state.run.info.export_path).name == "users-T1.json",
                        what="the run read again")
+        assert app.state.step_status("sync").mark == "done"
+        # Load and Review follow the newest export too
+        await wait_for(pilot, lambda: app.state.load.status == "loaded" and app.state.load.path.name == "users-T1.json",
+                       what="Load reading the new export")
+        assert app.state.report.rows == len(second.rows)
+        # Verify compares Clerk with the newest export: every user matches
+        app.go_to("verify")
+        await pilot.pause()
+        await pilot.press("a")
+        verify = app.pane("verify")
+        await wait_for(pilot, lambda: verify.summary is not None or verify.refused, timeout=60, what="the verification")
+        assert verify.refused is None, verify.refused
+        assert verify.summary["ok"] and verify.summary["checked"] == len(second.rows), verify.summary
 
 
 @pytest.mark.parametrize("size", SIZES)
