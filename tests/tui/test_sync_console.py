@@ -208,3 +208,28 @@ def test_snapshot_the_sync_plan(snap_compare, sandbox, synced_area, size):
         await pilot.pause()
 
     assert snap_compare(build(sandbox, area), terminal_size=size, run_before=run_before)
+
+
+async def test_keys_typed_quickly_reach_the_sync_path(sandbox, synced_area):
+    """ctrl+n three times from Import, then the path, in one read of the terminal (tmux
+    finding: the Verify pane's queued focus took the keys, and `i` opened its sign-in)."""
+    area, _ = synced_area
+    app = build(sandbox, area)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.state.run is not None and app.state.live.status == "ok"
+                       and app.state.load.status == "loaded", what="the reopened run")
+        from textual import events
+
+        app.go_to("import")
+        await pilot.pause()
+        for _ in range(3):  # the three in one read: queued before any is handled
+            app.post_message(events.Key("ctrl+n", None))
+        await wait_for(pilot, lambda: app.state.current == "sync", what="the Sync step")
+        await pilot.pause()
+        await pilot.pause()
+        await pilot.press(*"demo/users-T1.json")
+        assert app.state.current == "sync" and not isinstance(app.screen, ModalScreen)
+        assert app.query_one("#sync-path").value == "demo/users-T1.json"
+        assert app.focused is app.query_one("#sync-path")  # not a widget of a pane passed on the way
+        await pilot.press("i")  # a key typed after them lands there too (Verify's `i` opened its sign-in)
+        assert app.query_one("#sync-path").value.endswith(".jsoni") and not isinstance(app.screen, ModalScreen)

@@ -274,7 +274,10 @@ class SyncPane(StepPane):
     def on_enter(self) -> None:
         run = self.state.run
         if run is not None and run.import_finished and not self.running:
-            table = self.query_one(SyncPlanTable)
-            self.screen.set_focus(table if self.plan is not None else self.query_one("#sync-path"))
+            # now (keys already queued go there), and again after what is queued: panes passed by
+            # keys typed quickly (ctrl+n three times) may have their own focus() calls queued
+            target = self.query_one(SyncPlanTable) if self.plan is not None else self.query_one("#sync-path")
+            self.screen.set_focus(target)
+            target.focus()
         else:
             super().on_enter()
