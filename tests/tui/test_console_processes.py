@@ -175,6 +175,43 @@ def test_a_killed_worker_is_said_and_the_console_resumes_the_run(tmp_path, sandb
     assert status(env, tmp_path, run)["state"] == "finished"
 
 
+def test_the_demo_hung_up_mid_import_serves_its_sandbox_until_the_job_ends(tmp_path, consoles):
+    """The demo's sandbox lives in the demo's process: after a hang-up it goes on without a
+    terminal until the worker lets go of the run, then removes its temporary area."""
+    opened, workers = consoles
+    env = console_env("http://127.0.0.1:9", None, TMPDIR=str(tmp_path))
+    demo = PtyConsole(["demo", "--rows", "1500"], env, tmp_path)
+    opened.append(demo)
+    demo.wait_for(lambda c: "Choose one of the demo sandbox's" in pane(c), "the demo")
+    demo.press("enter")  # the Production-style key
+    demo.wait_for(lambda c: "Clerk answers" in pane(c), "the live check")
+    demo.press("ctrl+n", "enter")
+    demo.wait_for(lambda c: "rows checked" in pane(c), "the load")
+    demo.press("ctrl+n", "ctrl+n")
+    demo.wait_for(lambda c: "Type the word production below" in pane(c), "the Import plan")
+    demo.type("production")
+    demo.press("enter")
+    area = poll(lambda: next(iter(tmp_path.glob("clerk-migrate-demo-*")), None), "the demo's area")
+    run = area / "run"
+    poll(lambda: counts(run).get("created", 0) >= 30, "30 users created")
+    worker = read_heartbeat(run)["pid"]
+    workers.append(worker)
+    demo.hang_up()
+    made = counts(run)["created"]
+    poll(lambda: counts(run).get("created", 0) >= made + 50, "the import to go on after the hang-up")
+    assert demo.proc.poll() is None  # the demo serves its sandbox in the background
+    st = status(env, tmp_path, run)
+    assert st["state"] == "running" and st["pid"] == worker
+    try:
+        poll(lambda: demo.proc.poll() is not None, "the demo to end with its job", timeout=90)
+    except AssertionError:
+        wchan = Path(f"/proc/{demo.pid}/wchan").read_text() if alive(demo.pid) else "gone"
+        raise AssertionError(f"the demo did not end (waiting in {wchan}; worker alive: {alive(worker)}; "
+                             f"journal: {counts(run)})") from None
+    assert not area.exists()  # removed once the job ended (no --keep)
+    assert not alive(worker)
+
+
 def test_two_consoles_watch_one_controls_and_both_see_the_end(tmp_path, sandbox_factory, prod_key, consoles):
     opened, workers = consoles
     server = sandbox_factory()
