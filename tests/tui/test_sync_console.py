@@ -233,3 +233,32 @@ async def test_keys_typed_quickly_reach_the_sync_path(sandbox, synced_area):
         assert app.focused is app.query_one("#sync-path")  # not a widget of a pane passed on the way
         await pilot.press("i")  # a key typed after them lands there too (Verify's `i` opened its sign-in)
         assert app.query_one("#sync-path").value.endswith(".jsoni") and not isinstance(app.screen, ModalScreen)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_snapshot_the_sync_running(snap_compare, sandbox, synced_area, size):
+    """The live panel fed a hand-built SyncProgress (fixed figures, a 429 pause, an error)."""
+    from console.migration.sync import SyncProgress
+    from console.tui.jobs import JobView
+
+    area, _ = synced_area
+
+    async def run_before(pilot):
+        from textual.widgets import Input
+
+        app = pilot.app
+        await open_sync(pilot)
+        app.state.job = JobView("sync", Path(area.run_dir), phase="attached", mine=True, pid=4242, state="running",
+                                has_control=True, can_pause=True, snapshot=SyncProgress(
+                                    phase="updating", state="running", sync_id=2, planned_new=6, planned_changed=12,
+                                    planned_removed=6, unchanged=96, created=0, updated=7, removed_done=6, failed=1,
+                                    left=11, requests=15, rate_limited=1, pace=63.0, paused_for_s=2.0, in_flight=3,
+                                    elapsed_s=4.2, eta_s=2.0,
+                                    last_errors=("row 17: email_taken: the email [bold]x@example.test belongs to "
+                                                 "another user",)))
+        app.refresh_views()
+        for box in app.screen.query(Input):
+            box.cursor_blink = False
+        await pilot.pause()
+
+    assert snap_compare(build(sandbox, area), terminal_size=size, run_before=run_before)

@@ -124,6 +124,7 @@ class SyncPane(StepPane):
         else:
             note.update("")
         note.display = bool(str(note.render()))
+        self.planner.display = not self.running  # the live panel takes its place while the sync runs
         self.planner.sync(run, self.running, self.removed)
         has_plan = self.plan is not None and not self.running
         self.query_one("#sync-run-row").display = has_plan

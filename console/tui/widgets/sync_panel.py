@@ -14,6 +14,7 @@ from textual.widgets import ProgressBar, Static
 
 from console.tui.runview import duration
 
+NBSP = "\u00a0"
 PHASE_WORDS = {
     "starting": "starting", "planning": "reading the new export", "adopting": "the journal takes the new export",
     "removing": "removed users", "updating": "changed users", "creating": "new users", "done": "done",
@@ -59,20 +60,30 @@ class SyncPanel(Vertical):
         else:
             done = settled(p)
             bar.update(total=max(1, done + p.left), progress=done)
-        removed = f"{p.removed_done:,} of {p.planned_removed:,}"
-        self.query_one("#sync-figures", Static).update(Content.assemble(
-            ("created ", "$text-muted"), f"{p.created + p.existed:,} of {p.planned_new:,}",
-            ("  updated ", "$text-muted"), f"{p.updated:,} of {p.planned_changed:,}",
-            ("  removed ", "$text-muted"), removed,
-            ("  failed ", "$text-muted"), (f"{p.failed:,}", "$text-error bold" if p.failed else ""),
-            ("  left ", "$text-muted"), f"{p.left:,}",
-            ("\nrequests ", "$text-muted"), f"{p.requests:,}",
-            ("  429s ", "$text-muted"), f"{p.rate_limited:,}",
-            ("  pace ", "$text-muted"), f"{p.pace:.0f}/s",
-            ("  in flight ", "$text-muted"), f"{p.in_flight}",
-            ("\nelapsed ", "$text-muted"), duration(p.elapsed_s),
-            ("  ETA ", "$text-muted"), duration(p.eta_s) if p.eta_s is not None else "—",
-        ))
+        def fig(label: str, value: str, style: str = "") -> list[tuple[str, str]]:
+            """One figure whose words never part at a line's end (no-break spaces)."""
+            return [(label.replace(" ", NBSP), "$text-muted"), (value.replace(" ", NBSP), style)]
+
+        lines = [
+            [fig("created ", f"{p.created + p.existed:,} of {p.planned_new:,}"),
+             fig("updated ", f"{p.updated:,} of {p.planned_changed:,}"),
+             fig("removed ", f"{p.removed_done:,} of {p.planned_removed:,}"),
+             fig("failed ", f"{p.failed:,}", "$text-error bold" if p.failed else ""),
+             fig("left ", f"{p.left:,}")],
+            [fig("requests ", f"{p.requests:,}"), fig("429s ", f"{p.rate_limited:,}"), fig("pace ", f"{p.pace:.0f}/s"),
+             fig("in flight ", f"{p.in_flight}")],
+            [fig("elapsed ", duration(p.elapsed_s)),
+             fig("ETA ", duration(p.eta_s) if p.eta_s is not None else "—")],
+        ]
+        parts: list[tuple[str, str]] = []
+        for n, line in enumerate(lines):
+            if n:
+                parts.append(("\n", ""))
+            for k, figure in enumerate(line):
+                if k:
+                    parts.append(("  ", ""))
+                parts += figure
+        self.query_one("#sync-figures", Static).update(Content.assemble(*parts))
         errors = Text()
         for n, line in enumerate(p.last_errors[-3:]):
             if n:
