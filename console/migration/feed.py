@@ -46,6 +46,7 @@ from typing import Any
 
 from console.migration.errors import MigrationError
 from console.migration.fingerprint import row_fingerprint
+from console.migration.marker import MarkerError, check_metadata
 
 SECRET_FIELDS = frozenset({"password", "password_digest"})
 ACCOUNTS_SETTING = "accounts"  # RunInfo.settings key: {"path": ..., "sha256": ...}
@@ -158,11 +159,13 @@ def verdict(checked: Any, run_id: str, refusal: tuple[str, str] | None = None
     `refusal` (the instance's settings' verdict on the row: `Tally.add` at the load,
     `BodyRules.refusal` in the plan; only asked of a row the checks accept), then the run
     marker's room in the metadata."""
-    from console.migration.marker import MarkerError, check_metadata
-
     user = checked.user
-    errors = [(i.code, i.message) for i in checked.issues if i.severity == "error"]
-    warnings = tuple(dict.fromkeys(i.code for i in checked.issues if i.severity != "error"))
+    issues = checked.issues
+    if issues:
+        errors = [(i.code, i.message) for i in issues if i.severity == "error"]
+        warnings = tuple(dict.fromkeys([i.code for i in issues if i.severity != "error"]))
+    else:
+        errors, warnings = [], ()
     if not errors and refusal is not None:
         errors.append(refusal)
     if not errors and (user.public_metadata or user.private_metadata or user.unsafe_metadata):
@@ -172,8 +175,9 @@ def verdict(checked: Any, run_id: str, refusal: tuple[str, str] | None = None
                             "unsafe_metadata": user.unsafe_metadata}, run_id)
         except MarkerError as exc:
             errors.append((exc.code, str(exc)))
-    codes = tuple(dict.fromkeys(code for code, _ in errors))
-    return (not errors, codes, warnings, errors[0][1] if errors else None)
+    if not errors:
+        return (True, (), warnings, None)
+    return (False, tuple(dict.fromkeys([code for code, _ in errors])), warnings, errors[0][1])
 
 
 def mask_secrets(body: dict[str, Any]) -> dict[str, Any]:

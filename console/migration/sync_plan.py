@@ -42,7 +42,6 @@ on; on that first sync it is "not known" and the digest of a changed row is sent
 
 from __future__ import annotations
 
-import hmac
 import json
 import os
 import secrets
@@ -55,7 +54,9 @@ from pathlib import Path
 from typing import Any
 
 from console.migration.errors import MigrationError
+from console.migration.feed import verdict as _feed_verdict
 from console.migration.journal import RunJournal
+from console.migration.preflight import present_of_user
 
 PLAN_CHUNK = 2000  # export rows per insert (and per look-up of the journal's fingerprints)
 READ_BATCH = 100  # user ids per read (Clerk's maximum per filter)
@@ -135,6 +136,13 @@ def password_print(key: bytes, user: Any) -> bytes:
     whether a changed row's password changed without keeping the digest. Same run key
     as the row fingerprint, its own domain (the "sync-password" prefix); each field
     length-prefixed, None apart from empty."""
+    from console.migration.fingerprint import keyed_sha256
+
+    return keyed_sha256(bytes(key))(_password_parts(user))[:16]
+
+
+def _password_parts(user: Any) -> bytes:
+    """What password_print hashes."""
     parts = [b"sync-password/1"]
     for value in (getattr(user, "password", None), getattr(user, "password_digest", None),
                   getattr(user, "password_hasher", None)):
@@ -143,7 +151,7 @@ def password_print(key: bytes, user: Any) -> bytes:
         else:
             data = str(value).encode("utf-8")
             parts.append(b"%d:" % len(data) + data)
-    return hmac.digest(key, b"\x00".join(parts), "sha256")[:16]
+    return b"\x00".join(parts)
 
 
 def wanted(body: dict[str, Any]) -> dict[str, Any]:
@@ -304,37 +312,14 @@ def verdict(checked: Any, run_id: str, rules: Any = None,
     as the import's load decides them (console/migration/run.py `_load_rows`): the checks,
     the instance's settings the run was checked against (`BodyRules.of_run`, issue 13),
     then the run marker's room in the metadata."""
-    from console.migration.feed import verdict as feed_verdict
-    from console.migration.preflight import present_of_user
-
     refusal = None
     if rules is not None and checked.importable:
         refusal = rules.refusal(present_of_user(checked.user, plaintext_policy))
-    return feed_verdict(checked, run_id, refusal)
+    return _feed_verdict(checked, run_id, refusal)
 
 
 # ----------------------------------------------------------------------------- the scratch database
 _PLAN_SCHEMA = """
-CREATE TABLE incoming (
-    row_no        INTEGER PRIMARY KEY,
-    external_id   TEXT,
-    email         TEXT,
-    fp            BLOB,
-    pw            BLOB,
-    has_pw        INTEGER NOT NULL DEFAULT 0,
-    importable    INTEGER NOT NULL,
-    refusal_codes TEXT,
-    warning_codes TEXT,
-    message       TEXT,
-    detail        TEXT,
-    old_row       INTEGER,
-    status        TEXT,
-    jfp           BLOB,
-    clerk_user_id TEXT,
-    old_email     TEXT,
-    p_pw          BLOB,
-    stale         INTEGER NOT NULL DEFAULT 0
-);
 CREATE TABLE items (
     pos           INTEGER PRIMARY KEY,
     kind          TEXT NOT NULL,
@@ -417,7 +402,7 @@ def plan_sync(
     """Read the new export once and classify every row against the journal (no request).
     Blocking (file I/O and SQL): run it in a thread. Raises SyncPlanError (one line:
     unreadable export, a run without fingerprints, ...), PlanStopped."""
-    from console.migration.fingerprint import FingerprintKeyError, row_fingerprint, run_key
+    from console.migration.fingerprint import FingerprintKeyError, run_key
     from console.migration.run import run_policies
     from console.source import ExportError, open_export
 
@@ -460,10 +445,10 @@ def plan_sync(
             "SELECT COUNT(*), COALESCE(MAX(updated_at), 0), COALESCE(SUM(row_no), 0) FROM j.rows").fetchone())
         started = time.monotonic()
         size = int(reader.size_bytes or 0)
-        _stream(conn, reader, policies, info, key, run_id, row_fingerprint, on_progress, stop, size, prints)
+        rows, last_row, matched = _stream(conn, reader, policies, info, key, run_id, on_progress, stop, size, prints)
         if on_progress is not None:
-            on_progress(_count(conn, "incoming"), size, size)
-        _classify(conn, prints)
+            on_progress(rows, size, size)
+        _removed(conn, last_row)
         facts = {
             "export_path": str(Path(export).resolve()),
             "export_sha256": reader.sha256,
@@ -478,6 +463,8 @@ def plan_sync(
             "planned_s": round(time.monotonic() - started, 3),
             "prints": prints,
             "rows_version": version,
+            "rows_in_export": rows,
+            "matched": matched,  # rows matched in order (the merge), rows looked up by external id
         }
         conn.executemany("INSERT INTO facts (key, value) VALUES (?, ?)",
                          [(k, json.dumps(v, default=str)) for k, v in facts.items()])
@@ -518,46 +505,139 @@ def _count(conn: sqlite3.Connection, table: str) -> int:
     return conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
 
+class _JournalRows:
+    """The journal's row of each external id of the new export: its non-refused row, else its
+    first (what one look-up by the journal's index gives), found by a merge in row order (the
+    new export mostly keeps the old one's order): the journal's rows around the place a chunk
+    of the export is expected at are read by row number, one range per chunk, and only the ids
+    not found there (new rows, rows moved far, ids the journal holds more than once) are looked
+    up one by one in the index. `offset` follows the export: journal row - export row of the
+    last row found in the range."""
+
+    MARGIN = 200  # journal rows read before and after a chunk's expected place
+
+    def __init__(self, conn: sqlite3.Connection, prints: bool) -> None:
+        self._conn = conn
+        extra = (f"(SELECT p.pw FROM j.{PRINTS_TABLE} p WHERE p.external_id = r.external_id),"
+                 f" EXISTS (SELECT 1 FROM j.{STALE_TABLE} s WHERE s.external_id = r.external_id)" if prints
+                 else "NULL, 0")
+        self._columns = f"r.external_id, r.fingerprint, r.status, r.row_no, r.clerk_user_id, r.email, {extra}"
+        # ids of several journal rows (the load's duplicate_id refusals): always looked up, so
+        # that the rule above picks among all of them
+        self._several = {ext for (ext,) in conn.execute(
+            "SELECT external_id FROM j.rows WHERE external_id IS NOT NULL GROUP BY external_id HAVING COUNT(*) > 1")}
+        self._offset = 0
+        self.in_range = 0  # figures: rows found by the merge, rows looked up
+        self.looked_up = 0
+
+    @staticmethod
+    def _prior(r: Sequence[Any]) -> tuple[Any, ...]:
+        # (journal fingerprint, status, row, Clerk user id, email, password print, stale)
+        return (bytes(r[1]) if r[1] is not None else None, r[2], r[3], r[4], r[5],
+                bytes(r[6]) if r[6] is not None else None, bool(r[7]))
+
+    def match(self, rows: Sequence[tuple[int, str]]) -> dict[str, tuple[Any, ...]]:
+        """{external id: the journal's row} for (export row, external id) pairs in row order."""
+        known: dict[str, tuple[Any, ...]] = {}
+        if not rows:
+            return known
+        conn, several, prior = self._conn, self._several, self._prior
+        lo = rows[0][0] + self._offset - self.MARGIN
+        hi = rows[-1][0] + self._offset + self.MARGIN
+        near: dict[str, Sequence[Any]] = {}
+        for r in conn.execute(f"SELECT {self._columns} FROM j.rows r WHERE r.row_no BETWEEN ? AND ?", (lo, hi)):
+            if r[0] is not None and r[0] not in several:
+                near[r[0]] = r
+        missing: list[str] = []
+        for row, ext in rows:
+            r = near.get(ext)
+            if r is None:
+                if ext not in known:
+                    missing.append(ext)
+                continue
+            known[ext] = prior(r)
+        self.in_range += len(rows) - len(missing)
+        self.looked_up += len(missing)
+        missing = list(dict.fromkeys(missing))
+        for part in range(0, len(missing), 900):
+            sub = missing[part:part + 900]
+            for r in conn.execute(
+                f"SELECT {self._columns} FROM j.rows r WHERE r.external_id IN ({','.join('?' * len(sub))})"
+                " ORDER BY r.row_no", sub,
+            ):
+                ext = r[0]
+                if ext not in known or (known[ext][1] == "refused" and r[2] != "refused"):
+                    known[ext] = prior(r)
+        for row, ext in reversed(rows):  # the next chunk is expected where this one ends
+            found = known.get(ext)
+            if found is not None:
+                self._offset = found[2] - row
+                break
+        return known
+
+
+_ITEM_COLUMNS = ("pos, kind, row_no, old_row, external_id, email, old_email, status, clerk_user_id, fp, pw, pw_state,"
+                 " pw_valid, has_pw, importable, refusal_codes, warning_codes, message, detail")
+_ITEM_INSERT = (f"INSERT INTO items ({_ITEM_COLUMNS})"
+                " VALUES (?1, ?2, ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)")
+# most rows: unchanged, at their old row number, the journal's email, no refusal, no detail. The
+# same columns with fewer values bound (binding None or bytes costs the sqlite3 module an adapter
+# look-up: the blobs go as bytearray, the NULLs are written in the statement)
+_UNCHANGED_INSERT = (f"INSERT INTO items ({_ITEM_COLUMNS})"
+                     " VALUES (?1, 'unchanged', ?1, ?1, ?2, ?3, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, NULL, ?11, NULL, NULL)")
+
+
 def _stream(conn: sqlite3.Connection, reader: Any, policies: Any, info: Any, key: bytes, run_id: str,
-            row_fingerprint: Callable[[bytes, Any], bytes], on_progress: ProgressCallback | None,
-            stop: threading.Event | None, size: int, prints: bool = False) -> None:
-    """The new export into `incoming`, PLAN_CHUNK rows per insert. The new values of a
-    row are kept (`detail`) only when the row is not plainly unchanged: its fingerprint
-    is not the journal's, or the journal's row has no Clerk user."""
+            on_progress: ProgressCallback | None, stop: threading.Event | None, size: int,
+            prints: bool = False) -> tuple[int, int, dict[str, int]]:
+    """The new export into `items`, PLAN_CHUNK rows per insert, each row matched to its
+    journal row and classified (the module doc's table) while the chunk is at hand. The new
+    values of a row are kept (`detail`) only when the row is not plainly unchanged: its
+    fingerprint is not the journal's, or the journal's row has no Clerk user.
+    Returns (rows read, the last row number, how the rows were matched)."""
     from console.migration.feed import RunSource
+    from console.migration.fingerprint import keyed_sha256, row_fingerprint
     from console.migration.preflight import BodyRules
 
     rules = BodyRules.of_run(info)
     source = RunSource(export_path=Path(reader.path), policies=policies, rules=rules, run_id=run_id)
     plaintext = policies.plaintext_password
+    journal = _JournalRows(conn, prints)
     chunk: list[tuple[Any, bool, tuple[str, ...], tuple[str, ...], str | None, bytes]] = []
     last_report = 0.0
     rows = 0
-
+    last_row = 0
+    hmac_sha256 = keyed_sha256(key)
     no_password = password_print(key, None)
-    extra = (f"(SELECT p.pw FROM j.{PRINTS_TABLE} p WHERE p.external_id = r.external_id),"
-             f" EXISTS (SELECT 1 FROM j.{STALE_TABLE} s WHERE s.external_id = r.external_id)" if prints else "NULL, 0")
+    # one journal row, one claimant: an importable row (the checks refuse a repeated id), else the
+    # first row of the new export with that id; the others are rows the run never had. Held as a
+    # bitmap of journal rows claimed, plus the claims of rows that are not importable (a later
+    # importable row of the same id takes theirs: only after a row the checks could not read)
+    top = conn.execute("SELECT COALESCE(MAX(row_no), 0) FROM j.rows").fetchone()[0]
+    claimed = bytearray(max(0, int(top)) + 1)
+    weak: dict[int, int] = {}
+    undone: list[int] = []
 
     def flush() -> None:
-        ids = [c[0].user.external_id for c in chunk if c[0].user.external_id is not None]
-        # the journal's row of each external id (its non-refused one, else its first): matched
-        # here, while the chunk is at hand, so that the classification needs no join
-        known: dict[str, tuple[Any, ...]] = {}
-        for part in range(0, len(ids), 900):
-            sub = ids[part:part + 900]
-            for r in conn.execute(
-                f"SELECT r.external_id, r.fingerprint, r.status, r.row_no, r.clerk_user_id, r.email, {extra}"
-                f" FROM j.rows r WHERE r.external_id IN ({','.join('?' * len(sub))}) ORDER BY r.row_no",
-                sub,
-            ):
-                ext = r[0]
-                if ext not in known or (known[ext][1] == "refused" and r[2] != "refused"):
-                    known[ext] = (bytes(r[1]) if r[1] is not None else None, r[2], r[3], r[4], r[5],
-                                  bytes(r[6]) if r[6] is not None else None, bool(r[7]))
-        out = []
+        known = journal.match([(c[0].user.row, c[0].user.external_id) for c in chunk
+                               if c[0].user.external_id is not None])
+        out: list[tuple[Any, ...]] = []
+        unchanged: list[tuple[Any, ...]] = []
         for checked, ok, codes, warns, message, fp in chunk:
             user = checked.user
+            row = user.row
             prior = known.get(user.external_id) if user.external_id is not None else None
+            if prior is not None:
+                old = prior[2]
+                if claimed[old]:
+                    if not ok:
+                        prior = None  # an earlier or an importable row holds it
+                    elif old in weak:
+                        undone.append(weak.pop(old))  # this importable row takes it
+                else:
+                    claimed[old] = 1
+                    if not ok:
+                        weak[old] = row
             plain = (ok and prior is not None and prior[1] in ("created", "existed") and prior[0] == fp
                      and not prior[6])
             detail = None if plain else _detail(user, source, ok)
@@ -565,16 +645,44 @@ def _stream(conn: sqlite3.Connection, reader: Any, policies: Any, info: Any, key
             if not ok or (plain and prior is not None and prior[5] is not None):
                 pw = None
             elif user.password_digest or user.password or user.password_hasher:
-                pw = password_print(key, user)
+                pw = hmac_sha256(_password_parts(user))[:16]
             else:
                 pw = no_password
             has_pw = 1 if (user.password_digest or user.password) else 0
-            matched = (prior[2], prior[1], prior[0], prior[3], prior[4], prior[5], 1 if prior[6] else 0) if prior \
-                else (None, None, None, None, None, None, 0)
-            out.append((user.row, user.external_id, user.email, fp, pw, has_pw, 1 if ok else 0,
-                        ",".join(codes) or None, ",".join(warns) or None, message, detail, *matched))
+            if prior is None:
+                kind = "new" if ok else "refused"
+                old_row = status = clerk_id = old_email = None
+                pw_state, pw_valid = "unknown", 0
+            else:
+                jfp, status, old_row, clerk_id, old_email, p_pw, stale = prior
+                if status in ("pending", "creating"):
+                    kind = "busy"
+                elif not ok:
+                    kind = "refused"
+                elif status in ("created", "existed"):
+                    kind = "unchanged" if fp == jfp and not stale else "changed"
+                elif status == "failed":
+                    kind = "failed" if fp == jfp else "new"
+                else:
+                    kind = "new"
+                if p_pw is None:
+                    pw_state, pw_valid = "unknown", 0
+                elif pw is None or p_pw == pw:
+                    pw_state, pw_valid = "unchanged", 1
+                else:
+                    pw_state, pw_valid = "changed", 0
+            email = user.email
+            if kind == "unchanged" and old_row == row and old_email == email:  # importable: no codes, no detail
+                unchanged.append((row, user.external_id, email, status, clerk_id, bytearray(fp),
+                                  None if pw is None else bytearray(pw), pw_state, pw_valid, has_pw,
+                                  ",".join(warns) or None))
+            else:
+                out.append((row, kind, old_row, user.external_id, email, old_email, status, clerk_id, bytearray(fp),
+                            None if pw is None else bytearray(pw), pw_state, pw_valid, has_pw, 1 if ok else 0,
+                            ",".join(codes) or None, ",".join(warns) or None, message, detail))
         conn.execute("BEGIN")
-        conn.executemany("INSERT INTO incoming VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", out)
+        conn.executemany(_UNCHANGED_INSERT, unchanged)
+        conn.executemany(_ITEM_INSERT, out)
         conn.execute("COMMIT")
         chunk.clear()
 
@@ -582,6 +690,7 @@ def _stream(conn: sqlite3.Connection, reader: Any, policies: Any, info: Any, key
         ok, codes, warns, message = verdict(checked, run_id, rules, plaintext)
         chunk.append((checked, ok, codes, warns, message, row_fingerprint(key, checked.user)))
         rows += 1
+        last_row = checked.user.row
         if len(chunk) >= PLAN_CHUNK:
             if stop is not None and stop.is_set():
                 raise PlanStopped()
@@ -593,6 +702,12 @@ def _stream(conn: sqlite3.Connection, reader: Any, policies: Any, info: Any, key
                 on_progress(rows, reader.bytes_read, size)
     if chunk:
         flush()
+    if undone:  # rows that are not importable, whose journal row a later importable row took
+        conn.execute("BEGIN")
+        conn.executemany("UPDATE items SET kind = 'refused', old_row = NULL, status = NULL, clerk_user_id = NULL,"
+                         " old_email = NULL, pw_state = 'unknown', pw_valid = 0 WHERE pos = ?", [(r,) for r in undone])
+        conn.execute("COMMIT")
+    return rows, last_row, {"in_order": journal.in_range, "looked_up": journal.looked_up}
 
 
 def _detail(user: Any, source: Any, importable: bool) -> str:
@@ -614,45 +729,11 @@ def _detail(user: Any, source: Any, importable: bool) -> str:
     return json.dumps(want, ensure_ascii=False, default=str)
 
 
-def _classify(conn: sqlite3.Connection, prints: bool) -> None:
-    """incoming (already matched to the journal's rows while streaming) -> items."""
+def _removed(conn: sqlite3.Connection, last_row: int) -> None:
+    """The journal's rows no row of the new export claimed (removed, dropped, busy), after the
+    export's rows (pos = the last row + the journal's row), and the plan's indexes."""
     conn.execute("BEGIN")
-    # one journal row, one claimant: an importable row (the checks refuse a repeated id), else
-    # the first row of the new export with that id; the others are rows the run never had
-    conn.execute("CREATE INDEX incoming_by_old ON incoming(old_row)")
-    conn.execute(
-        "UPDATE incoming SET old_row = NULL, status = NULL, jfp = NULL, clerk_user_id = NULL, old_email = NULL,"
-        " p_pw = NULL, stale = 0 WHERE importable = 0 AND old_row IS NOT NULL AND EXISTS (SELECT 1 FROM incoming b"
-        " WHERE b.old_row = incoming.old_row AND b.row_no != incoming.row_no AND (b.importable = 1 OR"
-        " b.row_no < incoming.row_no))"
-    )
-    conn.execute(
-        """
-        INSERT INTO items (pos, kind, row_no, old_row, external_id, email, old_email, status, clerk_user_id, fp, pw,
-                           pw_state, pw_valid, has_pw, importable, refusal_codes, warning_codes, message, detail)
-        SELECT m.row_no,
-            CASE
-                WHEN m.old_row IS NULL THEN CASE WHEN m.importable THEN 'new' ELSE 'refused' END
-                WHEN m.status IN ('pending', 'creating') THEN 'busy'
-                WHEN NOT m.importable THEN 'refused'
-                WHEN m.status IN ('created', 'existed') THEN
-                    CASE WHEN m.fp = m.jfp AND NOT m.stale THEN 'unchanged' ELSE 'changed' END
-                WHEN m.status = 'failed' THEN CASE WHEN m.fp = m.jfp THEN 'failed' ELSE 'new' END
-                ELSE 'new'
-            END,
-            m.row_no, m.old_row, m.external_id, m.email, m.old_email, m.status, m.clerk_user_id, m.fp, m.pw,
-            CASE
-                WHEN m.p_pw IS NULL THEN 'unknown'
-                WHEN m.pw IS NULL OR m.p_pw = m.pw THEN 'unchanged'
-                ELSE 'changed'
-            END,
-            CASE WHEN m.p_pw IS NOT NULL AND (m.pw IS NULL OR m.p_pw = m.pw) THEN 1 ELSE 0 END,
-            m.has_pw, m.importable, m.refusal_codes, m.warning_codes, m.message, m.detail
-        FROM incoming m
-        ORDER BY m.row_no
-        """
-    )
-    base = conn.execute("SELECT COALESCE(MAX(row_no), 0) FROM incoming").fetchone()[0]
+    conn.execute("CREATE INDEX items_by_old ON items(old_row)")
     conn.execute(
         """
         INSERT INTO items (pos, kind, row_no, old_row, external_id, email, old_email, status, clerk_user_id, fp)
@@ -661,12 +742,11 @@ def _classify(conn: sqlite3.Connection, prints: bool) -> None:
                     WHEN r.status IN ('pending', 'creating') THEN 'busy' ELSE 'dropped' END,
                NULL, r.row_no, r.external_id, NULL, r.email, r.status, r.clerk_user_id, r.fingerprint
         FROM j.rows r
-        WHERE NOT EXISTS (SELECT 1 FROM incoming i WHERE i.old_row = r.row_no)
+        WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.old_row = r.row_no)
         ORDER BY r.row_no
         """,
-        (base,),
+        (last_row,),
     )
-    conn.execute("CREATE INDEX items_by_old ON items(old_row)")
     conn.execute("CREATE INDEX items_by_kind ON items(kind, pos)")
     conn.execute("COMMIT")
 
@@ -687,7 +767,7 @@ class SyncPlan:
         self.counts: dict[str, int] = {k: 0 for k in KINDS}
         for kind, n in conn.execute("SELECT kind, COUNT(*) FROM items GROUP BY kind"):
             self.counts[kind] = n
-        self.rows_in_export = conn.execute("SELECT COUNT(*) FROM incoming").fetchone()[0]
+        self.rows_in_export: int = int(facts["rows_in_export"])
         self.read_back = False  # read_clerk ran
         self.requests = 0  # requests read_clerk made
 
