@@ -331,8 +331,12 @@ class RunControl:
         job = self.state.job
         if job is None or not job.active:
             return
+        before = job.state
         job.take(message.progress, message.state)
-        self.redraw_live()
+        if job.state != before:  # paused, resumed, stopping: the buttons and keys change too
+            self.refresh_views()  # type: ignore[attr-defined]
+        else:
+            self.redraw_live()
         self._load_deferred()
 
     def _load_deferred(self) -> None:
