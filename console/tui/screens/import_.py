@@ -122,6 +122,10 @@ class ImportPane(StepPane):
         job = import_job(state)
         if job is not None and job.active:
             return Content("")
+        if run is None and job is not None and state.run_dir is not None and not state.run_dir.exists():
+            return Content.assemble((f"The run folder {state.run_dir} is gone", "$text-warning bold"),
+                                    " (removed while this console watched it: the demo removes its area when its "
+                                    "job ends, unless started with --keep). What the job did is above.")
         if run is None or not run.sessions and not (run.status and run.status.state == "dead"):
             return Content("")
         c = run.counts
