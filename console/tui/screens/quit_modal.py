@@ -1,8 +1,8 @@
 """Quitting while something runs (issue 15 item 8): say what happens to the job and
 how to come back, and offer to stop it instead.
 
-- A job in its worker keeps running without the console: "Quit, keep it running"
-  (the default: ctrl+q twice), "Stop it safely, then quit", "Stay".
+- A job in its worker keeps running without the console: "Quit, keep running"
+  (the default: ctrl+q twice), "Stop, then quit" (a safe stop), "Stay" (escape).
 - A new run's journal still being written by this console (before any worker):
   quitting stops that; nothing was sent.
 - The demo: its sandbox lives in this process, and its temporary area (the run's
@@ -66,7 +66,7 @@ def quit_words(job: Any, run_dir: Path | None, *, demo: bool, keep_area: bool) -
     if c is not None and not job.has_control:
         body.append(f"\n{controller_words(c)} controls it since {clock_time(c.since)}: stopping it from here takes "
                     "control.", style="italic")
-    return title, body, [("keep", "Quit, keep it running"), ("stop", "Stop it safely, then quit"), ("stay", "Stay")]
+    return title, body, [("keep", "Quit, keep running"), ("stop", "Stop, then quit"), ("stay", "Stay")]
 
 
 class QuitModal(ModalScreen[str | None]):
