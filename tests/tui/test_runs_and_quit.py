@@ -250,7 +250,7 @@ async def test_undo_says_who_is_kept_and_the_rail_forgets_the_verification(sandb
         app.go_to("verify")
         await pilot.pause()
         await pilot.press("a")
-        await wait_for(pilot, lambda: app.state.step_status("verify").reason == "287 match", timeout=30,
+        await wait_for(pilot, lambda: app.state.step_status("verify").reason == "287 match", timeout=60,
                        what="the verification")
         # one user this run created lost its marker in Clerk (someone edited it): undo keeps it
         with RunJournal.open(area.run_dir, readonly=True) as journal:
@@ -270,7 +270,7 @@ async def test_undo_says_who_is_kept_and_the_rail_forgets_the_verification(sandb
         assert "any user this run did not create" in preview  # the early sign-up among them
         assert f"row 10 {edited.external_id}" in preview and "no marker" in preview
         await pilot.press(*"undo", "enter")
-        await wait_for(pilot, lambda: finish.undo.undo_result is not None, timeout=30, what="the undo")
+        await wait_for(pilot, lambda: finish.undo.undo_result is not None, timeout=60, what="the undo")
         result = " ".join(str(app.query_one("#undo-outcome").render()).split())
         assert "286 deleted" in result and "users that were there before kept" not in result
         assert "1 journaled created whose copy in Clerk lacks this run's marker" in result
