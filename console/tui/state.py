@@ -203,10 +203,12 @@ class ConsoleState:
         if self.report is None:
             reasons.append(("no export yet", "no export loaded: open one in Load"))
             return reasons
-        if self.instance_kind == "development" and not self.settings.allow_dev_import:
-            reasons.append(
-                ("dev import is off", "Development instance: IMPORT_TO_DEV_INSTANCE is not set (see Setup)")
-            )
+        if self.has_key:  # the key's guards, as the engine asks them (Development without the flag, ...)
+            from console.migration.blockers import local_blockers
+
+            for guard in local_blockers(None, self.settings, kind="import", confirmed_production=True):
+                words = guard.message + ("; or turn on the switch in Setup" if guard.code == "dev_not_allowed" else "")
+                reasons.append((guard.short, words))
         for blocker in self.report.blockers:
             short = "over the dev cap" if "cap" in blocker.code else blocker.code.replace("_", " ")
             reasons.append((short, blocker.message))
