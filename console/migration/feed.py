@@ -39,14 +39,16 @@ a time (the importer and verify run it through `asyncio.to_thread`).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+import os
+import struct
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from console.migration.errors import MigrationError
 from console.migration.fingerprint import row_fingerprint
-from console.migration.marker import MarkerError, check_metadata
+from console.migration.marker import MarkerError, check_metadata, with_run_marker
 
 SECRET_FIELDS = frozenset({"password", "password_digest"})
 ACCOUNTS_SETTING = "accounts"  # RunInfo.settings key: {"path": ..., "sha256": ...}
@@ -131,7 +133,6 @@ def build_body(user: Any, source: RunSource, *, fix: dict[str, Any] | None = Non
     """(body, None) as the importer sends it, or (body or None, (code, message)) when it is not
     sent: `payload_invalid` (no valid body: body None), a rule of the instance's settings (the
     body as it would have gone), the run marker's (`metadata_*`)."""
-    from console.migration.marker import MarkerError, with_run_marker
     from console.source import to_payload
 
     try:
@@ -283,6 +284,161 @@ class ExportFeed:
             close()
 
 
+# ----------------------------------------------------------------------------- the feed in a process of its own
+PROCESS_MIN_ROWS = 50_000  # below this, a thread does (a process costs ~0.5 s to start and its own memory)
+_FRAME = struct.Struct("!Q")
+_CHILD = ("import pickle, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "  # the parent stops it
+          "head = pickle.load(sys.stdin.buffer); sys.path[:] = head[0]; "
+          "from console.migration.feed import _child_main; _child_main(head)")
+
+
+def process_available() -> bool:
+    """Whether ExportProcess can run here (POSIX: the child's pipe is passed by descriptor)."""
+    return os.name == "posix"
+
+
+class ExportProcess:
+    """`target(emit, *args)` in a Python process of its own, its `emit(obj)` calls read back in
+    order with `next()`: the export's side of a long pass (reading, checking, fingerprints,
+    bodies) on the other core while this process does its own part (issue 17: both under one
+    GIL took one core). The child is a fresh interpreter (`python -c`, this process's sys.path:
+    the same code, no main module imported again); the job goes through its stdin, the frames
+    come back through a pipe of their own; its stdout and stderr go nowhere (an error comes
+    back as a frame and is raised by `next()` here: FeedChanged with its rows, other errors
+    as they were raised when they can be pickled). The child ends with the pipe: when this
+    process goes away (even kill -9) its next write fails and it exits. `close()` always."""
+
+    def __init__(self, target: Callable[..., None], *args: Any) -> None:
+        import pickle
+        import subprocess
+        import sys
+
+        read_fd, write_fd = os.pipe()
+        try:
+            self._proc = subprocess.Popen([sys.executable, "-c", _CHILD], stdin=subprocess.PIPE,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(write_fd,),
+                                          close_fds=True)
+        except BaseException:
+            os.close(read_fd)
+            os.close(write_fd)
+            raise
+        os.close(write_fd)
+        self._in = os.fdopen(read_fd, "rb")
+        self.child_peak_rss_mb: float | None = None  # the child's VmHWM, when it ended normally
+        self._done = False
+        try:
+            assert self._proc.stdin is not None
+            with self._proc.stdin as job:
+                pickle.dump((list(sys.path), write_fd, target.__module__, target.__qualname__), job)
+                pickle.dump(args, job, protocol=pickle.HIGHEST_PROTOCOL)
+        except BrokenPipeError:  # the child is gone already: next() says why (or that it ended)
+            pass
+        except BaseException:
+            self.close()
+            raise
+
+    def next(self) -> Any:
+        """The next object the child emitted; None once it has ended. Blocking (a thread)."""
+        import pickle
+
+        if self._done:
+            return None
+        head = self._in.read(_FRAME.size)
+        if len(head) < _FRAME.size:
+            self._done = True
+            code = self._proc.wait()
+            raise MigrationError(f"the process reading the export ended unexpectedly (exit code {code})", 2,
+                                 "export_process")
+        (size,) = _FRAME.unpack(head)
+        data = self._in.read(size)
+        if len(data) < size:
+            self._done = True
+            code = self._proc.wait()
+            raise MigrationError(f"the process reading the export ended unexpectedly (exit code {code})", 2,
+                                 "export_process")
+        kind, payload = pickle.loads(data)
+        if kind == "data":
+            return payload
+        self._done = True
+        if kind == "end":
+            self.child_peak_rss_mb = payload
+            return None
+        if kind == "changed":
+            raise FeedChanged(payload[0], payload[1])
+        raise payload
+
+    def close(self) -> None:
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        self._in.close()
+
+    def __enter__(self) -> "ExportProcess":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _child_main(head: tuple[list[str], int, str, str]) -> None:
+    """The child's side of ExportProcess."""
+    import importlib
+    import pickle
+    import sys
+
+    _path, fd, module, name = head
+    out = os.fdopen(fd, "wb")
+
+    def frame(kind: str, payload: Any) -> None:
+        data = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
+        out.write(_FRAME.pack(len(data)))
+        out.write(data)
+        out.flush()
+
+    try:
+        args = pickle.load(sys.stdin.buffer)
+        target = getattr(importlib.import_module(module), name)
+        target(lambda obj: frame("data", obj), *args)
+        frame("end", _peak_rss_mb())
+    except BrokenPipeError:  # the parent is gone, or closed its end: nothing to say to anyone
+        return
+    except BaseException as exc:  # noqa: BLE001 - every error goes back to the parent, as it was
+        try:
+            if isinstance(exc, FeedChanged):
+                frame("changed", (exc.message, exc.rows))
+            else:
+                try:
+                    pickle.loads(pickle.dumps(exc))
+                    error: BaseException = exc
+                except Exception:  # noqa: BLE001 - not picklable: its words
+                    error = MigrationError(f"{type(exc).__name__}: {exc}", 2, "export_process")
+                frame("error", error)
+        except BrokenPipeError:
+            return
+    finally:
+        try:
+            out.close()
+        except OSError:
+            pass
+
+
+def _peak_rss_mb() -> float | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    try:
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / (1024.0 * 1024.0) if os.uname().sysname == "Darwin" else peak / 1024.0
+    except (ImportError, OSError):
+        return None
+
+
 # ----------------------------------------------------------------------------- one row, for a screen
 def sent_body(run: Any, row_no: int, *, masked: bool = True) -> dict[str, Any] | None:
     """The create body the importer sends for row `row_no` of a run (an open RunJournal, or a
@@ -341,6 +497,7 @@ def _one_line(exc: BaseException) -> str:
 __all__ = [
     "ACCOUNTS_SETTING",
     "ExportFeed",
+    "ExportProcess",
     "FeedChanged",
     "FeedRow",
     "RunSource",
@@ -348,6 +505,7 @@ __all__ = [
     "accounts_setting",
     "build_body",
     "mask_secrets",
+    "process_available",
     "run_accounts",
     "sent_body",
     "verdict",

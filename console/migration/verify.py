@@ -43,10 +43,17 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from console.clerk.models import UserCore
-from console.migration.feed import ExportFeed, FeedChanged, RunSource
+from console.migration.feed import (
+    PROCESS_MIN_ROWS,
+    ExportFeed,
+    ExportProcess,
+    FeedChanged,
+    RunSource,
+    process_available,
+)
 from console.migration.journal import RowRecord, RunJournal
 from console.migration.undo import undone_count, undone_filter
 
@@ -93,8 +100,7 @@ _SCHEMA = (
 
 
 # ----------------------------------------------------------------------------- records
-@dataclass(frozen=True, slots=True)
-class Expected:
+class Expected(NamedTuple):
     """What Clerk should hold for one row (no password or digest: only whether one was sent)."""
 
     row_no: int
@@ -149,6 +155,7 @@ class VerifyReport:
     verify_id: int | None = None
     report_path: str | None = None
     message: str | None = None
+    export_process_rss_mb: float | None = None  # the export process's peak RSS (not in as_json)
 
     @property
     def total_short(self) -> bool:
@@ -220,7 +227,7 @@ def _iso(ms: int | None) -> str | None:
     return f"{dt:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}Z"
 
 
-def expected_from(rec: RowRecord, body: dict[str, Any] | None, problem: str | None = None) -> Expected:
+def expected_from(rec: "RowRecord | PageRow", body: dict[str, Any] | None, problem: str | None = None) -> Expected:
     body = body or {}
     emails = body.get("email_address") or []
     statuses = body.get("email_address_identification_status") or []
@@ -279,7 +286,7 @@ def _one_line(exc: BaseException) -> str:
     return (text[0] if text else type(exc).__name__)[:300]
 
 
-def expected_page(feed: Any, page: Sequence[RowRecord]) -> list[Expected]:
+def expected_page(feed: Any, page: "Sequence[RowRecord | PageRow]") -> list[Expected]:
     """What Clerk should hold for each row of a journal page: the body the feed builds (the
     export's row, its fix, the run's policies and the instance's rules: what was sent, the
     run marker aside), or the problem when the row makes no body now. Runs in a thread."""
@@ -294,22 +301,52 @@ def expected_page(feed: Any, page: Sequence[RowRecord]) -> list[Expected]:
 
 
 # ----------------------------------------------------------------------------- selection
+class PageRow(NamedTuple):
+    """What verify reads of a journal row (the feed's and Expected's fields: a RowRecord's,
+    without the columns verify does not use)."""
+
+    row_no: int
+    external_id: str | None
+    status: str
+    clerk_user_id: str | None
+    fingerprint: bytes | None
+    fix: dict[str, Any] | None
+
+
+def _page_reader(journal: RunJournal) -> Callable[[int, int], list[PageRow]]:
+    """(after row, limit) -> the next created/existed rows, in row order: the table read by
+    row number (`+status`: not through the status index, which would sort every page)."""
+    conn = journal.connection
+    columns = {r[1] for r in conn.execute("PRAGMA table_info(rows)")}
+    sql = ("SELECT row_no, external_id, status, clerk_user_id, "
+           f"{'fingerprint' if 'fingerprint' in columns else 'NULL'}, fix_json FROM rows"
+           " WHERE row_no > ? AND +status IN ('created', 'existed') ORDER BY row_no LIMIT ?")
+    loads = json.loads
+
+    def page(after: int, limit: int) -> list[PageRow]:
+        return [PageRow(row_no, ext, status, clerk_id, fp, loads(fix) if fix else None)
+                for row_no, ext, status, clerk_id, fp, fix in conn.execute(sql, (after, limit))]
+
+    return page
+
+
 def _selected_pages(
     journal: RunJournal, chosen: set[int] | None, page: int = JOURNAL_PAGE
-) -> Iterator[list[RowRecord]]:
+) -> Iterator[list[PageRow]]:
     """Pages of rows to check, row order: every existed row, and the created rows whose
     position (0-based, among created rows not undone, in row order) is in `chosen`
     (all of them when chosen is None)."""
     undone = undone_filter(journal)
+    read = _page_reader(journal)
     position = 0
-    last: int | None = None
+    last = 0
     while True:
-        rows = journal.rows(status=("created", "existed"), limit=page, after_row=last)
+        rows = read(last, page)
         if not rows:
             return
         last = rows[-1].row_no
         gone = undone([r.row_no for r in rows if r.status == "created"])
-        out: list[RowRecord] = []
+        out: list[PageRow] = []
         for r in rows:
             if not r.clerk_user_id:
                 continue
@@ -323,6 +360,37 @@ def _selected_pages(
             out.append(r)
         if out:
             yield out
+
+
+class _ReadOnly:
+    """A journal's read-only connection where verify's page reads want a RunJournal."""
+
+    def __init__(self, connection: Any) -> None:
+        self.connection = connection
+
+
+def _export_side(emit: Callable[[Any], None], run_dir: str, source: RunSource, chosen: set[int] | None,
+                 page: int) -> None:
+    """(in the ExportProcess child) The journal's pages read on a read-only connection of its own,
+    each page's Expected rows emitted as plain tuples; "ready" first, once the export is open."""
+    from console.migration.journal import journal_path
+
+    conn = RunJournal._connect_ro(journal_path(run_dir))
+    try:
+        feed = ExportFeed(source)
+        emit("ready")
+        try:
+            for rows in _selected_pages(_ReadOnly(conn), chosen, page):  # type: ignore[arg-type]
+                emit([tuple(e) for e in expected_page(feed, rows)])
+        finally:
+            feed.close()
+    finally:
+        conn.close()
+
+
+def _next_expected(stream: ExportProcess) -> list[Expected] | None:
+    got = stream.next()
+    return None if got is None else list(map(Expected._make, got))
 
 
 # ----------------------------------------------------------------------------- storing
@@ -374,10 +442,14 @@ async def verify_run(
     timeout: float = 30.0,
     progress_interval_s: float = 0.1,
     store: bool = True,
+    export_process: bool | None = None,
 ) -> VerifyReport:
     """Read the run's users back and compare them with the export. `sample=None`
     checks every created/existed row; `sample=N` N random created rows (seeded;
-    a random seed when None, reported) plus every existed row. Raises RunRefused
+    a random seed when None, reported) plus every existed row. `export_process`: the export
+    read, checked and turned into bodies in a process of its own (feed.ExportProcess), so that
+    it runs beside the comparison instead of sharing its GIL; None: when there are at least
+    feed.PROCESS_MIN_ROWS users to check. Raises RunRefused
     (other instance, export missing or changed) and the client's errors
     (AuthenticationError…). `stop.set()` (any thread) ends it early: the report
     then has `complete=False` (exit code 130)."""
@@ -511,6 +583,9 @@ async def verify_run(
                 errors.append(exc)
 
     feed: ExportFeed | None = None
+    stream: ExportProcess | None = None
+    if export_process is None:
+        export_process = total >= PROCESS_MIN_ROWS and process_available()
     clerk_total: int | None = None
     message: str | None = None
     workers: list[asyncio.Task[None]] = []
@@ -518,14 +593,29 @@ async def verify_run(
         workers = [asyncio.create_task(worker()) for _ in range(max(1, int(concurrency)))]
         try:
             source = RunSource.of(journal, export_path=export_path)
-            feed = await asyncio.to_thread(ExportFeed, source)
+            pages: Iterator[list[PageRow]] | None = None
+            if export_process:  # the export's side (reading, checks, fingerprints, bodies) on another core
+                stream = ExportProcess(_export_side, str(journal.run_dir), source, chosen, JOURNAL_PAGE)
+                await asyncio.to_thread(stream.next)  # its feed opened: the same errors as a thread's
+            else:
+                feed = await asyncio.to_thread(ExportFeed, source)
+                pages = _selected_pages(journal, chosen)
             emit("reading", force=True)
             pending: list[Expected] = []
-            for page in _selected_pages(journal, chosen):
-                if stop.is_set() or errors:
-                    break
+            while True:
                 try:
-                    pending.extend(await asyncio.to_thread(expected_page, feed, page))
+                    if pages is not None:
+                        page = next(pages, None)
+                        if page is None or stop.is_set() or errors:
+                            break
+                        pending.extend(await asyncio.to_thread(expected_page, feed, page))
+                    else:
+                        if stop.is_set() or errors:
+                            break
+                        got = await asyncio.to_thread(_next_expected, stream)
+                        if got is None:
+                            break
+                        pending.extend(got)
                 except FeedChanged as exc:
                     raise RunRefused(f"{export_path}: {exc}: the export changed since the import",
                                      code="export_changed") from None
@@ -544,6 +634,8 @@ async def verify_run(
             await asyncio.gather(*workers, return_exceptions=True)
             if feed is not None:
                 await asyncio.to_thread(feed.close)
+            if stream is not None:
+                await asyncio.to_thread(stream.close)
         if errors:
             raise errors[0]
         complete = not stop.is_set()
@@ -572,6 +664,7 @@ async def verify_run(
         truncated=truncated[0], existed_checked=st["existed"], undone=undone, complete=complete,
         requests=requests, rate_limited=limited, duration_s=round(time.monotonic() - started, 3),
         verify_id=verify_id, message=message,
+        export_process_rss_mb=stream.child_peak_rss_mb if stream is not None else None,
     )
     if report.complete and report.total_short and not report.message:
         report.message = (f"Clerk holds {clerk_total} users, fewer than the {expected_total} this run created "
