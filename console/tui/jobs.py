@@ -125,7 +125,11 @@ class JobPreparing(Message):
 
 
 class JobStarting(Message):
-    """The checks passed: a worker is being started."""
+    """The checks passed (a new run's folder is made): a worker is being started."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__()
+        self.run_dir = run_dir
 
 
 class JobLinked(Message):
@@ -227,7 +231,7 @@ class JobDriver:
             app.post_message(JobEnded(JobResult(EXIT_STOPPED, f"stopped before the {kind} started: nothing was sent",
                                                 "stopped", {"run": str(run_dir)}, kind)))
             return
-        app.post_message(JobStarting())
+        app.post_message(JobStarting(run_dir))
         await asyncio.to_thread(start_worker, run_dir, spec, settings, python=app.options.worker_python)
         await self._follow(run_dir, mine=True)
 

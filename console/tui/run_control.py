@@ -246,7 +246,6 @@ class RunControl:
         prepare = None
         settings = state.settings
         if kind == "import":
-            state.run_dir = run_dir
             new_run = run is None or not run.info.rows_loaded
             options["confirmed_production"] = message.confirmed_production
             export = state.load.path if new_run else None
@@ -308,7 +307,12 @@ class RunControl:
             self.redraw_live()
 
     def on_job_starting(self, message: JobStarting) -> None:
-        job = self.state.job
+        state = self.state
+        if state.run_dir is None:  # a plain console's new run: its folder is the console's run now
+            state.run_dir = message.run_dir
+            state.folder_holds = None
+            self.read_run()
+        job = state.job
         if job is not None:
             job.phase = "starting"
             self.refresh_views()  # type: ignore[attr-defined]

@@ -20,7 +20,9 @@ def sync_step_status(state: Any) -> Any:
             return StepStatus("open", "syncing…")
         if job.kind in ("import", "retry"):
             return StepStatus("blocked", "after the import")
-    if figures is None or not figures.import_finished:
+    if figures is None or not figures.sessions:
+        return StepStatus("blocked", "after an import")
+    if not figures.import_finished:
         return StepStatus("blocked", "after the import")
     last = figures.sync_last
     if last:

@@ -28,7 +28,7 @@ def settled(p: Any) -> int:
 
 class SyncPanel(Vertical):
     DEFAULT_CSS = """
-    SyncPanel { height: auto; }
+    SyncPanel { height: auto; margin-top: 1; }
     SyncPanel #sync-bar Bar { width: 1fr; }
     SyncPanel #sync-errors { color: $text-error; height: auto; max-height: 4; }
     """

@@ -138,6 +138,7 @@ class SyncPlanView(Vertical):
         shown = self.plan is not None and not running
         for selector in ("#plan-filter", "#plan-table"):
             self.query_one(selector).display = shown
+        self.styles.height = "1fr" if shown else "auto"  # no plan: what follows comes right under the form
         self.query_one("#plan-bar").display = self.planning
         self.show_counts(running)
 
