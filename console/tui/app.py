@@ -98,10 +98,19 @@ def first_record_keys(path: Path) -> list[str]:
                 return [c for c in next(csv.reader(io.TextIOWrapper(raw, encoding="utf-8-sig")), []) if c]
             if fmt == "ndjson":
                 first = json.loads(raw.readline().decode("utf-8-sig"))
-            else:
-                import ijson
+            else:  # a JSON array: its first item, read as the loader reads it
+                from console.source.jsonrows import array_records
 
-                first = next(ijson.items(raw, "item"), None)
+                text = io.TextIOWrapper(raw, encoding="utf-8-sig")
+
+                class _Tap:
+                    read_text = staticmethod(text.read)
+
+                    @staticmethod
+                    def text_end() -> int:
+                        return 0
+
+                first = next(array_records(_Tap()), (0, None))[1]
         return [str(k) for k in first] if isinstance(first, dict) else []
     except Exception:
         return []
