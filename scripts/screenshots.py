@@ -95,6 +95,30 @@ async def shoot(url: str, area: DemoArea, out: Path, size: tuple[int, int], kind
         save("help")
 
 
+async def shoot_load_accounts(url: str, out: Path, size: tuple[int, int], shots: dict[str, str]) -> None:
+    """Load with a MongoDB export (mongoexport) and its accounts file beside it (issue 12 §2):
+    the tests' own copies of what mongoexport writes for the Auth.js MongoDB adapter."""
+    import shutil
+
+    folder = Path(f"mongo-{size[0]}")
+    folder.mkdir(mode=0o700, exist_ok=True)
+    users = Path(shutil.copy(ROOT / "tests/data/mongo/users.relaxed.ndjson", folder / "users.ndjson"))
+    accounts = Path(shutil.copy(ROOT / "tests/data/mongo/accounts.relaxed.ndjson", folder / "accounts.ndjson"))
+    app = make_demo_app(url, DemoArea(folder, users, folder / "run"))
+    async with app.run_test(size=size) as pilot:
+        still(app)
+        app.query_one("#demo-keys").focus()
+        await pilot.press("enter")
+        await settle(pilot, lambda: app.state.live.status != "checking")
+        await pilot.press("ctrl+n", "tab", "tab", "tab", *str(accounts), "enter")
+        await settle(pilot, lambda: app.state.load.status == "loaded")
+        app.save_screenshot(shots["load"], path=str(out))
+        app.query_one("#unknown-cols").focus()  # the columns the checks leave out: enter keeps one
+        await settle(pilot)
+        app.save_screenshot(shots["columns"], path=str(out))
+        print(f"wrote {out / shots['load']}, {out / shots['columns']}", file=sys.stderr)
+
+
 # -- part 2: Import, Failures, Verify, Finish, from a real import ----------------------
 async def shoot_part2(server: SandboxServer, out: Path) -> None:
     """Real imports at full pace, each into a fresh sandbox instance where someone
@@ -111,10 +135,13 @@ async def shoot_part2(server: SandboxServer, out: Path) -> None:
         "fix": "5-failures-fix.svg",
         "verify": "6-verify.svg",
         "sign-in": "6-verify-sign-in.svg",
+        "sync-plan": "7-sync-plan.svg",
+        "sync-done": "7-sync-done.svg",
         "finish": "7-finish.svg",
         "overwrite": "7-finish-sql-overwrite.svg",
         "claim": "7-finish-claim.svg",
         "app": "7-finish-app.svg",
+        "patch": "7-finish-app-patch.svg",
         "undo": "7-finish-undo.svg",
     }, server.url, "demo")
     await _shoot_part2_once(_part2_area(server, "demo3", "demo-narrow"), out, (80, 24), {
@@ -122,7 +149,52 @@ async def shoot_part2(server: SandboxServer, out: Path) -> None:
         "quit": "4-import-quit-80x24.svg",
         "failures": "5-failures-80x24.svg",
         "app-narrow": "7-finish-app-80x24.svg",
+        "patch-narrow": "7-finish-app-patch-80x24.svg",
+        "sync-plan": "7-sync-plan-80x24.svg",
     }, server.url, "demo-narrow")
+
+
+def later_export(area: DemoArea) -> Path:
+    """A later export of the demo's app, as a cut-over takes one: five users renamed, two with
+    a new address, three gone, four new sign-ups (issue 14)."""
+    import copy
+    import json
+
+    rows = json.loads(Path(area.export).read_text())
+    out = [copy.deepcopy(r) for r in rows]
+    for i in (10, 20, 30, 40, 50):
+        out[i]["name"] = f"Renamed Person{i}"
+    for i in (60, 70):
+        out[i]["email"] = f"moved{i}@example.org"
+    gone = {out[i]["id"] for i in (80, 90, 100)}
+    out = [r for r in out if r["id"] not in gone]
+    for k in range(4):
+        out.append({"id": f"later{k:04d}", "name": f"Later User{k}", "email": f"later{k}@example.org",
+                    "emailVerified": "2024-01-01T00:00:00.000Z", "createdAt": "2024-01-01T00:00:00.000Z",
+                    "providers": []})
+    path = Path(area.root) / "users-T1.json"
+    path.write_text(json.dumps(out))
+    return path
+
+
+async def _sync_shots(pilot, app, area: DemoArea, save, until, busy) -> None:
+    """Sync (step 7): the plan of a later export, then the sync in its worker."""
+    later = later_export(area)
+    app.go_to("sync")
+    await pilot.pause()
+    await pilot.press(*str(later), "enter")
+    sync = app.pane("sync")
+    await until(pilot, lambda: sync.plan is not None or sync.planner.error is not None)
+    save("sync-plan")
+    await pilot.press("ctrl+r")
+    await until(pilot, lambda: app.state.job is not None and app.state.job.kind == "sync" and not busy()
+                and (app.state.job.result is not None or app.state.job.refused is not None))
+    result = app.state.job.result
+    if result is None or result.exit_code not in (0, 1):
+        raise SystemExit(f"the sync did not run: {app.state.job.refused or result}")
+    await until(pilot, lambda: app.state.load.status == "loaded" and app.state.load.path is not None
+                and app.state.load.path.resolve() == later.resolve())
+    save("sync-done")
 
 
 def first_email(area: DemoArea) -> str:
@@ -219,7 +291,13 @@ async def _shoot_part2_once(
             app.query_one("#checklist").focus()
             await pilot.press("down", "down", "down", "down", "tab", "down")
             save("app-narrow")
+            app.query_one("#checklist").focus()
+            await pilot.press("v")  # the patch, file by file (issue 16)
+            await pilot.press("down", "down", "down")
+            save("patch-narrow")
+            await pilot.press("escape")
         if "fix" not in shots:
+            await _sync_shots(pilot, app, area, save, until, busy)
             return
         await pilot.press("enter")
         await until(pilot, lambda: "external_id" in str(app.screen.query_one("#fix-sent").render()))
@@ -236,6 +314,7 @@ async def _shoot_part2_once(
         await pilot.press(*first_email(area), "enter", *"typed, never shown")
         save("sign-in")
         await pilot.press("escape")
+        await _sync_shots(pilot, app, area, save, until, busy)
         await pilot.press("ctrl+n", "enter")
         finish = app.pane("finish")
         await until(pilot, lambda: finish.ids.map_result is not None)
@@ -259,6 +338,10 @@ async def _shoot_part2_once(
         app.query_one("#checklist").focus()
         await pilot.press("down", "down")
         save("app")
+        await pilot.press("v")  # the patch, file by file (issue 16)
+        await pilot.press("down", "down", "down")
+        save("patch")
+        await pilot.press("escape")
         tabs.active = "tab-undo"
         await pilot.pause()
         app.query_one("#undo-preview").focus()
@@ -295,6 +378,10 @@ async def main(out: Path) -> None:
             "review": "3-review-80x24.svg",
             "help": "help-80x24.svg",
         })
+        await shoot_load_accounts(server.url, out, wide, {"load": "2-load-accounts.svg",
+                                                          "columns": "2-load-columns.svg"})
+        await shoot_load_accounts(server.url, out, (80, 24), {"load": "2-load-accounts-80x24.svg",
+                                                               "columns": "2-load-columns-80x24.svg"})
         await shoot_part2(server, out)
 
 
