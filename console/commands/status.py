@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
             return 0
         print(human_summary(summary))
         print(f"  state {live.state}" + (f" ({live.kind}, pid {live.pid})" if live.pid else "")
-              + (f", {live.rate}/s" if live.rate else "") + (f", ETA {live.eta_s:.0f} s" if live.eta_s else "")
+              + (f", {live.rate:.1f}/s" if live.rate else "") + (f", ETA {live.eta_s:.0f} s" if live.eta_s else "")
               + (f", controlled by {live.controller.get('label')}" if live.controller else "")
               + (f": {live.message}" if live.message else ""))
         print(f"  export {summary['export']} (sha256 {str(summary['sha256'])[:12]}…), key {summary['key']}, {summary['base_url']}")
@@ -51,7 +51,10 @@ def run(args: argparse.Namespace) -> int:
         for event in events:
             when = datetime.fromtimestamp(event["at"]).strftime("%Y-%m-%d %H:%M:%S")
             print(f"  {when}  {event['kind']}: {event['message']}")
-        if summary["pending"]:
+        if summary["pending"] and live.state == "running":
+            print(f"  {summary['pending']} row(s) still to send: the {live.kind or 'job'} is sending them"
+                  f" (clerk-migrate stop --run {summary['run']} stops it safely)")
+        elif summary["pending"]:
             print(f"  {summary['pending']} row(s) still to send: run the same import command to resume")
         if summary["retryable"]:
             print(f"  {summary['retryable']} failed row(s) can be retried: clerk-migrate retry --run {summary['run']}")
