@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import json
+import re
 import os
 import select
 import signal
@@ -127,6 +128,10 @@ def test_detached_import_outlives_its_starter_then_stops_safely_and_resumes(tmp_
     st = _status(env, tmp_path, run)
     assert st["state"] == "running" and st["pid"] == pid and st["kind"] == "import" and st["worker"] is True
     assert st["rows"] == 400 and st["refused"] == 1  # today's status fields are kept
+    human = _cli(env, tmp_path, "status", "--run", run).stdout  # the words say a worker is sending, not "resume"
+    assert re.search(r"state running \(import, pid \d+\)(, \d+\.\d/s)?", human), human
+    assert not re.search(r"\d\.\d\d+/s", human), human  # a rate is said to one decimal
+    assert "the import is sending them" in human and "run the same import command" not in human, human
     _assert_no_key_anywhere(pid, run, prod_key)
 
     async def watch() -> list[int]:
@@ -158,6 +163,7 @@ def test_detached_import_outlives_its_starter_then_stops_safely_and_resumes(tmp_
         assert any(e["kind"] == "stop" for e in j.events())
     st = _status(env, tmp_path, run)
     assert st["state"] == "stopped" and st["pid"] is None and st["exit_code"] == 130
+    assert "run the same import command to resume" in _cli(env, tmp_path, "status", "--run", run).stdout
     assert _cli(env, tmp_path, "stop", "--run", run).returncode == 2  # nothing running now
 
     p = _cli(env, tmp_path, "import", export, "--run", run, "--yes", "--json")  # the same command resumes
