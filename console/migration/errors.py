@@ -58,6 +58,13 @@ def _one_line(exc: BaseException) -> str:
     return text[:500]
 
 
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """An error's first line for a row's or a session's record: its `message` (Clerk's errors, MigrationError)
+    or its text, else its type's name; at most `limit` characters."""
+    text = (getattr(exc, "message", None) or str(exc) or type(exc).__name__).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:limit]
+
+
 def as_migration_error(exc: BaseException) -> MigrationError | None:
     """The engine's view of an error that should reach the operator, or None for a
     bug (let it show as an internal error). The one mapping of the lower layers'

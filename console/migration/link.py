@@ -37,6 +37,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from console.migration.errors import first_line
 from console.migration.jobs import BaseJob, JobResult, register_job
 from console.migration.journal import RowRecord, RunJournal
 
@@ -112,9 +113,6 @@ class LinkResult:
                 "message": self.message, "items": self.items}
 
 
-def _one_line(exc: BaseException) -> str:
-    text = (getattr(exc, "message", None) or str(exc) or type(exc).__name__).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
 
 
 # ----------------------------------------------------------------------------- which rows
@@ -273,7 +271,7 @@ async def link_rows(journal: RunJournal, settings: Any, plan: LinkPlan, *, clien
                         except NotFound:
                             patched = None
                     except IdentifierExists as exc:
-                        settle(item, "failed", message=f"Clerk refused: {_one_line(exc)} (another user holds "
+                        settle(item, "failed", message=f"Clerk refused: {first_line(exc)} (another user holds "
                                                        f"{item.external_id!r})")
                         continue
                     except NotFound:
@@ -282,7 +280,7 @@ async def link_rows(journal: RunJournal, settings: Any, plan: LinkPlan, *, clien
                     except AuthenticationError:
                         raise
                     except ClerkError as exc:
-                        settle(item, "failed", message=f"Clerk refused: {_one_line(exc)}")
+                        settle(item, "failed", message=f"Clerk refused: {first_line(exc)}")
                         continue
                     if patched is not None and patched.external_id == item.external_id:
                         settle(item, "linked", patched.id)

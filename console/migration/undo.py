@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from console.migration.errors import first_line
 from console.migration.journal import RowRecord, RunJournal
 from console.migration.marker import carries_marker
 
@@ -233,9 +234,6 @@ def _iso_ms(ms: int | None) -> str | None:
     return datetime.fromtimestamp(ms / 1000, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def _one_line(exc: BaseException) -> str:
-    text = (getattr(exc, "message", None) or str(exc) or type(exc).__name__).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
 
 
 # ----------------------------------------------------------------------------- results
@@ -518,11 +516,11 @@ class Undoer:
                     except AuthenticationError as exc:
                         if not stop_reason:
                             stop_reason.append("unauthorized")
-                            auth_message.append(_one_line(exc))
+                            auth_message.append(first_line(exc))
                         self._stop.set()
-                        fail(rec, exc.code or "unauthorized", _one_line(exc))
+                        fail(rec, exc.code or "unauthorized", first_line(exc))
                     except ClerkError as exc:  # any other answer: this row stays to do
-                        fail(rec, exc.code or type(exc).__name__, _one_line(exc))
+                        fail(rec, exc.code or type(exc).__name__, first_line(exc))
                     else:
                         state["deleted"] += 1
                         if signed_in:
@@ -546,14 +544,14 @@ class Undoer:
                 except AuthenticationError as exc:
                     if not stop_reason:
                         stop_reason.append("unauthorized")
-                        auth_message.append(_one_line(exc))
+                        auth_message.append(first_line(exc))
                     self._stop.set()
                     break
                 except ClerkError as exc:
                     # no delete without reading the user first (its run marker decides): these rows stay to do
                     for rec in page:
-                        fail(rec, "read_failed", f"could not read the user back to check its run marker: {_one_line(exc)}")
-                    self._emit(snapshot(message=f"read failed ({_one_line(exc)}): those users stay for the next run"))
+                        fail(rec, "read_failed", f"could not read the user back to check its run marker: {first_line(exc)}")
+                    self._emit(snapshot(message=f"read failed ({first_line(exc)}): those users stay for the next run"))
                     continue
                 gone_now = []
                 for rec in page:

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from console.migration.errors import first_line
 from console.migration.jobs import PANEL_INTERVAL_S, BaseJob, JobResult, register_job
 from console.migration.journal import RowRecord, RunJournal
 from console.migration.marker import strip_body
@@ -171,9 +172,6 @@ class UnmarkResult:
 ProgressCallback = Callable[[UnmarkProgress], None]
 
 
-def _one_line(exc: BaseException) -> str:
-    text = (getattr(exc, "message", None) or str(exc) or type(exc).__name__).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
 
 
 class Unmarker:
@@ -311,16 +309,16 @@ class Unmarker:
                         self._record([(rec.row_no, rec.clerk_user_id, "gone", None, None)])
                     except AuthenticationError as exc:
                         if not stop_reason:
-                            stop_reason.append(_one_line(exc))
+                            stop_reason.append(first_line(exc))
                         self._stop.set()
                     except ClerkError as exc:
                         st["failed"] += 1
                         code = getattr(exc, "code", None) or type(exc).__name__
-                        self._record([(rec.row_no, rec.clerk_user_id, "failed", code, _one_line(exc))])
+                        self._record([(rec.row_no, rec.clerk_user_id, "failed", code, first_line(exc))])
                         if len(not_unmarked) < LISTED_MAX:
                             not_unmarked.append({"row": rec.row_no, "external_id": rec.external_id,
                                                  "clerk_user_id": rec.clerk_user_id, "code": code,
-                                                 "message": _one_line(exc)})
+                                                 "message": first_line(exc)})
                     else:
                         st["done"] += 1
                         self._record([(rec.row_no, rec.clerk_user_id, "done", None, None)])

@@ -281,11 +281,6 @@ def compare(exp: Expected, user: Any) -> list[tuple[str, Any, Any]]:
     return out
 
 
-def _one_line(exc: BaseException) -> str:
-    text = (getattr(exc, "message", None) or str(exc) or type(exc).__name__).strip().splitlines()
-    return (text[0] if text else type(exc).__name__)[:300]
-
-
 def expected_page(feed: Any, page: "Sequence[RowRecord | PageRow]") -> list[Expected]:
     """What Clerk should hold for each row of a journal page: the body the feed builds (the
     export's row, its fix, the run's policies and the instance's rules: what was sent, the
