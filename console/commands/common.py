@@ -72,6 +72,19 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
+def progress_line(p: Any, parts: list[str]) -> str:
+    """A job's progress line on stderr: `parts` (what it did), then its requests, pace, 429s and a state
+    other than running/done, joined by " · " (undo, unmark and sync say it alike)."""
+    if getattr(p, "failed", 0):
+        parts.append(f"failed {p.failed}")
+    parts.append(f"{p.requests} requests, pace {p.pace:.1f}/s")
+    if p.rate_limited:
+        parts.append(f"429s {p.rate_limited}")
+    if p.state not in ("running", "done"):
+        parts.append(p.state)
+    return " · ".join(parts)
+
+
 def emit_json(obj: Any) -> None:
     """--json: exactly one JSON object on stdout, nothing else there."""
     sys.stdout.write(json.dumps(obj, ensure_ascii=False, default=str) + "\n")

@@ -14,7 +14,7 @@ import sys
 import threading
 from typing import Any
 
-from console.commands.common import CommandError, emit_json, note, positive_float, positive_int, run_stoppable
+from console.commands.common import CommandError, emit_json, note, positive_float, progress_line, positive_int, run_stoppable
 
 PLAN_SHOWN = 2000  # rows listed by a human --dry-run (all of them with --json)
 
@@ -132,14 +132,7 @@ def _render(p: Any) -> str:
         parts.append(f"updated {p.updated}/{p.planned_changed}")
     if p.planned_removed:
         parts.append(f"removed {p.removed_done}/{p.planned_removed}")
-    if p.failed:
-        parts.append(f"failed {p.failed}")
-    parts.append(f"{p.requests} requests, pace {p.pace:.1f}/s")
-    if p.rate_limited:
-        parts.append(f"429s {p.rate_limited}")
-    if p.state not in ("running", "done"):
-        parts.append(p.state)
-    return " · ".join(parts)
+    return progress_line(p, parts)
 
 
 # ----------------------------------------------------------------- the command

@@ -17,7 +17,7 @@ import sys
 import threading
 from typing import Any
 
-from console.commands.common import CommandError, emit_json, note, positive_float
+from console.commands.common import CommandError, emit_json, note, positive_float, progress_line
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -47,14 +47,7 @@ def _render(p: Any) -> str:
     parts = [f"undo: {p.deleted + p.gone}/{p.total} deleted"]
     if p.gone:
         parts.append(f"{p.gone} already gone")
-    if p.failed:
-        parts.append(f"failed {p.failed}")
-    parts.append(f"{p.requests} requests, pace {p.pace:.1f}/s")
-    if p.rate_limited:
-        parts.append(f"429s {p.rate_limited}")
-    if p.state not in ("running", "done"):
-        parts.append(p.state)
-    return " · ".join(parts)
+    return progress_line(p, parts)
 
 
 def preview_text(pv: Any) -> str:

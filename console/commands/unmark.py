@@ -16,7 +16,7 @@ import argparse
 import sys
 from typing import Any
 
-from console.commands.common import CommandError, duration, emit_json, note, positive_float
+from console.commands.common import CommandError, duration, emit_json, note, positive_float, progress_line
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -55,14 +55,7 @@ def _render(p: Any) -> str:
     parts = [f"unmark: {p.done + p.gone}/{p.total} done"]
     if p.gone:
         parts.append(f"{p.gone} gone")
-    if p.failed:
-        parts.append(f"failed {p.failed}")
-    parts.append(f"{p.requests} requests, pace {p.pace:.1f}/s")
-    if p.rate_limited:
-        parts.append(f"429s {p.rate_limited}")
-    if p.state not in ("running", "done"):
-        parts.append(p.state)
-    return " · ".join(parts)
+    return progress_line(p, parts)
 
 
 def run(args: argparse.Namespace) -> int:
