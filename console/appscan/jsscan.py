@@ -142,10 +142,14 @@ class _Collector:
 
 
 def scan_file(fs: FileSyntax, info: FileInfo, graph: ModuleGraph,
-              calls: list[tuple[int, dict[str, list[Node]]]]) -> FileResult:
+              calls: list[tuple[int, dict[str, list[Node]]]] | None = None) -> FileResult:
+    """`calls`: the calls query's matches when they were run; None looks up only the calls
+    of the file's Auth.js names (the only ones the detectors below read), in the same order."""
     source = fs.source
     out = _Collector(source, info)
     binds = bindings(fs, graph)
+    if calls is None:
+        calls = syntax.calls_named(source, binds.locals)
 
     for stmt in fs.imports:
         if is_clerk_spec(stmt.spec):

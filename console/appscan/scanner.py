@@ -27,7 +27,6 @@ from console.appscan.walk import DEFAULT_MAX_BYTES, read_text, walk
 
 _APP_SERVER_FILES = {"page", "layout", "template", "default", "not-found", "loading"}
 _CODE_EXT = re.compile(r"\.(?:[cm]?[jt]sx?)$")
-_HOOK_NAME = re.compile(r"use[A-Z]")
 CLERK_ENV = ("NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY", "CLERK_SECRET_KEY")
 
 
@@ -109,13 +108,14 @@ def scan_app(path: Path, *, max_file_bytes: int = DEFAULT_MAX_BYTES) -> AppScanR
     mw_file = app_versions.middleware_file if app_versions.proxy_named is not None else ""
     for rel in sorted(index.files):
         fs = index.files[rel]
-        calls = index.calls[rel]
-        info = _file_info(rel, fs.source, calls, project_dirs, router)
+        info = _file_info(rel, fs.source, project_dirs, router)
         info.core3 = core3
         info.middleware_file = mw_file
         index.infos[rel] = info
         if not _worth_scanning(fs, info, index.graph):
             continue
+        # the whole calls query where it already ran; else the detectors look up the names they follow
+        calls = index.calls.get(rel)
         result: FileResult = jsscan.scan_file(fs, info, index.graph, calls)
         findings.extend(result.findings)
         routes.extend(result.routes)
@@ -173,6 +173,7 @@ def _parse_project(root: Path, texts: dict[str, str], kinds: dict[str, str], pro
     code = {rel for rel, kind in kinds.items() if kind == "code" and rel in texts}
     tsconfigs = TsConfigs(root, {rel: t for rel, t in texts.items() if kinds[rel] == "tsconfig"})
     index = ProjectIndex(root=root, texts=texts, kinds=kinds, project_dirs=project_dirs)
+    index.calls = _AllCalls(index.files)
     index.graph = ModuleGraph(index.files, code, tsconfigs, lambda rel: _project_dir(rel, project_dirs))
     pattern = re.compile(_BASE_RELEVANT)
     pending = sorted(
@@ -185,10 +186,9 @@ def _parse_project(root: Path, texts: dict[str, str], kinds: dict[str, str], pro
         for rel in pending:
             source = syntax.parse(rel, texts[rel])
             fs = summarize(source)
-            calls = syntax.captures(source, "calls")
-            add_calls(fs, calls)
             index.files[rel] = fs
-            index.calls[rel] = calls
+            if syntax.needs_all_calls(source):  # require() / import() / NS.name(): the query as it is
+                add_calls(fs, index.calls[rel])
         index.graph._resolved.clear()
         stems = set()
         for rel in index.files:
@@ -203,6 +203,20 @@ def _parse_project(root: Path, texts: dict[str, str], kinds: dict[str, str], pro
                           + r""")(?:\.[cm]?[jt]sx?)?(?:/index(?:\.[cm]?[jt]sx?)?)?["'`]""")
         pending = sorted(rel for rel in code if rel not in index.files and more.search(texts[rel]))
     return index
+
+
+class _AllCalls(dict):
+    """rel -> the calls query's matches over the whole file, run the first time they are asked
+    for (`index.calls[rel]`: the patch, and the files that can hold require()/import()); `.get`
+    answers only what already ran."""
+
+    def __init__(self, files: dict) -> None:
+        super().__init__()
+        self._files = files
+
+    def __missing__(self, rel: str):
+        found = self[rel] = syntax.captures(self._files[rel].source, "calls")
+        return found
 
 
 def _module_stem(rel: str) -> str:
@@ -275,7 +289,7 @@ def _router_parts(rel: str, project_dir: str) -> tuple[str | None, list[str]]:
     return None, parts
 
 
-def _file_info(rel: str, source, calls, project_dirs: list[str], app_router: str) -> FileInfo:
+def _file_info(rel: str, source, project_dirs: list[str], app_router: str) -> FileInfo:
     project_dir = _project_dir(rel, project_dirs)
     router, parts = _router_parts(rel, project_dir)
     direc = syntax.directive(source)
@@ -312,9 +326,7 @@ def _file_info(rel: str, source, calls, project_dirs: list[str], app_router: str
     else:
         # outside app/ and pages/: a component is client code if it says so, calls hooks
         # (a `useX(` call in the syntax tree), or (Pages Router only) renders JSX
-        calls_hook = any(
-            "callee" in caps and _HOOK_NAME.match(source.text_of(caps["callee"][0])) for _, caps in calls
-        )
+        calls_hook = syntax.calls_a_hook(source)
         client = not middleware and (
             direc == "client"
             or direc is None
