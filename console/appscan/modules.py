@@ -215,7 +215,7 @@ def _import_statement(source: Source, node: Node) -> ImportStmt | None:
     if spec is None:
         return None
     stmt = ImportStmt(spec, line(node), "import", node, node.start_byte)
-    stmt.type_only = any(c.type == "type" for c in node.children)
+    stmt.type_only = _has_keyword(source, node, "type")
     clause = next((c for c in node.named_children if c.type == "import_clause"), None)
     if clause is None:
         return stmt
@@ -234,9 +234,19 @@ def _import_statement(source: Source, node: Node) -> ImportStmt | None:
                 alias = spec_node.child_by_field_name("alias")
                 imported = _name_text(source, name)
                 local = source.text_of(alias) if alias is not None else imported
-                type_only = stmt.type_only or any(c.type == "type" for c in spec_node.children)
+                type_only = stmt.type_only or _has_keyword(source, spec_node, "type")
                 stmt.specifiers.append(Specifier(local, imported, spec_node, type_only))
     return stmt
+
+
+def _has_keyword(source: Source, node: Node, word: str) -> bool:
+    """True when one of `node`'s children is the keyword `word` (`import type`, `export default`).
+    The bytes are looked at first: most statements do not say the word, and listing a node's
+    children builds a Python object for each. (A node with an error can hold a zero-width MISSING
+    keyword that is not in the bytes: those are listed.)"""
+    if not node.has_error and source.data.find(word.encode(), node.start_byte, node.end_byte) == -1:
+        return False
+    return any(c.type == word for c in node.children)
 
 
 def _name_text(source: Source, node: Node | None) -> str:
@@ -253,7 +263,7 @@ def _export_statement(fs: FileSyntax, node: Node) -> None:
     clause = next((c for c in node.named_children if c.type == "export_clause"), None)
     if spec is not None:
         stmt = ImportStmt(spec, line(node), "export", node, node.start_byte)
-        stmt.type_only = any(c.type == "type" for c in node.children)
+        stmt.type_only = _has_keyword(source, node, "type")
         if clause is not None:
             for spec_node in clause.named_children:
                 if spec_node.type != "export_specifier":
@@ -283,7 +293,7 @@ def _export_statement(fs: FileSyntax, node: Node) -> None:
                 fs.exports[_name_text(source, alias) if alias is not None else name] = ExportRef("local", name, node=node)
         return
     decl = node.child_by_field_name("declaration")
-    is_default = any(c.type == "default" for c in node.children)
+    is_default = _has_keyword(source, node, "default")
     if decl is not None:
         if decl.type in ("lexical_declaration", "variable_declaration"):
             for name in _declaration(fs, decl, exported=True):
