@@ -12,6 +12,7 @@ timed in the test suite; this prints figures.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -115,6 +116,8 @@ def main() -> None:
         print(f"scan: best {min(runs):.2f} s, worst {max(runs):.2f} s of {len(runs)} runs "
               f"(CPU {min(cpu):.2f}-{max(cpu):.2f} s: wall time includes waiting for a shared core)")
         print(f"patch: {patch_s:.2f} s, {len(patch.files)} files, {len(patch.left)} touch points left")
+        print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+              + f" on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

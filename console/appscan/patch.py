@@ -197,6 +197,8 @@ def _has_clerk_provider(index: ProjectIndex, rel: str) -> bool:
 
 def _jsx_elements(fs: FileSyntax, name: str) -> list[Node]:
     out = []
+    if name.encode("utf-8") not in fs.source.data:
+        return out  # no element can have that name: the JSX query need not walk the tree
     for _, caps in syntax.captures(fs.source, "jsx"):
         if "jsxname" in caps and fs.source.text_of(caps["jsxname"][0]) == name:
             open_node = caps["jsxopen"][0]
@@ -405,7 +407,7 @@ def _use_session(plan: _Plan, fs: FileSyntax, info: FileInfo, binds) -> None:
     hooks = {loc for loc, (role, _) in binds.locals.items() if role == "useSession"}
     if not hooks:
         return
-    for _, caps in plan.index.calls[fs.rel]:
+    for _, caps in syntax.calls_named(source, hooks):
         if "callee" not in caps or source.text_of(caps["callee"][0]) not in hooks:
             continue
         call = caps["call"][0]
@@ -511,7 +513,7 @@ def _server_session(plan: _Plan, fs: FileSyntax, info: FileInfo, binds) -> None:
     getters = {loc: role for loc, (role, _) in binds.locals.items() if role in ("getServerSession", "auth")}
     if not getters:
         return
-    for _, caps in plan.index.calls[fs.rel]:
+    for _, caps in syntax.calls_named(source, getters):
         if "callee" not in caps:
             continue
         local = source.text_of(caps["callee"][0])
@@ -694,7 +696,7 @@ def _middleware(plan: _Plan, fs: FileSyntax, info: FileInfo, binds) -> None:
     for stmt in fs.imports:
         if stmt.kind == "export" and stmt.spec == "next-auth/middleware":
             kinds.add("v4")
-    for _, caps in plan.index.calls[fs.rel]:
+    for _, caps in syntax.calls_named(source, binds.locals):
         if "callee" not in caps:
             continue
         hit = binds.locals.get(source.text_of(caps["callee"][0]))

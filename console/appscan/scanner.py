@@ -230,8 +230,9 @@ def _parse_project(root: Path, texts: dict[str, str], kinds: dict[str, str], pro
 
 class _AllCalls(dict):
     """rel -> the calls query's matches over the whole file, run the first time they are asked
-    for (`index.calls[rel]`: the patch, and the files that can hold require()/import()); `.get`
-    answers only what already ran."""
+    for (`index.calls[rel]`: the files that can hold require()/import()/NS.name()); `.get`
+    answers only what already ran. The detectors and the patch look up their names instead
+    (syntax.calls_named)."""
 
     def __init__(self, files: dict) -> None:
         super().__init__()
