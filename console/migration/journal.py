@@ -1226,13 +1226,20 @@ class RunJournal:
         limit: int = 100,
         offset: int = 0,
         after_row: int | None = None,
+        before_row: int | None = None,
+        descending: bool = False,
     ) -> list[RowRecord]:
         """One page of rows in row order. Filters combine with AND; `search` matches a part
         of the external id or email, an exact Clerk user id, or an exact row number.
-        Page with `offset` (small tables) or `after_row` = the last row_no seen (keyset, any size)."""
+        Page with `offset` (small tables) or `after_row` = the last row_no seen (keyset, any size);
+        backwards with `before_row` = the first row_no seen and `descending` (the last page: no before_row)."""
         where, params = self._where(status, code, search, after_row)
+        if before_row is not None:
+            where += (" AND " if where else " WHERE ") + "row_no < ?"
+            params.append(int(before_row))
         params.extend([int(limit), int(offset)])
-        cur = self._conn.execute(f"SELECT {self._row_columns} FROM rows{where} ORDER BY row_no LIMIT ? OFFSET ?", params)
+        order = "row_no DESC" if descending else "row_no"
+        cur = self._conn.execute(f"SELECT {self._row_columns} FROM rows{where} ORDER BY {order} LIMIT ? OFFSET ?", params)
         return [_row_from(r) for r in cur.fetchall()]
 
     def count_rows(
