@@ -484,6 +484,14 @@ def _table_columns(conn: sqlite3.Connection, table: str) -> set[str]:
     return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
 
 
+def _wal_has_frames(path: Path) -> bool:
+    """Whether the journal's -wal file holds more than its 32-byte header."""
+    try:
+        return os.path.getsize(str(path) + "-wal") > 32
+    except OSError:
+        return False
+
+
 def _check_journal(
     conn: sqlite3.Connection,
     run_dir: Path,
@@ -611,6 +619,26 @@ class RunJournal:
                 raise JournalDamaged(f"{path}: {words}") from None
             raise JournalUnwritable(f"{path}: {words}", reason=reason) from None
         return conn
+
+    @classmethod
+    def _check_again(cls, run_dir: Path, path: Path, state: dict[str, Any] | None, check: str,
+                     allow_lost: bool, first: "JournalDamaged") -> "tuple[JournalCheck, sqlite3.Connection]":
+        """The checks on fresh connections, three more times within ~0.3 s; the first error if they agree."""
+        import time
+
+        for pause in (0.02, 0.08, 0.2):
+            time.sleep(pause)  # not synchronisation with our own code: another process's checkpoint
+            ro = cls._connect_ro(path)
+            try:
+                return _check_journal(ro, run_dir, path, state, full=check == "full", allow_lost=allow_lost), ro
+            except JournalDamaged as exc:
+                ro.close()
+                if not exc.lost_commits:
+                    raise
+            except BaseException:
+                ro.close()
+                raise
+        raise first
 
     @classmethod
     def _connect_ro(cls, path: Path) -> sqlite3.Connection:
@@ -741,7 +769,16 @@ class RunJournal:
         state = read_state(run_dir)  # before the journal: it is written after the journal's commits
         ro = cls._connect_ro(path)
         try:
-            report = _check_journal(ro, run_dir, path, state, full=check == "full", allow_lost=allow_lost_commits)
+            try:
+                report = _check_journal(ro, run_dir, path, state, full=check == "full", allow_lost=allow_lost_commits)
+            except JournalDamaged as exc:
+                # No tables seen while the -wal file holds frames: another process's connection may be
+                # between its last commit and the checkpoint that ends it (a worker killed, a session
+                # closing): a fresh connection looks again before the journal is called damaged.
+                if not exc.lost_commits or not _wal_has_frames(path):
+                    raise
+                ro.close()
+                report, ro = cls._check_again(run_dir, path, state, check, allow_lost_commits, exc)
         except sqlite3.Error as exc:
             ro.close()
             reason, words = describe_sqlite_error(exc)
