@@ -214,7 +214,7 @@ class RunControl:
         else:
             self.load_run_export(view)  # type: ignore[attr-defined]
         if status is not None and status.active:
-            step = {"retry": "failures", "verify": "verify", "undo": "finish"}.get(status.kind or "", "import")
+            step = {"retry": "failures", "link": "failures", "verify": "verify", "undo": "finish"}.get(status.kind or "", "import")
         elif view.to_send or not view.sessions:
             step = "import"
         elif view.failed:

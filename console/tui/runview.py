@@ -79,21 +79,44 @@ def read_run(run_dir: Path) -> RunView | None:
 
 @dataclass(frozen=True)
 class RowPage:
-    """One page of the Failures table: the rows, and whether more follow."""
+    """One page of the Failures table: the rows, whether more follow (`more`) and whether
+    rows come before them (`earlier`)."""
 
     rows: list[RowRecord]
     total: int
     more: bool
+    earlier: bool = False
 
 
 def read_failed_page(
-    run_dir: Path, *, code: str | None, search: str | None, after_row: int | None, size: int
+    run_dir: Path, *, code: str | None, search: str | None, after_row: int | None, size: int,
+    before_row: int | None = None, last: bool = False,
 ) -> RowPage:
-    """Failed rows of one code (every code when None), a keyset page after `after_row`."""
+    """Failed rows of one code (every code when None), a keyset page (never OFFSET): the
+    page after `after_row` (the first page: None), or the page before `before_row`, or the
+    `last` page. A page backwards that reaches the first row is the first page (full)."""
+    search = search or None
     with RunJournal.open(run_dir, readonly=True) as journal:
-        rows = journal.rows(status="failed", code=code, search=search or None, after_row=after_row, limit=size + 1)
-        total = journal.count_rows(status="failed", code=code, search=search or None)
-    return RowPage(rows[:size], total, len(rows) > size)
+        def page_from(after: int | None) -> tuple[list[RowRecord], bool, bool]:
+            rows = journal.rows(status="failed", code=code, search=search, after_row=after, limit=size + 1)
+            earlier = after is not None and bool(rows) and bool(
+                journal.rows(status="failed", code=code, search=search, before_row=rows[0].row_no, descending=True,
+                             limit=1))
+            return rows[:size], len(rows) > size, earlier
+
+        if last or before_row is not None:
+            back = journal.rows(status="failed", code=code, search=search, before_row=before_row, descending=True,
+                                limit=size + 1)
+            if len(back) > size:
+                rows, earlier = back[:size][::-1], True
+                more = before_row is not None and bool(
+                    journal.rows(status="failed", code=code, search=search, after_row=rows[-1].row_no, limit=1))
+            else:  # back at the start: the first page
+                rows, more, earlier = page_from(None)
+        else:
+            rows, more, earlier = page_from(after_row)
+        total = journal.count_rows(status="failed", code=code, search=search)
+    return RowPage(rows, total, more, earlier)
 
 
 def read_rows(run_dir: Path, row_nos: list[int]) -> list[RowRecord]:

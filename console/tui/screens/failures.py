@@ -8,6 +8,14 @@ this console or another), retries through a `retry` job in a worker (`StartJob`)
 Whenever the run is read again (after a retry, or when another console changed
 it), the rows on the page are re-read by number, so the operator sees them turn
 created as Clerk accepts them.
+
+A row whose email another Clerk user holds (`form_identifier_exists` on the email)
+can be linked to that user (`l`, or ctrl+l in the fix form): the plan for the row is
+read and shown first (link_modal.py); on the operator's yes a `link` job starts in a
+worker (`StartJob("link", {"row_nos": [row]})`), and the row turns existed.
+
+Pages are keyset reads by row number both ways (`[` `]` one page, `{` `}` the first
+and the last page): a jump to the last page reads the last rows backwards, never OFFSET.
 """
 
 from __future__ import annotations
@@ -27,7 +35,8 @@ from console.migration.journal import RowRecord
 from console.tui.messages import ReadRun, StartJob, StopJob
 from console.tui.runview import RowPage, RunView, read_failed_page, read_rows, set_row_fix
 from console.tui.screens.base import StepPane
-from console.tui.screens.fix_modal import FixRequest, RowFixModal
+from console.tui.screens.fix_modal import FixRequest, LinkAsk, RowFixModal
+from console.tui.screens.link_modal import LinkModal, can_link
 from console.tui.screens.modals import WholeRowModal, table_row_fields
 from console.tui.state import ConsoleState
 from console.tui.widgets.failure_tables import EVERY_CODE, FailedRows, FailureGroups, failures_note, failures_summary
@@ -35,6 +44,7 @@ from console.tui.widgets.import_panel import ImportPanel
 from console.tui.widgets.job_line import JobLine
 
 PAGE_SIZE = 100
+PAGES = Binding.Group("Pages", compact=True)  # [ ] one page, { } the first / the last
 
 
 class FailedPage(Message):
@@ -69,12 +79,16 @@ class FailuresPane(StepPane):
 
     BINDINGS = [
         Binding("e", "detail", "Detail / fix"),
+        Binding("l", "link", "Link to user"),
         Binding("space", "toggle_select", "Select row"),
         Binding("r", "retry_rows", "Retry selected"),
         Binding("a", "retry_all", "Retry retryable"),
         Binding("g", "retry_group", "Retry this code"),
-        Binding("left_square_bracket", "page(-1)", "Prev page"),
-        Binding("right_square_bracket", "page(1)", "Next page"),
+        # one footer entry for the four (`[ ] { } Pages`): the footer has room for it at 120 columns
+        Binding("left_square_bracket", "page(-1)", "Prev page", group=PAGES),
+        Binding("right_square_bracket", "page(1)", "Next page", group=PAGES),
+        Binding("left_curly_bracket", "first_page", "First page", group=PAGES),
+        Binding("right_curly_bracket", "last_page", "Last page", group=PAGES),
         Binding("ctrl+f", "focus_filter", "Filter rows"),
         Binding("s", "stop", "Stop safely"),
     ]
@@ -82,13 +96,19 @@ class FailuresPane(StepPane):
     def __init__(self) -> None:
         super().__init__()
         self.code: str | None = None  # the group whose rows the table shows (None: every code)
-        self.page_starts: list[int | None] = [None]  # keyset: after_row of each page seen
+        # the page's keyset anchor: ("after", row_no or None: the first page), ("before", row_no), ("last", None)
+        self.anchor: tuple[str, int | None] = ("after", None)
+        # where the page stands: ("first", n) the n-th page from the first, ("last", k) k pages before the last
+        self.place: tuple[str, int] = ("first", 1)
         self.page: RowPage | None = None
         self.rows: list[RowRecord] = []
         self.selected: set[int] = set()
-        self._query: tuple | None = None
+        self._query: tuple | None = None  # the page asked for last
+        self._shown: tuple | None = None  # the page shown
+        self._queued: list[int] = []  # [ / ] pressed while a page was on its way: done in order when it lands
         self._groups_for: object = None
         self._rows_for: object = None
+        self._link_said: object = None  # the link job's result already said
 
     def compose(self) -> ComposeResult:
         yield Static("", id="fail-head")
@@ -146,7 +166,24 @@ class FailuresPane(StepPane):
             else:
                 self._reread_rows(run.run_dir, [r.row_no for r in self.rows])
         self._sync_note()
+        self._say_link_result(state)
         self.refresh_bindings()
+
+    def _say_link_result(self, state: ConsoleState) -> None:
+        """A link job started here ended: what happened to its row(s), in one notification."""
+        job = state.job
+        result = job.result if job is not None and job.kind == "link" and job.mine else None
+        if result is None or result is self._link_said:
+            return
+        self._link_said = result
+        items = (result.summary or {}).get("items") or []
+        for item in items:
+            if item.get("outcome") in ("linked", "already"):
+                self._say(f"Row {item['row']} linked to Clerk user {item['clerk_user_id']}: it is existed now.")
+            else:
+                self._say(f"Row {item['row']} not linked: {item.get('message') or item.get('reason')}", "warning")
+        if not items and result.message:
+            self._say(f"Link: {result.message}", "warning" if result.exit_code else "information")
 
     def show_progress(self, state: ConsoleState) -> None:
         job = state.job
@@ -156,7 +193,8 @@ class FailuresPane(StepPane):
         panel.display = live
         if live:
             panel.show(snap, job.rate_history, kind=job.kind)
-        self.query_one("#fail-job-line", JobLine).show(job if job is not None and job.kind in ("import", "retry") else None)
+        self.query_one("#fail-job-line", JobLine).show(
+            job if job is not None and job.kind in ("import", "retry", "link") else None)
 
     def _fill_groups(self, run: RunView) -> None:
         self.query_one(FailureGroups).fill(run, keep=self.code, showing_rows=bool(self.rows))
@@ -173,22 +211,35 @@ class FailuresPane(StepPane):
         if run is None:
             return
         search = self.query_one("#fail-filter", Input).value.strip()
-        after = self.page_starts[-1]
-        query = (run.run_dir, self.code, search, after)
+        query = (run.run_dir, self.code, search, self.anchor)
         self._query = query
         self._read_page(query)
 
+    def _to_first(self) -> None:
+        self.anchor, self.place = ("after", None), ("first", 1)
+        self._queued.clear()
+
     @work(thread=True, exclusive=True, group="failures-page", exit_on_error=False)
     def _read_page(self, query: tuple) -> None:
-        run_dir, code, search, after = query
-        self.post_message(FailedPage(query, read_failed_page(run_dir, code=code, search=search, after_row=after, size=PAGE_SIZE)))
+        run_dir, code, search, (how, row_no) = query
+        page = read_failed_page(run_dir, code=code, search=search, size=PAGE_SIZE,
+                                after_row=row_no if how == "after" else None,
+                                before_row=row_no if how == "before" else None, last=how == "last")
+        self.post_message(FailedPage(query, page))
 
     def on_failed_page(self, message: FailedPage) -> None:
         message.stop()
         if message.query != self._query:
             return
-        self.page = message.page
-        self._show_rows(message.page.rows)
+        page = self.page = message.page
+        self._shown = message.query
+        if not page.earlier:
+            self.place = ("first", 1)  # a page backwards reached the start
+        elif not page.more:
+            self.place = ("last", 0)  # a page onwards reached the end
+        self._show_rows(page.rows)
+        if self._queued:
+            self.action_page(self._queued.pop(0))
 
     @work(thread=True, exclusive=True, group="failures-reread", exit_on_error=False)
     def _reread_rows(self, run_dir: Path, row_nos: list[int]) -> None:
@@ -212,12 +263,20 @@ class FailuresPane(StepPane):
             focused = self.app.focused
             if self.state.current == "failures" and (focused is None or self not in focused.ancestors):
                 table.focus()  # the rows arrived after the step opened: work starts here
-        page = self.page
-        number = len(self.page_starts)
-        more = " · ] next" if page and page.more else ""
-        back = " · [ prev" if number > 1 else ""
-        self.query_one("#fail-page-info", Static).update(f"page {number}{back}{more}")
+        self.query_one("#fail-page-info", Static).update(self._page_words())
         self._sync_note()
+        self.refresh_bindings()
+
+    def _page_words(self) -> str:
+        page = self.page
+        where, n = self.place
+        if where == "first":
+            words = f"page {n}"
+        else:
+            words = "last page" if n == 0 else f"{n} before the last"
+        back = " · [ prev { first" if page is not None and page.earlier else ""
+        more = " · ] next } last" if page is not None and page.more else ""
+        return f"{words}{back}{more}"
 
     def _current_row(self) -> RowRecord | None:
         table = self.query_one("#fail-rows", DataTable)
@@ -233,7 +292,7 @@ class FailuresPane(StepPane):
         code = None if key in (None, EVERY_CODE) else key
         if code != self.code:
             self.code = code
-            self.page_starts = [None]
+            self._to_first()
             self._request_page()
 
     @on(DataTable.RowSelected, "#groups")
@@ -244,6 +303,11 @@ class FailuresPane(StepPane):
         more = Text("Its rows are in the table below: tab goes there (the filter first).", style="dim")
         self.app.push_screen(WholeRowModal("Failed rows of one code", fields, more))
 
+    @on(DataTable.RowHighlighted, "#fail-rows")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self.refresh_bindings()  # `l` shows for a row another Clerk user's email blocks
+
     @on(DataTable.RowSelected, "#fail-rows")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()
@@ -252,7 +316,7 @@ class FailuresPane(StepPane):
     @on(Input.Changed, "#fail-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         event.stop()
-        self.page_starts = [None]
+        self._to_first()
         self._request_page()
 
     @on(Input.Submitted, "#fail-filter")
@@ -269,6 +333,10 @@ class FailuresPane(StepPane):
             return job is not None and job.active and job.kind in ("import", "retry")
         if action in ("retry_rows", "retry_all", "retry_group", "detail", "toggle_select"):
             return None if busy or not self.rows else True
+        if action == "link":
+            if not can_link(self._current_row()):
+                return False
+            return None if busy else True
         return True
 
     def action_detail(self) -> None:
@@ -278,10 +346,42 @@ class FailuresPane(StepPane):
             return
         self.app.push_screen(RowFixModal(run.run_dir, rec, editable=not self.busy), self._fix_done)
 
-    def _fix_done(self, request: FixRequest | None) -> None:
+    def _fix_done(self, request: FixRequest | LinkAsk | None) -> None:
         if request is None:
             return
+        if isinstance(request, LinkAsk):
+            self._ask_link(request.row_no)
+            return
         self._apply_fix(request)
+
+    # -- link a row to the Clerk user holding its email (issue 15 item 17) ---------------
+    def action_link(self) -> None:
+        rec = self._current_row()
+        if rec is None or not can_link(rec):
+            self._say("Only a row whose email another Clerk user holds (form_identifier_exists) can be linked.",
+                      "warning")
+            return
+        self._ask_link(rec.row_no)
+
+    def _ask_link(self, row_no: int) -> None:
+        run = self.state.run
+        rec = next((r for r in self.rows if r.row_no == row_no), None)
+        if run is None or rec is None:
+            return
+        if self.busy:
+            self._say("A session is running already: wait for it, or stop it (s).", "warning")
+            return
+        self.app.push_screen(LinkModal(run.run_dir, rec, self.state.settings),
+                             lambda yes, row_no=row_no: self._link_answered(row_no, bool(yes)))
+
+    def _link_answered(self, row_no: int, yes: bool) -> None:
+        if not yes:
+            return
+        if self.busy:
+            self._say("A session is running already: wait for it, or stop it (s).", "warning")
+            return
+        self._say(f"Linking row {row_no} in a worker.")
+        self.post_message(StartJob("link", {"row_nos": [row_no]}))
 
     @work(thread=True, exclusive=True, group="failures-fix", exit_on_error=False)
     def _apply_fix(self, request: FixRequest) -> None:
@@ -356,13 +456,33 @@ class FailuresPane(StepPane):
         self.post_message(StopJob())
 
     def action_page(self, step: int) -> None:
+        """] / [: the page after the last row shown / before the first (keyset by row number)."""
+        if self._query is not None and self._query != self._shown:
+            self._queued.append(step)  # from the page on its way, once it lands
+            return
         page = self.page
-        if step > 0 and page is not None and page.more and self.rows:
-            self.page_starts.append(self.rows[-1].row_no)
-        elif step < 0 and len(self.page_starts) > 1:
-            self.page_starts.pop()
+        if page is None or not self.rows:
+            return
+        where, n = self.place
+        if step > 0 and page.more:
+            self.anchor = ("after", self.rows[-1].row_no)
+            self.place = (where, n + 1 if where == "first" else max(n - 1, 0))
+        elif step < 0 and page.earlier:
+            self.anchor = ("before", self.rows[0].row_no)
+            self.place = (where, max(n - 1, 1) if where == "first" else n + 1)
         else:
             return
+        self._request_page()
+
+    def action_first_page(self) -> None:
+        """{: the first page (the lowest row numbers)."""
+        self._to_first()
+        self._request_page()
+
+    def action_last_page(self) -> None:
+        """}: the last page (the highest row numbers), read backwards by row number: no OFFSET."""
+        self.anchor, self.place = ("last", None), ("last", 0)
+        self._queued.clear()
         self._request_page()
 
     def action_focus_filter(self) -> None:

@@ -3,6 +3,10 @@ fix of its fields (saved with `journal.set_fix`, then retried if asked).
 
 The body is the engine's (`feed.sent_body`: the export row with the row's fix, as
 the importer sends it), read in a thread: the export is read up to the row.
+
+A row whose email another Clerk user holds (`form_identifier_exists` on the email)
+may be linked to that user instead (ctrl+l, or the button): the modal closes with a
+`LinkAsk`, and the Failures pane shows the link's plan (link_modal.py) before anything.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from textual.widgets import Button, Input, Label, Static
 
 from console.migration.journal import RowRecord
 from console.migration.feed import sent_body
+from console.tui.screens.link_modal import can_link
 from console.tui.widgets.scroll_area import ScrollArea
 
 # The fields the operator may fix here, in the journal's words (FIXABLE_FIELDS),
@@ -42,11 +47,20 @@ class FixRequest:
     retry: bool
 
 
-class RowFixModal(ModalScreen[FixRequest | None]):
+@dataclass(frozen=True)
+class LinkAsk:
+    """Link the row to the Clerk user holding its email: the pane shows the plan first."""
+
+    run_dir: Path
+    row_no: int
+
+
+class RowFixModal(ModalScreen["FixRequest | LinkAsk | None"]):
     BINDINGS = [
         Binding("escape", "close", "Close"),
         Binding("ctrl+r", "save(True)", "Save and retry"),
         Binding("ctrl+s", "save(False)", "Save fix"),
+        Binding("ctrl+l", "link", "Link to that user"),
     ]
 
     DEFAULT_CSS = """
@@ -68,6 +82,7 @@ class RowFixModal(ModalScreen[FixRequest | None]):
         self.run_dir = run_dir
         self.record = record
         self.editable = editable and record.status in ("failed", "pending")
+        self.linkable = editable and can_link(record)
 
     def compose(self) -> ComposeResult:
         rec = self.record
@@ -81,6 +96,11 @@ class RowFixModal(ModalScreen[FixRequest | None]):
                 who.append(rec.email or "—", style="bold")
                 yield Static(who, id="fix-who")
                 yield Static(self._answer(), id="fix-answer")
+                if self.linkable:
+                    hint = Text("Or link the row to the Clerk user holding this email: ", style="dim")
+                    hint.append("ctrl+l", style="bold")
+                    hint.append(" (what will happen is shown first).", style="dim")
+                    yield Static(hint, id="fix-link-hint")
                 yield Label("Fix (blank: as exported)" if self.editable else "Fix", classes="fix-section")
                 for name, words, _ in FIX_FIELDS:
                     with Horizontal(classes="fix-row"):
@@ -98,6 +118,8 @@ class RowFixModal(ModalScreen[FixRequest | None]):
                 yield Button("Save + retry", variant="primary", id="save-retry", disabled=not self.editable, compact=True)
                 yield Button("Save", id="save", disabled=not self.editable, compact=True)
                 yield Button("Clear", id="clear", disabled=not (self.editable and rec.fix), compact=True)
+                if self.linkable:
+                    yield Button("Link to user", id="link", compact=True)
                 yield Button("Close", id="close", compact=True)
 
     def _answer(self) -> Text:
@@ -144,6 +166,15 @@ class RowFixModal(ModalScreen[FixRequest | None]):
     def action_close(self) -> None:
         self.dismiss(None)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "link":
+            return self.linkable
+        return True
+
+    def action_link(self) -> None:
+        if self.linkable:
+            self.dismiss(LinkAsk(self.run_dir, self.record.row_no))
+
     def action_save(self, retry: bool) -> None:
         if not self.editable:
             return
@@ -176,6 +207,8 @@ class RowFixModal(ModalScreen[FixRequest | None]):
             self.action_save(True)
         elif event.button.id == "save":
             self.action_save(False)
+        elif event.button.id == "link":
+            self.action_link()
         elif event.button.id == "clear":
             self.dismiss(FixRequest(self.run_dir, self.record.row_no, None, False))
         else:
