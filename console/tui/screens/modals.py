@@ -82,9 +82,11 @@ and lift the freeze. What decides the freeze: `docs/cut-over.md`.
   console · `o` open the run found in the folder named there
 - **Failures**: `enter` / `e` a row's detail and its fix · `space` select a
   row · `r` retry the selected rows (or the highlighted one) · `a` retry every
-  retryable row · `g` retry the highlighted code · `[` `]` pages · `ctrl+f`
-  filter · `s` stop a retry safely. In the fix form: `ctrl+r` save and retry
-  · `ctrl+s` save · `escape` close
+  retryable row · `g` retry the highlighted code · `[` `]` pages · `{` `}` the
+  first / last page · `l` link a row whose email another Clerk user holds to
+  that user (the plan is shown first) · `ctrl+f` filter · `s` stop a retry
+  safely. In the fix form: `ctrl+r` save and retry · `ctrl+s` save · `ctrl+l`
+  link to that user · `escape` close
 - **Verify**: `v` verify a sample (its size in the field) · `a` verify every
   user · `s` stop · `[` `]` pages of differences · `i` sign in as a user
   (email and password; the password is masked and never kept)
