@@ -308,7 +308,8 @@ def test_help_lists_the_keys_of_every_step():
     from console.tui.screens.modals import HELP
     from console.tui.state import STEP_TITLES
 
-    words = {"left_square_bracket": "[", "right_square_bracket": "]"}
+    words = {"left_square_bracket": "[", "right_square_bracket": "]", "left_curly_bracket": "{",
+             "right_curly_bracket": "}"}
     lines = {line.split("**")[1]: line for line in HELP.replace("\n  ", " ").splitlines() if line.startswith("- **")}
     for step, pane in PANES.items():
         line = lines[STEP_TITLES[step]]
