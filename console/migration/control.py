@@ -429,6 +429,17 @@ class JobLink:
         await self.close()
 
 
+def ended_result(run_dir: str | os.PathLike[str], pid: int | None) -> JobResult | None:
+    """The result of the worker `pid` that already ended, as its last heartbeat keeps it:
+    for a client that started a short job and reached the folder after the worker had
+    gone (nobody was attached to hear the result). None when that worker left none."""
+    beat = read_heartbeat(run_dir)
+    if not beat or pid is None or beat.get("pid") != pid or not beat.get("ended_at"):
+        return None
+    result = beat.get("result")
+    return JobResult.from_json(result) if isinstance(result, dict) else None
+
+
 async def attach(run_dir: str | os.PathLike[str], *, label: str = "clerk-migrate",
                  timeout: float = 5.0) -> JobLink:
     """Connect to the worker serving the run folder. NotRunning when none does."""

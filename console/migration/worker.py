@@ -155,7 +155,8 @@ class Worker:
         }
         if self.result is not None:
             beat.update(ended_at=time.time(), exit_code=self.result.exit_code, stop_reason=self.result.stop_reason,
-                        message=self.result.message, stopped_by=self.stop_source)
+                        message=self.result.message, stopped_by=self.stop_source,
+                        result=self.result.to_json())  # for a client that attaches after the worker is gone
         return beat
 
     def _sessions(self) -> int | None:

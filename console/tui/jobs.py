@@ -232,8 +232,8 @@ class JobDriver:
                                                 "stopped", {"run": str(run_dir)}, kind)))
             return
         app.post_message(JobStarting(run_dir))
-        await asyncio.to_thread(start_worker, run_dir, spec, settings, python=app.options.worker_python)
-        await self._follow(run_dir, mine=True)
+        pid = await asyncio.to_thread(start_worker, run_dir, spec, settings, python=app.options.worker_python)
+        await self._follow(run_dir, mine=True, pid=pid)
 
     def watch(self, run_dir: Path) -> None:
         """Attach to the job another console (or the CLI) started, and watch it."""
@@ -241,17 +241,18 @@ class JobDriver:
         self.app.run_worker(self._follow(run_dir, mine=False), group="job", exclusive=True, exit_on_error=False,
                             name="attach")
 
-    async def _follow(self, run_dir: Path, *, mine: bool) -> None:
-        from console.migration.control import NotRunning, attach
+    async def _follow(self, run_dir: Path, *, mine: bool, pid: int | None = None) -> None:
+        from console.migration.control import NotRunning, attach, ended_result
         from console.migration.errors import MigrationError
 
         app = self.app
         try:
             link = await attach(run_dir, label=self.label)
         except NotRunning:
-            # it ended between its start (or the look at the folder) and this attach: what it
-            # did is in the journal, which the app reads again
-            app.post_message(JobEnded(None, lost=False))
+            # it ended between its start (or the look at the folder) and this attach (a short
+            # job, a slow console): the worker this console started left its result in its
+            # last heartbeat; what any job did is in the journal, which the app reads again
+            app.post_message(JobEnded(ended_result(run_dir, pid) if mine else None, lost=False))
             return
         self.link = link
         try:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from console.migration.control import NotController, NotRunning, attach
+from console.migration.control import NotController, NotRunning, attach, ended_result
 from console.migration.journal import RunJournal, is_run_folder
 from console.migration.status import read_status
 from tests.integration.engine_support import assert_guarantees, write_export
@@ -426,6 +426,10 @@ def test_retry_and_undo_detached(tmp_path: Path, sandbox_factory, prod_key, work
     _poll(lambda: not _alive(pid), "the retry worker to end")
     st = read_status(run).as_json()
     assert (st["state"], st["kind"], st["exit_code"], st["failed"]) == ("finished", "retry", 1, 1)
+    # the whole result stays in the last heartbeat, for the starter that attaches too late
+    kept = ended_result(run, pid)
+    assert kept is not None and (kept.kind, kept.exit_code) == ("retry", 1) and kept.summary
+    assert ended_result(run, pid + 1) is None and ended_result(run, None) is None  # another worker's: not this
     with RunJournal.open(run, readonly=True) as j:
         assert [s["kind"] for s in j.sessions()] == ["import", "retry"]
 

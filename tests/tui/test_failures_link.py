@@ -179,3 +179,49 @@ async def test_first_and_last_page_keys(sandbox, area):
         await wait_for(pilot, lambda: pane.rows and pane.rows[0].row_no == failed[200], what="the third page")
         assert [r.row_no for r in pane.rows] == failed[200:]
         assert "last page" in str(app.query_one("#fail-page-info").render())
+
+
+async def test_a_link_job_that_ends_before_the_console_attaches_still_reports_its_result(sandbox, area,
+                                                                                         monkeypatch):
+    """A one-row link can end before a slow (loaded) console reaches the worker's socket
+    (CI saw it: the console then waited for a result that never came). The console that
+    started the worker takes the result from the worker's last heartbeat. Made certain
+    here: the console attaches only once the worker has let go of the run."""
+    from console.migration import control
+    from console.migration.status import lock_holder
+
+    real_attach = control.attach
+    late = []
+
+    async def attach_after_the_end(run_dir, **kwargs):
+        import asyncio
+
+        while lock_holder(run_dir) is not None:  # the worker still holds the run
+            await asyncio.sleep(0.02)
+        late.append(run_dir)
+        return await real_attach(run_dir, **kwargs)
+
+    monkeypatch.setattr(control, "attach", attach_after_the_end)
+    victim = export_rows(area)[4]
+    holder = sandbox.seed_user(PROD, {"email_address": [victim["email"]], "skip_password_requirement": True})
+    synthetic_run(area, sandbox.url, failed={5: TAKEN})
+    app = build(sandbox, area)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await on_failures(pilot, 1)
+        await pilot.press("l")
+        await plan_shown(pilot)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.state.job is not None and app.state.job.kind == "link", what="the job")
+        await wait_for(pilot, lambda: not busy(app), timeout=60, what="the link job's end")
+        assert late, "the console attached while the worker still ran"
+        result = app.state.job.result
+        assert result is not None and not app.state.job.lost
+        assert (result.kind, result.exit_code) == ("link", 0), result
+        assert app.state.results["link"] is result
+        await wait_for(pilot, lambda: pane_rows(app) and pane_rows(app)[0].status == "existed",
+                       what="the row to turn existed")
+        assert user(sandbox, holder["id"])["external_id"] == victim["id"]
+
+
+def pane_rows(app):
+    return app.pane("failures").rows
