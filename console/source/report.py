@@ -215,6 +215,18 @@ def _consume(reader, policies: Policies, row_issues: list[Issue],
     return rows, importable, warned
 
 
+def validate_export_emitting(emit: Callable[[Any], None], path: str, policies: Policies, mapping: dict[str, str] | None,
+                            instance_kind: InstanceKind | None, accounts: str | None) -> None:
+    """validate_export for a process of its own (feed.ExportProcess, the console's Load of a
+    big export): emits ("progress", rows, bytes_read, size_bytes) as validate_export says it,
+    then ("report", report). The process ends after it: no cyclic collection meanwhile."""
+    gc.disable()
+    report = validate_export(path, policies=policies, mapping=mapping, instance_kind=instance_kind,
+                             accounts=accounts,
+                             on_progress=lambda rows, read, size: emit(("progress", rows, read, size)))
+    emit(("report", report))
+
+
 def write_report_csv(report: ValidationReport, out: str | Path) -> Path:
     """Every issue as a CSV row: row,external_id,field,code,severity,message.
     Written 0600 like every other output (it names users and their emails)."""

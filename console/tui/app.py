@@ -27,6 +27,7 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from console.migration.errors import MigrationError
 from console.settings import KeyringUnavailable, SecretKey, Settings, load_settings, save_to_keyring
 from console.source import ExportError, open_export, validate_export, write_report_csv
 from console.source.model import Policies
@@ -359,17 +360,60 @@ class ConsoleApp(RunControl, App[int]):
 
         try:
             with gc_paused():
-                report = validate_export(
-                    path, policies=policies, mapping=mapping, instance_kind=instance_kind, on_progress=on_progress,
-                    accounts=accounts,
-                )
+                if self._load_in_a_process(path):
+                    report = self._validate_in_a_process(path, policies, mapping, instance_kind, accounts,
+                                                         on_progress, lambda: worker.is_cancelled)
+                else:
+                    report = validate_export(
+                        path, policies=policies, mapping=mapping, instance_kind=instance_kind,
+                        on_progress=on_progress, accounts=accounts,
+                    )
                 index = IssueIndex(report.issues)
         except _Cancelled:
             return
         except ExportError as exc:
             self.post_message(LoadFailed(generation, str(exc)))
             return
+        except MigrationError as exc:  # the checking process went away (killed, out of memory)
+            self.post_message(LoadFailed(generation, exc.message))
+            return
         self.post_message(LoadFinished(generation, report, index, clock() - started, instance_kind))
+
+    def _load_in_a_process(self, path: Path) -> bool:
+        """A big export file is read and checked in a process of its own: the reader is
+        CPU-bound, and in a thread here it shares the GIL with every key (issue 17: Failures'
+        pages took 90-270 ms during a reopened 1M-row run's re-read, 40 ms after it)."""
+        from console.migration.feed import process_available
+
+        try:
+            size = path.stat().st_size if path.is_file() else -1
+        except OSError:
+            size = -1
+        return process_available() and size >= 0 and size >= self.options.load_process_from_bytes
+
+    @staticmethod
+    def _validate_in_a_process(path: Path, policies: Policies, mapping: dict[str, str] | None,
+                               instance_kind: str | None, accounts: Path | None, on_progress: Any,
+                               cancelled: Any) -> Any:
+        """validate_export in feed.ExportProcess (runs in the load thread, blocking on the
+        child's frames, ~10 a second): its progress said here, its report returned. A newer
+        load (or the console closing) cancels it: the child is killed."""
+        from console.migration.feed import ExportProcess
+        from console.source.report import validate_export_emitting
+
+        with ExportProcess(validate_export_emitting, str(path), policies, mapping, instance_kind,
+                           str(accounts) if accounts is not None else None) as child:
+            while True:
+                if cancelled():
+                    raise _Cancelled
+                frame = child.next()
+                if frame is None:
+                    raise MigrationError(f"{path}: the process checking the export ended without its report", 2,
+                                         "export_process")
+                if frame[0] == "progress":
+                    on_progress(*frame[1:])
+                else:
+                    return frame[1]
 
     @staticmethod
     def _mapping_hint(exc: BaseException, path: Path) -> tuple[bool, list[str]]:
@@ -596,8 +640,13 @@ class ConsoleApp(RunControl, App[int]):
         self.post_message(DetailPage(query, issues, total))
 
     def on_detail_page(self, message: DetailPage) -> None:
+        from textual.css.query import NoMatches
+
         if message.query == self._detail_query:
-            self.pane("review").show_page(message.issues, message.total, message.every_code)  # type: ignore[attr-defined]
+            try:
+                self.pane("review").show_page(message.issues, message.total, message.every_code)  # type: ignore[attr-defined]
+            except NoMatches:
+                return  # the page came from its thread while the console closes: its panes are gone
 
     def ask_report_path(self) -> None:
         if self.state.report is None:

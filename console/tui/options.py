@@ -45,6 +45,9 @@ class ConsoleOptions:
     worker_python: str | None = None  # the interpreter a worker runs on (None: this one)
     watch_every_s: float = 1.0  # how often the run folder is looked at for changes made elsewhere
     label: str = "console"  # how this console names itself to a worker (its pid is added)
+    # an export file at least this big is read and checked by Load in a process of its own (the
+    # other core; the console's keys stay quick: issue 17), a smaller one in a thread here
+    load_process_from_bytes: int = 16 * 1024 * 1024
 
     def job(self, kind: str) -> dict[str, Any]:
         """The options of one kind of job (a copy: the caller adds its own)."""

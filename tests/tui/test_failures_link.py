@@ -105,7 +105,7 @@ async def test_link_shows_the_plan_then_links_the_row_in_a_worker(sandbox, area)
         linked = row(area.run_dir, 5)
         assert (linked.status, linked.clerk_user_id) == ("existed", holder["id"])
         assert row(area.run_dir, 9).status == "failed"  # only the chosen row
-        assert "existed ✓" in screen_text(app)
+        await wait_for(pilot, lambda: "existed ✓" in screen_text(app), what="the row drawn as existed")
         await wait_for(pilot, lambda: app.state.run.failed == 1, what="the figures re-read")
 
 

@@ -22,6 +22,7 @@ class StepPane(Vertical):
     """
 
     step: ClassVar[StepId]
+    _footer_keys: tuple | None = None  # what check_action said of the pane's keys at the last footer refresh
     # widgets (selectors) that Tab reaches after the pane's other fields and tables
     FOCUS_LAST: ClassVar[tuple[str, ...]] = ()
     DEFAULT_CSS = """
@@ -41,6 +42,30 @@ class StepPane(Vertical):
 
     def sync(self, state: ConsoleState) -> None:
         """Render the state. Cheap: called often."""
+
+    def refresh_keys(self) -> None:
+        """refresh_bindings, only when it shows: this pane is the step on screen and one of its
+        keys turned on, off or hidden (what check_action says of it changed). Each refresh
+        recomposes the footer, some 20 ms a key group at 120 columns: after a 1M-row load the
+        hidden panes' unconditional refreshes held a Failures page key ~150 ms (issue 17)."""
+        if not self.is_mounted or self.state.current != self.step:
+            self._footer_keys = None  # the step shown again: its footer is asked for again then
+            return
+        keys = tuple(self.check_action(name, params) for name, params in self._pane_actions())
+        if keys != self._footer_keys:
+            self._footer_keys = keys
+            self.refresh_bindings()
+
+    def _pane_actions(self) -> list[tuple[str, tuple]]:
+        from textual.actions import parse
+        from textual.binding import Binding
+
+        out = []
+        for item in self.BINDINGS:
+            action = item.action if isinstance(item, Binding) else item[1]
+            _namespace, name, params = parse(action)
+            out.append((name, params))
+        return out
 
     def on_enter(self) -> None:
         """The operator opened this step: focus where work starts."""

@@ -105,7 +105,6 @@ class FailuresPane(FailureRowActions, StepPane):
         self._groups_for: object = None
         self._rows_for: object = None
         self._link_said: object = None  # the link job's result already said
-        self._keys: tuple = ()  # what check_action said of the pane's keys when the footer was last refreshed
 
     def compose(self) -> ComposeResult:
         yield Static("", id="fail-head")
@@ -164,7 +163,7 @@ class FailuresPane(FailureRowActions, StepPane):
                 self._reread_rows(run.run_dir, [r.row_no for r in self.rows])
         self._sync_note()
         self._say_link_result(state)
-        self._refresh_keys()
+        self.refresh_keys()
 
     def _say_link_result(self, state: ConsoleState) -> None:
         """A link job started here ended: what happened to its row(s), in one notification."""
@@ -262,7 +261,7 @@ class FailuresPane(FailureRowActions, StepPane):
                 table.focus()  # the rows arrived after the step opened: work starts here
         self.query_one("#fail-page-info", Static).update(self._page_words())
         self._sync_note()
-        self._refresh_keys()
+        self.refresh_keys()
 
     def _page_words(self) -> str:
         page = self.page
@@ -303,7 +302,7 @@ class FailuresPane(FailureRowActions, StepPane):
     @on(DataTable.RowHighlighted, "#fail-rows")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
-        self._refresh_keys()  # `l` shows for a row another Clerk user's email blocks
+        self.refresh_keys()  # `l` shows for a row another Clerk user's email blocks
 
     @on(DataTable.RowSelected, "#fail-rows")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
@@ -320,16 +319,6 @@ class FailuresPane(FailureRowActions, StepPane):
     def _filter_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.query_one("#fail-rows").focus()
-
-    KEYED = ("stop", "retry_rows", "retry_all", "retry_group", "detail", "toggle_select", "link")
-
-    def _refresh_keys(self) -> None:
-        """The footer again only when one of this pane's keys turned on, off or hidden: each
-        refresh recomposes the footer (tens of ms at a time, a page key waiting behind it)."""
-        keys = tuple(self.check_action(a, ()) for a in self.KEYED)
-        if keys != self._keys:
-            self._keys = keys
-            self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if not self.is_mounted:

@@ -101,7 +101,7 @@ class FinishPane(StepPane):
         assert run is not None
         self.ids.sync(run)
         self.undo.sync(run)
-        self.refresh_bindings()
+        self.refresh_keys()
 
     # -- keys --------------------------------------------------------------------------
     def action_write_map(self) -> None:

@@ -105,7 +105,7 @@ class ImportPane(StepPane):
             self.plan.sync(state, run, other)
         self.show_progress(state)
         self.query_one("#import-result", Static).update(self._result(state, run))
-        self.refresh_bindings()
+        self.refresh_keys()
 
     def show_progress(self, state: ConsoleState) -> None:
         """The live part only (called for each snapshot)."""

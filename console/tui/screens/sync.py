@@ -134,7 +134,7 @@ class SyncPane(StepPane):
         word.placeholder = f"type {self.removed}" if self.removed != "keep" else ""
         self.show_progress(state)
         self._follow_export(state)
-        self.refresh_bindings()
+        self.refresh_keys()
 
     def _follow_export(self, state: ConsoleState) -> None:
         """After a sync the run's export is the new one (the journal adopted it): Load and

@@ -164,7 +164,7 @@ class VerifyPane(StepPane):
                 "(step 4, Import; step 5, Failures)."
             )
         self._show(run)
-        self.refresh_bindings()
+        self.refresh_keys()
 
     def show_progress(self, state: ConsoleState) -> None:
         """The live part (called for each snapshot of the verify worker)."""
