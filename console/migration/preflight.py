@@ -688,6 +688,18 @@ def check_export(
     return readiness
 
 
+def check_export_emitting(emit: Callable[[Any], None], export: str, rules: BodyRules | None,
+                          mapping: dict[str, str] | None, policies: Any, accounts: str | None) -> None:
+    """check_export for a process of its own (feed.ExportProcess): emits ("progress", rows,
+    bytes_read, size_bytes) about ten times a second, then ("readiness", readiness)."""
+    import gc
+
+    gc.disable()  # the process ends after it
+    readiness = check_export(export, rules, mapping=mapping, policies=policies, accounts=accounts,
+                             on_progress=lambda rows, read, size: emit(("progress", rows, read, size)))
+    emit(("readiness", readiness))
+
+
 # ----------------------------------------------------------------------------- the instance
 async def check_instance(app_settings: Any, readiness: Readiness, *, client: Any = None,
                          dev_user_cap: int | None = None) -> None:
@@ -769,13 +781,16 @@ async def preflight(
     on_progress: Callable[[int, int, int], None] | None = None,
     check_identity: bool = True,
     transport: Any = None,
+    checker: Callable[..., Readiness] = None,  # type: ignore[assignment]
 ) -> Readiness:
     """The whole preflight: the settings (Frontend API), the export (a thread), the
-    instance (Backend API). Raises PreflightError (exit 2), ExportError, ValueError."""
+    instance (Backend API). Raises PreflightError (exit 2), ExportError, ValueError.
+    `checker`: what makes the export's pass (check_export's arguments; default check_export
+    itself; the console passes one that runs it in a process of its own)."""
     read = await read_instance_settings(app_settings, transport=transport)
     rules = rules_from(read, legal)
-    readiness = await asyncio.to_thread(check_export, export, rules, accounts=accounts, fmt=fmt, mapping=mapping,
-                                        policies=policies, on_progress=on_progress)
+    readiness = await asyncio.to_thread(checker or check_export, export, rules, accounts=accounts, fmt=fmt,
+                                        mapping=mapping, policies=policies, on_progress=on_progress)
     if read.note:
         readiness.not_checked.append(read.note)
     else:

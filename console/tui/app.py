@@ -361,8 +361,9 @@ class ConsoleApp(RunControl, App[int]):
         try:
             with gc_paused():
                 if self._load_in_a_process(path):
-                    report = self._validate_in_a_process(path, policies, mapping, instance_kind, accounts,
-                                                         on_progress, lambda: worker.is_cancelled)
+                    report = self._in_a_process("validate_export_emitting", (
+                        str(path), policies, mapping, instance_kind, str(accounts) if accounts is not None else None,
+                    ), on_progress, lambda: worker.is_cancelled)
                 else:
                     report = validate_export(
                         path, policies=policies, mapping=mapping, instance_kind=instance_kind,
@@ -392,28 +393,28 @@ class ConsoleApp(RunControl, App[int]):
         return process_available() and size >= 0 and size >= self.options.load_process_from_bytes
 
     @staticmethod
-    def _validate_in_a_process(path: Path, policies: Policies, mapping: dict[str, str] | None,
-                               instance_kind: str | None, accounts: Path | None, on_progress: Any,
-                               cancelled: Any) -> Any:
-        """validate_export in feed.ExportProcess (runs in the load thread, blocking on the
-        child's frames, ~10 a second): its progress said here, its report returned. A newer
-        load (or the console closing) cancels it: the child is killed."""
+    def _in_a_process(target: str, args: tuple, on_progress: Any, cancelled: Any) -> Any:
+        """One pass over the export in feed.ExportProcess: `validate_export_emitting` (Load)
+        or `check_export_emitting` (Readiness). Runs in a worker thread, blocking on the
+        child's frames (about ten a second): its progress said through `on_progress`, its
+        answer returned. A newer pass (or the console closing) cancels it: the child is killed."""
+        from console.migration import preflight
         from console.migration.feed import ExportProcess
-        from console.source.report import validate_export_emitting
+        from console.source import report
 
-        with ExportProcess(validate_export_emitting, str(path), policies, mapping, instance_kind,
-                           str(accounts) if accounts is not None else None) as child:
+        function = getattr(report, target, None) or getattr(preflight, target)
+        with ExportProcess(function, *args) as child:
             while True:
                 if cancelled():
                     raise _Cancelled
                 frame = child.next()
                 if frame is None:
-                    raise MigrationError(f"{path}: the process checking the export ended without its report", 2,
+                    raise MigrationError(f"{args[0]}: the process reading the export ended without its answer", 2,
                                          "export_process")
-                if frame[0] == "progress":
-                    on_progress(*frame[1:])
-                else:
+                if frame[0] != "progress":
                     return frame[1]
+                if on_progress is not None:
+                    on_progress(*frame[1:])
 
     @staticmethod
     def _mapping_hint(exc: BaseException, path: Path) -> tuple[bool, list[str]]:
@@ -506,9 +507,18 @@ class ConsoleApp(RunControl, App[int]):
         from console.migration.errors import as_migration_error
         from console.migration.preflight import preflight
 
+        worker = get_current_worker()
+        checker = None
+        if self._load_in_a_process(path):
+            def checker(export, rules, *, accounts=None, fmt=None, mapping=None, policies=None, on_progress=None):
+                return self._in_a_process("check_export_emitting", (str(export), rules, mapping, policies,
+                                          str(accounts) if accounts is not None else None),
+                                          None, lambda: worker.is_cancelled)
         try:
             readiness = asyncio.run(preflight(path, settings, legal=legal, mapping=mapping, policies=policies,
-                                              check_identity=False))
+                                              check_identity=False, checker=checker))
+        except _Cancelled:
+            return  # a newer pass (another policy) replaced this one: its process is gone
         except Exception as exc:  # noqa: BLE001 - the settings or the file: said in Review, one line
             known = as_migration_error(exc)
             if known is None and not isinstance(exc, ValueError):

@@ -68,6 +68,10 @@ def spy_on_processes(monkeypatch, instances: list | None = None) -> list[str]:
     return started
 
 
+def loads(started: list[str]) -> list[str]:
+    return [name for name in started if name.startswith("validate")]  # (the Readiness pass has its own)
+
+
 async def test_a_big_export_is_checked_in_a_process_with_the_same_report(demo_app, demo_area, monkeypatch):
     started = spy_on_processes(monkeypatch)
     app = demo_app(load_process_from_bytes=0)
@@ -75,7 +79,7 @@ async def test_a_big_export_is_checked_in_a_process_with_the_same_report(demo_ap
         await choose_demo_key(pilot, 0)
         await load_suggested_export(pilot)
         assert app.state.load.status == "loaded", app.state.load.error
-        assert started == ["validate_export_emitting"]
+        assert loads(started) == ["validate_export_emitting"]
         truth = validate_export(demo_area.export, instance_kind="production")
         report = app.state.report
         assert report.as_json() == truth.as_json()
@@ -87,10 +91,36 @@ async def test_a_big_export_is_checked_in_a_process_with_the_same_report(demo_ap
         app._revalidate()
         await wait_until(pilot, lambda: app.state.load.status == "loaded" and app.state.report is not report,
                          what="the re-check")
-        assert started == ["validate_export_emitting"] * 2
+        assert loads(started) == ["validate_export_emitting"] * 2
         expected = validate_export(demo_area.export, policies=Policies(unverified_email="refuse"),
                                    instance_kind="production")
         assert (app.state.report.refused, app.state.report.importable) == (expected.refused, expected.importable)
+
+
+async def test_the_readiness_pass_of_a_big_export_runs_in_a_process_with_the_same_answer(demo_app, demo_area,
+                                                                                          monkeypatch):
+    from console.migration.preflight import preflight
+
+    started = spy_on_processes(monkeypatch)
+    app = demo_app(load_process_from_bytes=0)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await choose_demo_key(pilot, 0)
+        await load_suggested_export(pilot)
+        await wait_for(pilot, lambda: app.state.readiness_status in ("done", "failed"), what="the readiness pass")
+        assert app.state.readiness_status == "done", app.state.readiness_error
+        assert started == ["validate_export_emitting", "check_export_emitting"]
+        truth = await preflight(demo_area.export, app.state.settings, legal=app.state.legal,
+                                policies=app.state.policies, check_identity=False)
+        got = app.state.readiness
+
+        def same_read(readiness) -> dict:  # the settings were read twice: a second apart
+            out = readiness.as_json() | {"duration_s": 0}
+            out["rules"] = out["rules"] | {"read_at": 0}
+            return out
+
+        assert same_read(got) == same_read(truth)
+        assert got.findings and got.findings == truth.findings
+        assert got.rows == truth.rows > 0
 
 
 async def test_a_small_export_stays_in_a_thread(demo_app, monkeypatch):
@@ -100,6 +130,8 @@ async def test_a_small_export_stays_in_a_thread(demo_app, monkeypatch):
         await choose_demo_key(pilot, 0)
         await load_suggested_export(pilot)
         assert app.state.load.status == "loaded" and started == []
+        await wait_for(pilot, lambda: app.state.readiness_status in ("done", "failed"), what="the readiness pass")
+        assert app.state.readiness_status == "done" and started == []
 
 
 async def test_an_unreadable_export_fails_in_place_from_the_process(sandbox_server, tmp_path):
