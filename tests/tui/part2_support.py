@@ -159,5 +159,9 @@ async def wait_for(pilot, condition, timeout: float = 30.0, what: str = "conditi
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            app = pilot.app
+            job = getattr(app.state, "job", None)
+            raise AssertionError(f"timed out waiting for {what} (the focus on {app.focused!r}, screen {app.screen!r}, "
+                                 f"job {job.kind if job else None} {job.phase if job else ''} "
+                                 f"{job.state if job else ''})")
         await pilot.pause(0.02)

@@ -70,7 +70,7 @@ async def test_demo_flow_import_fix_retry_verify_finish(sandbox, area):
 
         # Failures: the group, the row, its detail; fix the email and retry that row
         await pilot.press("ctrl+n")
-        assert app.state.current == "failures"
+        assert app.state.current == "failures", (app.screen, app.focused, screen_text(app))
         pane = app.pane("failures")
         await wait_until(pilot, lambda: len(pane.rows) == 1, what="the failed rows")
         assert pane.rows[0].row_no == 5 and pane.rows[0].error_code == "form_identifier_exists"
@@ -175,10 +175,14 @@ async def test_closed_mid_import_the_job_goes_on_and_a_new_console_attaches(sand
     async with reopened.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: reopened.state.job is not None and reopened.state.job.phase == "attached",
                        timeout=10, what="the console to attach")
-        assert reopened.state.current == "import"
+        # the step comes from the run's first read (a thread), which can land after the attach
+        await wait_for(pilot, lambda: reopened.state.current == "import", what="the Import step")
         await wait_for(pilot, lambda: reopened.query_one("#import-panel").display, what="the live panel")
-        text = " ".join(screen_text(reopened).split())
-        assert f"pid {reopened.state.job.pid}" in text and "controls it" in text
+        def drawn() -> str:
+            return " ".join(screen_text(reopened).split())
+
+        await wait_for(pilot, lambda: f"pid {reopened.state.job.pid}" in drawn() and "controls it" in drawn(),
+                       what="the worker's pid and who controls it, drawn")
         await wait_settled(pilot)
         assert reopened.state.run.to_send == 0
     after = assert_no_duplicate(sandbox, area.run_dir)
