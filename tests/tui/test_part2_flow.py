@@ -291,9 +291,11 @@ async def test_undo_of_a_rehearsal_behind_the_typed_word(sandbox, area):
         await wait_settled(pilot)
         assert app.state.run.counts["existed"] == 1 and app.state.run.counts["created"] == 287
         app.go_to("finish")
-        await pilot.pause()
+        finish = app.pane("finish")
+        await wait_for(pilot, lambda: app.query_one("#finish-tabs").display and finish.check_action("next_tab", ())
+                       and app.focused is not None and finish in app.focused.ancestors, what="Finish's tabs")
         await pilot.press("ctrl+t", "ctrl+t", "ctrl+t")
-        assert app.query_one("#finish-tabs").active == "tab-undo"
+        await wait_for(pilot, lambda: app.query_one("#finish-tabs").active == "tab-undo", what="the Undo tab")
         assert app.focused is app.query_one("#undo-preview")
         await pilot.press("enter")
         finish = app.pane("finish")
