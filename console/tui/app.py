@@ -31,6 +31,8 @@ from console.migration.errors import MigrationError
 from console.settings import KeyringUnavailable, SecretKey, Settings, load_settings, save_to_keyring
 from console.source import ExportError, open_export, validate_export, write_report_csv
 from console.source.model import Policies
+from console.source.report import validate_export_emitting
+from console.tui.export_pass import Cancelled, in_a_process, run_pass
 from console.tui.messages import DetailPage, LoadDetected, LoadFailed, LoadFinished, LoadProgress, ReadinessChecked
 from console.tui.screens import PANES, StepPane
 from console.tui.screens.main import MainScreen
@@ -79,8 +81,7 @@ def gc_paused():
                 gc.enable()
 
 
-class _Cancelled(Exception):
-    """Raised inside a load worker's progress callback once a newer load started."""
+_Cancelled = Cancelled  # raised inside a load worker once a newer load started
 
 
 def first_record_keys(path: Path) -> list[str]:
@@ -360,8 +361,8 @@ class ConsoleApp(RunControl, App[int]):
 
         try:
             with gc_paused():
-                if self._load_in_a_process(path):
-                    report = self._in_a_process("validate_export_emitting", (
+                if in_a_process(path, self.options.load_process_from_bytes):
+                    report = run_pass(validate_export_emitting, (
                         str(path), policies, mapping, instance_kind, str(accounts) if accounts is not None else None,
                     ), on_progress, lambda: worker.is_cancelled)
                 else:
@@ -379,42 +380,6 @@ class ConsoleApp(RunControl, App[int]):
             self.post_message(LoadFailed(generation, exc.message))
             return
         self.post_message(LoadFinished(generation, report, index, clock() - started, instance_kind))
-
-    def _load_in_a_process(self, path: Path) -> bool:
-        """A big export file is read and checked in a process of its own: the reader is
-        CPU-bound, and in a thread here it shares the GIL with every key (issue 17: Failures'
-        pages took 90-270 ms during a reopened 1M-row run's re-read, 40 ms after it)."""
-        from console.migration.feed import process_available
-
-        try:
-            size = path.stat().st_size if path.is_file() else -1
-        except OSError:
-            size = -1
-        return process_available() and size >= 0 and size >= self.options.load_process_from_bytes
-
-    @staticmethod
-    def _in_a_process(target: str, args: tuple, on_progress: Any, cancelled: Any) -> Any:
-        """One pass over the export in feed.ExportProcess: `validate_export_emitting` (Load)
-        or `check_export_emitting` (Readiness). Runs in a worker thread, blocking on the
-        child's frames (about ten a second): its progress said through `on_progress`, its
-        answer returned. A newer pass (or the console closing) cancels it: the child is killed."""
-        from console.migration import preflight
-        from console.migration.feed import ExportProcess
-        from console.source import report
-
-        function = getattr(report, target, None) or getattr(preflight, target)
-        with ExportProcess(function, *args) as child:
-            while True:
-                if cancelled():
-                    raise _Cancelled
-                frame = child.next()
-                if frame is None:
-                    raise MigrationError(f"{args[0]}: the process reading the export ended without its answer", 2,
-                                         "export_process")
-                if frame[0] != "progress":
-                    return frame[1]
-                if on_progress is not None:
-                    on_progress(*frame[1:])
 
     @staticmethod
     def _mapping_hint(exc: BaseException, path: Path) -> tuple[bool, list[str]]:
@@ -505,13 +470,13 @@ class ConsoleApp(RunControl, App[int]):
         import asyncio
 
         from console.migration.errors import as_migration_error
-        from console.migration.preflight import preflight
+        from console.migration.preflight import check_export_emitting, preflight
 
         worker = get_current_worker()
         checker = None
-        if self._load_in_a_process(path):
+        if in_a_process(path, self.options.load_process_from_bytes):
             def checker(export, rules, *, accounts=None, fmt=None, mapping=None, policies=None, on_progress=None):
-                return self._in_a_process("check_export_emitting", (str(export), rules, mapping, policies,
+                return run_pass(check_export_emitting, (str(export), rules, mapping, policies,
                                           str(accounts) if accounts is not None else None),
                                           None, lambda: worker.is_cancelled)
         try:

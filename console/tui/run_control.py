@@ -33,9 +33,8 @@ from console.tui.jobs import (
     JobSnapshot,
     JobStarting,
     JobView,
-    prepare_import,
-    prepare_retry,
 )
+from console.migration.start_checks import prepare_import, prepare_retry
 from console.tui.messages import PauseJob, ReadRun, ResumeJob, StartJob, StopJob, TakeControl
 from console.tui.runview import RunView, read_run
 from console.tui.watch import FolderWatch, log_tail

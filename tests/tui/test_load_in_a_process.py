@@ -46,10 +46,10 @@ def checking_children() -> list[int]:
 
 def spy_on_processes(monkeypatch, instances: list | None = None) -> list[str]:
     """Record each ExportProcess's target (the real class still runs the child)."""
-    from console.migration import feed
+    from console.tui import export_pass
 
     started: list[str] = []
-    real = feed.ExportProcess
+    real = export_pass.ExportProcess
 
     class Spy(real):  # type: ignore[misc, valid-type]
         def __init__(self, target, *args):
@@ -64,7 +64,7 @@ def spy_on_processes(monkeypatch, instances: list | None = None) -> list[str]:
             self.frames.append("end" if frame is None else frame[0])
             return frame
 
-    monkeypatch.setattr(feed, "ExportProcess", Spy)
+    monkeypatch.setattr(export_pass, "ExportProcess", Spy)
     return started
 
 
@@ -134,12 +134,17 @@ async def test_a_small_export_stays_in_a_thread(demo_app, monkeypatch):
         assert app.state.readiness_status == "done" and started == []
 
 
+def plain_console(sandbox_server, export: Path, *, load_process_from_bytes: int):
+    """A console (not the demo) on the sandbox with `export` filled into Load."""
+    settings = Settings(SecretKey("sk_live_" + "b" * 40), "env", sandbox_server.url)
+    return make_app(ConsoleOptions(settings=settings, export_path=export, clock=lambda: 0.0, auto_live_check=False,
+                                   load_process_from_bytes=load_process_from_bytes))
+
+
 async def test_an_unreadable_export_fails_in_place_from_the_process(sandbox_server, tmp_path):
     broken = tmp_path / "broken.json"
     broken.write_text('[{"id": "u1", "email": "a@example.test"}, {"id": ')
-    settings = Settings(SecretKey("sk_live_" + "b" * 40), "env", sandbox_server.url)
-    app = make_app(ConsoleOptions(settings=settings, export_path=broken, clock=lambda: 0.0, auto_live_check=False,
-                                  load_process_from_bytes=0))
+    app = plain_console(sandbox_server, broken, load_process_from_bytes=0)
     async with app.run_test(size=(120, 36)) as pilot:
         app.go_to("load")
         await pilot.press("enter")
@@ -171,9 +176,7 @@ async def test_a_newer_load_kills_the_process_of_the_one_it_replaces(sandbox_ser
     small = tmp_path / "small.json"
     small.write_text(json.dumps([{"id": "s1", "name": "Ada Lovelace", "email": "s1@example.test",
                                   "emailVerified": "2024-01-01T00:00:00Z"}]))
-    settings = Settings(SecretKey("sk_live_" + "b" * 40), "env", sandbox_server.url)
-    app = make_app(ConsoleOptions(settings=settings, export_path=big, clock=lambda: 0.0, auto_live_check=False,
-                                  load_process_from_bytes=1024))
+    app = plain_console(sandbox_server, big, load_process_from_bytes=1024)
     async with app.run_test(size=(120, 36)) as pilot:
         app.go_to("load")
         await pilot.press("enter")

@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.containers import Vertical
+from textual.timer import Timer
 from textual.widget import Widget
 
 from console.tui.state import ConsoleState, StepId
 
 if TYPE_CHECKING:
     from console.tui.app import ConsoleApp
+
+
+KEYS_SETTLE_S = 0.25  # refresh_keys_soon: the footer follows once the row has stayed this long
 
 
 class StepPane(Vertical):
@@ -23,6 +27,7 @@ class StepPane(Vertical):
 
     step: ClassVar[StepId]
     _footer_keys: tuple | None = None  # what check_action said of the pane's keys at the last footer refresh
+    _keys_timer: Timer | None = None
     # widgets (selectors) that Tab reaches after the pane's other fields and tables
     FOCUS_LAST: ClassVar[tuple[str, ...]] = ()
     DEFAULT_CSS = """
@@ -55,6 +60,15 @@ class StepPane(Vertical):
         if keys != self._footer_keys:
             self._footer_keys = keys
             self.refresh_bindings()
+
+    def refresh_keys_soon(self) -> None:
+        """refresh_keys once the operator stops paging or moving along rows (KEYS_SETTLE_S):
+        a key that comes and goes with the highlighted row (Failures' `l`) would otherwise
+        recompose the footer (~100-150 ms at 120 columns) under every page key or arrow held
+        down. Meanwhile a stale key does nothing: Textual asks check_action before it runs one."""
+        if self._keys_timer is not None:
+            self._keys_timer.stop()
+        self._keys_timer = self.set_timer(KEYS_SETTLE_S, self.refresh_keys)
 
     def _pane_actions(self) -> list[tuple[str, tuple]]:
         from textual.actions import parse

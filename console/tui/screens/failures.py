@@ -26,7 +26,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.content import Content
 from textual.message import Message
-from textual.timer import Timer
 from textual.widgets import DataTable, Input, Static
 
 from console.migration.journal import RowRecord
@@ -41,7 +40,6 @@ from console.tui.widgets.import_panel import ImportPanel
 from console.tui.widgets.job_line import JobLine
 
 PAGE_SIZE = 100
-KEYS_SETTLE_S = 0.25  # the footer follows the highlighted row once it has stayed this long
 PAGES = Binding.Group("Pages", compact=True)  # [ ] one page, { } the first / the last
 
 
@@ -107,7 +105,6 @@ class FailuresPane(FailureRowActions, StepPane):
         self._groups_for: object = None
         self._rows_for: object = None
         self._link_said: object = None  # the link job's result already said
-        self._keys_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="fail-head")
@@ -264,7 +261,7 @@ class FailuresPane(FailureRowActions, StepPane):
                 table.focus()  # the rows arrived after the step opened: work starts here
         self.query_one("#fail-page-info", Static).update(self._page_words())
         self._sync_note()
-        self._refresh_keys_soon()
+        self.refresh_keys_soon()
 
     def _page_words(self) -> str:
         page = self.page
@@ -305,16 +302,7 @@ class FailuresPane(FailureRowActions, StepPane):
     @on(DataTable.RowHighlighted, "#fail-rows")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         event.stop()
-        self._refresh_keys_soon()  # `l` shows for a row another Clerk user's email blocks
-
-    def _refresh_keys_soon(self) -> None:
-        """The footer once the operator stops paging or moving along the rows: `l` comes and goes
-        with the highlighted row, and each footer refresh recomposes it (~100-150 ms at 120
-        columns); a page key or an arrow held down would wait behind every one. Meanwhile a
-        stale `l` does nothing: Textual asks check_action again before it runs an action."""
-        if self._keys_timer is not None:
-            self._keys_timer.stop()
-        self._keys_timer = self.set_timer(KEYS_SETTLE_S, self.refresh_keys)
+        self.refresh_keys_soon()  # `l` shows for a row another Clerk user's email blocks
 
     @on(DataTable.RowSelected, "#fail-rows")
     def _row_selected(self, event: DataTable.RowSelected) -> None:
